@@ -1,0 +1,4 @@
+"""`python -m rocker` runs the CLI."""
+from rocker.cli.main import main
+
+main()

@@ -1,0 +1,133 @@
+"""Entry point of the `rocker` command: global options, lazy sub-commands, one exit path.
+
+Every verb lives in a module of rocker.cli and is imported only when it runs (see COMMANDS).
+All expected errors are RockerError subclasses: they print one line on stderr and exit with the
+error's code. Anything else is a bug: one line, exit 70, and the traceback with --debug.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from rocker import __version__
+from rocker.errors import INTERNAL_ERROR_EXIT, RockerError
+from rocker.paths import Paths
+
+# name -> "module:attribute"; the module is imported only when the command runs.
+COMMANDS: dict[str, str] = {
+    # images
+    "import": "rocker.cli.images:import_cmd",
+    "images": "rocker.cli.images:images_cmd",
+    "image": "rocker.cli.images:image_group",
+    "tag": "rocker.cli.images:tag_cmd",
+    "rmi": "rocker.cli.images:rmi_cmd",
+    # containers
+    "run": "rocker.cli.containers:run_cmd",
+    "create": "rocker.cli.containers:create_cmd",
+    "ps": "rocker.cli.containers:ps_cmd",
+    "logs": "rocker.cli.containers:logs_cmd",
+    "stop": "rocker.cli.containers:stop_cmd",
+    "kill": "rocker.cli.containers:kill_cmd",
+    "start": "rocker.cli.containers:start_cmd",
+    "restart": "rocker.cli.containers:restart_cmd",
+    "wait": "rocker.cli.containers:wait_cmd",
+    "rm": "rocker.cli.containers:rm_cmd",
+    "exec": "rocker.cli.containers:exec_cmd",
+    "commit": "rocker.cli.containers:commit_cmd",
+    "inspect": "rocker.cli.containers:inspect_cmd",
+    "attach": "rocker.cli.containers:attach_cmd",
+    # resources
+    "update": "rocker.cli.resources:update_cmd",
+    "stats": "rocker.cli.resources:stats_cmd",
+    "top": "rocker.cli.resources:top_cmd",
+    "pause": "rocker.cli.resources:pause_cmd",
+    "unpause": "rocker.cli.resources:unpause_cmd",
+    # stacks
+    "diff": "rocker.cli.stacks:diff_cmd",
+    "apply": "rocker.cli.stacks:apply_cmd",
+    "delete": "rocker.cli.stacks:delete_cmd",
+    "down": "rocker.cli.stacks:down_cmd",
+    "status": "rocker.cli.stacks:status_cmd",
+    "spec": "rocker.cli.stacks:spec_group",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name == module:
+                return None
+            raise
+        return getattr(mod, attr, None)
+
+
+class Context:
+    """What every command gets through click: storage paths and the debug flag."""
+
+    def __init__(self, paths: Paths, debug: bool) -> None:
+        self.paths = paths
+        self.debug = debug
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", envvar="ROCKER_ROOT", default=None, metavar="DIR",
+              help="Persistent storage root [default: /var/lib/rocker, or $ROCKER_ROOT].")
+@click.option("--runroot", envvar="ROCKER_RUNROOT", default=None, metavar="DIR",
+              help="Runtime state root [default: /var/run/rocker, or $ROCKER_RUNROOT].")
+@click.option("--debug", is_flag=True, envvar="ROCKER_DEBUG", help="Show tracebacks on errors.")
+@click.version_option(__version__, "--version", prog_name="rocker")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None, runroot: str | None, debug: bool) -> None:
+    """rocker: daemonless Linux containers, declared in stack files or run by hand."""
+    ctx.obj = Context(Paths.from_env(root, runroot), debug)
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
+        os.environ.get("ROCKER_DEBUG"))
+    try:
+        rv = cli.main(args=argv, prog_name="rocker", standalone_mode=False)
+    except RockerError as e:
+        if debug:
+            import traceback
+            traceback.print_exc()
+        click.echo(f"rocker: {e}", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(141)
+    except Exception as e:  # a bug: one line, traceback only with --debug
+        if debug:
+            raise
+        click.echo(f"rocker: internal error: {type(e).__name__}: {e} (run with --debug for details)",
+                   err=True)
+        sys.exit(INTERNAL_ERROR_EXIT)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Atomic, locked JSON records: the only way rocker writes metadata.
+
+Every record is written to a temporary file in the same folder, fsynced, then renamed over the
+old one, so a reader sees the old record or the new one, never half of one. Read-modify-write
+goes through `update()`, which holds an exclusive flock on a lock file beside the record for the
+whole cycle. A record that cannot be parsed raises CorruptRecord naming the file: listing code
+catches it per object, so one bad record never hides the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import time
+from typing import Any, Callable, Iterator
+
+from rocker.errors import CorruptRecord, LockTimeout
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to `path` atomically (temp file in the same folder, fsync, rename)."""
+    d = os.path.dirname(path) or "."
+    tmp = os.path.join(d, f".{os.path.basename(path)}.tmp.{os.getpid()}.{time.monotonic_ns()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str, obj: Any) -> None:
+    atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: str) -> Any:
+    """Read a JSON record. Missing file -> FileNotFoundError; unreadable -> CorruptRecord."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorruptRecord(f"corrupt record {path}: {e}") from None
+
+
+@contextlib.contextmanager
+def flocked(lock_path: str, shared: bool = False, timeout: float | None = 30.0) -> Iterator[int]:
+    """Hold an flock on `lock_path` (created if needed) for the body of the with-block."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        op = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        if timeout is None:
+            fcntl.flock(fd, op)
+        else:
+            deadline = time.monotonic() + timeout
+            delay = 0.001
+            while True:
+                try:
+                    fcntl.flock(fd, op | fcntl.LOCK_NB)
+                    break
+                except OSError as e:
+                    if e.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(f"timed out waiting for lock {lock_path}") from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def update_json(path: str, fn: Callable[[Any], Any], default: Any = None) -> Any:
+    """Read-modify-write a record under its lock; `fn` gets the old value and returns the new."""
+    with flocked(path + ".lock"):
+        try:
+            old = read_json(path)
+        except FileNotFoundError:
+            old = default
+        new = fn(old)
+        write_json(path, new)
+        return new
+
+
+def makedirs(path: str, mode: int = 0o700) -> str:
+    os.makedirs(path, mode=mode, exist_ok=True)
+    return path
