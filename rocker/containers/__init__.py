@@ -1,0 +1,1 @@
+"""Containers as records: configuration, state, naming and lookup (no kernel work here)."""

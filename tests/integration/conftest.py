@@ -1,0 +1,99 @@
+"""Integration fixtures: a private storage root per test, a CLI runner, and the leak guard.
+
+Every test gets its own --root/--runroot under pytest's tmp_path (never /var/lib/rocker). At the
+end of each test every container of that root is force-removed; at the end of the session
+../shared/tools/leakcheck must report nothing that was not already there when the session began,
+or the run fails.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+LEAKCHECK = os.path.join(os.path.dirname(REPO), "shared", "tools", "leakcheck")
+
+if os.geteuid() != 0:
+    pytest.skip("integration tests need root", allow_module_level=True)
+
+
+def _leaks() -> set[str]:
+    if not os.path.exists(LEAKCHECK):
+        return set()
+    out = subprocess.run(["bash", LEAKCHECK], capture_output=True, text=True).stdout
+    # Our own test processes mention "rocker" in their command lines: ignore them.
+    me = {str(os.getpid())}
+    lines = set()
+    for line in out.splitlines():
+        if line.startswith("process:"):
+            pid = line.split()[1]
+            if pid in me or "pytest" in line or "leakcheck" in line:
+                continue
+        lines.add(line)
+    return lines
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leak_guard():
+    before = _leaks()
+    yield
+    import time
+    deadline = time.monotonic() + 10
+    while True:
+        left = _leaks() - before
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not left, "rocker left these on the machine:\n" + "\n".join(sorted(left))
+
+
+class Rocker:
+    """Runs the rocker CLI against one private storage root."""
+
+    def __init__(self, root: str, runroot: str) -> None:
+        self.root = root
+        self.runroot = runroot
+        self.env = dict(os.environ, ROCKER_ROOT=root, ROCKER_RUNROOT=runroot)
+        self.env.pop("ROCKER_DEBUG", None)
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "rocker", *args]
+
+    def __call__(self, *args: str, input: str | bytes | None = None, check: bool = True,
+                 timeout: float = 60, **kw) -> subprocess.CompletedProcess:
+        text = not isinstance(input, bytes)
+        p = subprocess.run(self.argv(*args), input=input, capture_output=True, text=text,
+                           env=self.env, timeout=timeout, cwd=REPO, **kw)
+        if check and p.returncode != 0:
+            raise AssertionError(
+                f"rocker {' '.join(args)} exited {p.returncode}\nstdout: {p.stdout}\n"
+                f"stderr: {p.stderr}")
+        return p
+
+    def popen(self, *args: str, **kw) -> subprocess.Popen:
+        return subprocess.Popen(self.argv(*args), env=self.env, cwd=REPO, **kw)
+
+    def cleanup(self) -> None:
+        p = self("ps", "-aq", check=False)
+        ids = p.stdout.split() if p.returncode == 0 else []
+        if ids:
+            self("rm", "-f", *ids, check=False)
+
+
+@pytest.fixture
+def rocker(tmp_path):
+    r = Rocker(str(tmp_path / "root"), str(tmp_path / "run"))
+    yield r
+    r.cleanup()
+
+
+@pytest.fixture
+def busybox(rocker, base_image_tar):
+    """A storage root with the base image imported as busybox:latest."""
+    rocker("import", base_image_tar, "busybox")
+    return rocker
