@@ -1,0 +1,599 @@
+"""The image store: content-addressed layers and configs, and the references that name them.
+
+Layout under ROOT/images (see docs/images.md):
+
+    layers/<hex>/diff/          the extracted layer, used as an overlayfs lowerdir as it is
+    layers/<hex>/layer.json     {"diff_id", "size", "tar_size", "created"}
+    configs/<hex>.json          an image config (OCI-like); <hex> = sha256 of these exact bytes
+    repositories.json           {"refs": {"name:tag": "sha256:<image hex>"}}  (+ .lock)
+    tmp/<pid>-<random>/         work in progress (extraction, commits, deletions)
+
+<hex> of a layer is its diff ID: the sha256 of its uncompressed tar. An image ID is the sha256
+of its canonical config bytes (sorted keys, no spaces, UTF-8).
+
+Concurrency: extraction happens in a private folder under tmp/, without any lock. Registration
+(moving new layers in with one rename each, writing the config, updating references) and
+removal run inside `update_json(repositories.json)`, i.e. under its flock, and are short. Two
+imports of the same layer: the first registration renames its folder in, the second finds the
+layer complete and drops its own copy. Leftovers of a killed process (its pid is gone) are
+removed by the next import, commit or removal.
+
+Reading (resolve, images, layer_dirs) takes no lock: every file is replaced atomically.
+Heavy modules (tarfile, hashlib, compression) are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Callable, Iterable
+
+from rocker.errors import Conflict, CorruptRecord, InvalidInput, NotFound
+from rocker.images.refs import ID_PREFIX, full_hex, id_hex, normalize_reference
+from rocker.paths import Paths
+from rocker.state.store import atomic_write, read_json, update_json
+
+REPOSITORIES = "repositories.json"
+LAYER_JSON = "layer.json"
+DIFF = "diff"
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "Cmd": None,
+    "Entrypoint": None,
+    "Env": [],
+    "WorkingDir": "",
+    "User": "",
+    "Labels": {},
+}
+
+
+@dataclass
+class Image:
+    """One image as read from the store."""
+
+    id: str                                  # "sha256:<hex>"
+    document: dict                           # the whole config JSON
+    refs: list[str] = field(default_factory=list)   # ["name:tag", ...], sorted
+    size: int = 0                            # sum of the layer sizes
+
+    @property
+    def short_id(self) -> str:
+        return self.id[len(ID_PREFIX):][:12]
+
+    @property
+    def config(self) -> dict:
+        return self.document.get("config") or {}
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.document["rootfs"]["diff_ids"])
+
+    @property
+    def created(self) -> str:
+        return self.document.get("created") or ""
+
+    @property
+    def history(self) -> list:
+        return list(self.document.get("history") or [])
+
+    @property
+    def comment(self) -> str:
+        return self.document.get("comment") or ""
+
+    @property
+    def author(self) -> str:
+        return self.document.get("author") or ""
+
+
+@dataclass
+class ImageError:
+    """An image whose config cannot be read (listing shows it instead of failing)."""
+
+    id: str
+    refs: list[str]
+    error: str
+
+    @property
+    def short_id(self) -> str:
+        return self.id[len(ID_PREFIX):][:12]
+
+
+def canonical_bytes(document: dict) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+    return hashlib.sha256(data).hexdigest()
+
+
+def _arch() -> str:
+    machine = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
+            "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}.get(machine, machine)
+
+
+def _validate_document(doc: Any, where: str) -> dict:
+    if not isinstance(doc, dict):
+        raise CorruptRecord(f"corrupt image config {where}: not an object")
+    rootfs = doc.get("rootfs")
+    if not isinstance(rootfs, dict) or not isinstance(rootfs.get("diff_ids"), list):
+        raise CorruptRecord(f"corrupt image config {where}: no rootfs.diff_ids")
+    for d in rootfs["diff_ids"]:
+        if not isinstance(d, str) or not d.startswith(ID_PREFIX) or \
+                not full_hex(d[len(ID_PREFIX):]):
+            raise CorruptRecord(f"corrupt image config {where}: bad layer id {d!r}")
+    if not isinstance(doc.get("config", {}), dict):
+        raise CorruptRecord(f"corrupt image config {where}: config is not an object")
+    return doc
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ImageStore:
+    """Images under `paths.images`. Cheap to create: nothing is read or made until needed."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self.root = paths.images
+        self.layers_root = os.path.join(self.root, "layers")
+        self.configs_root = os.path.join(self.root, "configs")
+        self.tmp_root = os.path.join(self.root, "tmp")
+        self.repositories = os.path.join(self.root, REPOSITORIES)
+
+    # ------------------------------------------------------------------ paths and raw reads
+
+    def layer_path(self, diff_id: str) -> str:
+        return os.path.join(self.layers_root, diff_id[len(ID_PREFIX):])
+
+    def config_path(self, image_id: str) -> str:
+        return os.path.join(self.configs_root, image_id[len(ID_PREFIX):] + ".json")
+
+    def _ensure(self) -> None:
+        for d in (self.root, self.layers_root, self.configs_root, self.tmp_root):
+            os.makedirs(d, mode=0o700, exist_ok=True)
+
+    def refs(self) -> dict[str, str]:
+        """All references: {"name:tag": "sha256:..."}."""
+        try:
+            data = read_json(self.repositories)
+        except FileNotFoundError:
+            return {}
+        return self._refs_of(data)
+
+    @staticmethod
+    def _refs_of(data: Any) -> dict[str, str]:
+        if data is None:
+            return {}
+        if not isinstance(data, dict) or not isinstance(data.get("refs", {}), dict):
+            raise CorruptRecord(f"corrupt record {REPOSITORIES}: no refs object")
+        return dict(data.get("refs", {}))
+
+    def image_ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.configs_root)
+        except FileNotFoundError:
+            return []
+        return sorted(ID_PREFIX + n[:-5] for n in names
+                      if n.endswith(".json") and full_hex(n[:-5]))
+
+    def _layer_size(self, diff_id: str, image_id: str) -> int:
+        path = os.path.join(self.layer_path(diff_id), LAYER_JSON)
+        try:
+            meta = read_json(path)
+        except FileNotFoundError:
+            raise CorruptRecord(f"image {image_id[7:19]}: layer {diff_id} is missing") from None
+        size = meta.get("size") if isinstance(meta, dict) else None
+        if not isinstance(size, int):
+            raise CorruptRecord(f"corrupt record {path}: no size")
+        return size
+
+    def _load(self, image_id: str, refs: dict[str, str] | None = None) -> Image:
+        path = self.config_path(image_id)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise NotFound(f"no such image: {image_id}") from None
+        if _sha256(data) != image_id[len(ID_PREFIX):]:
+            raise CorruptRecord(f"corrupt image config {path}: content does not match its id")
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise CorruptRecord(f"corrupt image config {path}: {e}") from None
+        _validate_document(doc, path)
+        if refs is None:
+            refs = self.refs()
+        img = Image(id=image_id, document=doc,
+                    refs=sorted(r for r, v in refs.items() if v == image_id))
+        img.size = sum(self._layer_size(d, image_id) for d in dict.fromkeys(img.layers))
+        return img
+
+    # ------------------------------------------------------------------ lookups
+
+    def get(self, image_id: str) -> Image:
+        """The image with this full id (`sha256:` optional)."""
+        h = id_hex(image_id)
+        if h is None or len(h) != 64:
+            raise InvalidInput(f"not a full image id: {image_id!r}")
+        return self._load(ID_PREFIX + h)
+
+    def _resolve_id(self, ref: str) -> tuple[str, str | None, dict[str, str]]:
+        """(image id, the normalized reference if `ref` was a name, all refs)."""
+        if not isinstance(ref, str) or not ref.strip():
+            raise InvalidInput("empty image reference")
+        ref = ref.strip()
+        refs = self.refs()
+        h = id_hex(ref)
+        ids = self.image_ids()
+        if h is not None and len(h) == 64 and ID_PREFIX + h in ids:
+            return ID_PREFIX + h, None, refs
+        norm = None
+        bad_ref: InvalidInput | None = None
+        if not ref.startswith(ID_PREFIX):
+            try:
+                norm = normalize_reference(ref)
+            except InvalidInput as e:
+                bad_ref = e
+        if norm is not None and norm in refs:
+            return refs[norm], norm, refs
+        if h is not None:
+            matches = [i for i in ids if i[len(ID_PREFIX):].startswith(h)]
+            if len(matches) == 1:
+                return matches[0], None, refs
+            if len(matches) > 1:
+                shown = ", ".join(m[7:19] for m in matches[:5])
+                raise InvalidInput(f"ambiguous image id prefix {ref!r}: matches {len(matches)} "
+                                   f"images ({shown}{', ...' if len(matches) > 5 else ''}); "
+                                   f"give more digits")
+        if bad_ref is not None and h is None:
+            raise bad_ref
+        raise NotFound(f"no such image: {ref}")
+
+    def resolve(self, ref: str) -> Image:
+        """An image by `name[:tag]`, full id (with or without `sha256:`) or unique id prefix."""
+        image_id, _, refs = self._resolve_id(ref)
+        return self._load(image_id, refs)
+
+    def images(self, errors: list[ImageError] | None = None) -> list[Image]:
+        """Every image, newest first. Unreadable ones go to `errors` (if given), not raised."""
+        refs = self.refs()
+        out: list[Image] = []
+        ids = self.image_ids()
+        for image_id in ids:
+            try:
+                out.append(self._load(image_id, refs))
+            except (CorruptRecord, NotFound, OSError) as e:
+                if isinstance(e, NotFound):
+                    continue  # removed while we listed
+                if errors is not None:
+                    errors.append(ImageError(image_id, sorted(r for r, v in refs.items()
+                                                              if v == image_id), str(e)))
+        if errors is not None:
+            known = set(ids)
+            dangling: dict[str, list[str]] = {}
+            for r, v in refs.items():
+                if v not in known:
+                    dangling.setdefault(v, []).append(r)
+            for v, rs in sorted(dangling.items()):
+                errors.append(ImageError(str(v), sorted(rs), "image config is missing"))
+        from rocker.images.sizes import parse_rfc3339
+        out.sort(key=lambda i: (-parse_rfc3339(i.created), i.id))
+        return out
+
+    def layer_dirs(self, img: Image) -> list[str]:
+        """Absolute layer folders, TOP first: ready for overlay `lowerdir=a:b:c`."""
+        dirs = []
+        for diff_id in reversed(img.layers):
+            d = os.path.join(self.layer_path(diff_id), DIFF)
+            if not os.path.isfile(os.path.join(self.layer_path(diff_id), LAYER_JSON)) or \
+                    not os.path.isdir(d):
+                raise CorruptRecord(f"image {img.short_id}: layer {diff_id} is missing")
+            dirs.append(d)
+        return dirs
+
+    # ------------------------------------------------------------------ temp folders
+
+    def _new_tmp(self, kind: str = "work") -> str:
+        self._ensure()
+        path = os.path.join(self.tmp_root, f"{os.getpid()}-{kind}-{os.urandom(6).hex()}")
+        os.mkdir(path, 0o700)
+        return path
+
+    def prune_tmp(self) -> None:
+        """Remove work folders of processes that are gone."""
+        from rocker.images.extract import remove_tree
+        try:
+            names = os.listdir(self.tmp_root)
+        except FileNotFoundError:
+            return
+        for n in names:
+            pid = n.split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                remove_tree(os.path.join(self.tmp_root, n))
+
+    # ------------------------------------------------------------------ registration
+
+    def _register(self, staged: list[tuple[str, str]], document: dict,
+                  refs: Iterable[str]) -> Image:
+        """Move staged layers in, write the config, point `refs` at it: one short locked step.
+
+        `staged` is [(diff_id, staging folder holding diff/ and layer.json)]."""
+        from rocker.images.extract import remove_tree
+
+        data = canonical_bytes(document)
+        image_id = ID_PREFIX + _sha256(data)
+        refs = list(refs)
+        discard: list[str] = []
+        self._ensure()
+
+        def register(old: Any) -> dict:
+            table = self._refs_of(old)
+            new_ids = {d for d, _ in staged}
+            for diff_id in document["rootfs"]["diff_ids"]:
+                if diff_id not in new_ids and not self._layer_complete(diff_id):
+                    raise NotFound(f"layer {diff_id} of the base image is missing (was the "
+                                   f"image removed?)")
+            for diff_id, staging in staged:
+                final = self.layer_path(diff_id)
+                if self._layer_complete(diff_id):
+                    discard.append(staging)  # another import got here first: reuse its layer
+                    continue
+                if os.path.lexists(final):  # incomplete leftover: set it aside
+                    trash = self._new_tmp("trash")
+                    os.rename(final, os.path.join(trash, "layer"))
+                    discard.append(trash)
+                os.rename(staging, final)
+            cpath = self.config_path(image_id)
+            if not os.path.exists(cpath):
+                atomic_write(cpath, data, 0o600)
+            for r in refs:
+                table[r] = image_id
+            return {"refs": table}
+
+        new = update_json(self.repositories, register, default=None)
+        for d in discard:
+            remove_tree(d)
+        img = Image(id=image_id, document=json.loads(data),
+                    refs=sorted(r for r, v in new["refs"].items() if v == image_id))
+        img.size = sum(self._layer_size(d, image_id) for d in dict.fromkeys(img.layers))
+        return img
+
+    def _layer_complete(self, diff_id: str) -> bool:
+        return os.path.isfile(os.path.join(self.layer_path(diff_id), LAYER_JSON))
+
+    def _stage_layer(self, f: BinaryIO, total: int | None,
+                     progress: Callable[[int, int | None], None] | None) -> tuple[str, str, Any]:
+        """Extract `f` into a new staging folder: (diff_id, staging folder, LayerInfo)."""
+        from rocker.images.extract import extract_layer, remove_tree
+        from rocker.images.sizes import now_rfc3339
+        from rocker.state.store import write_json
+
+        staging = self._new_tmp("layer")
+        try:
+            diff = os.path.join(staging, DIFF)
+            os.mkdir(diff, 0o755)
+            os.chmod(diff, 0o755)
+            info = extract_layer(f, diff, total=total, progress=progress)
+            write_json(os.path.join(staging, LAYER_JSON),
+                       {"diff_id": info.diff_id, "size": info.size, "tar_size": info.tar_size,
+                        "created": now_rfc3339()})
+        except BaseException:
+            remove_tree(staging)
+            raise
+        return info.diff_id, staging, info
+
+    # ------------------------------------------------------------------ import / commit
+
+    def import_tar(self, src: str | os.PathLike | BinaryIO, ref: str | None,
+                   changes: list[str] | None = None, message: str | None = None,
+                   progress: Callable[[int, int | None], None] | None = None) -> Image:
+        """Import a (maybe compressed) tar as a one-layer image named `ref` (None: untagged).
+
+        `src` is a path or a binary file object (stdin works: the tar is streamed). `progress`
+        is called as progress(bytes_read, total_or_None) now and then."""
+        from rocker.images.changes import apply_changes, parse_changes
+        from rocker.images.extract import remove_tree
+        from rocker.images.sizes import now_rfc3339
+
+        norm = normalize_reference(ref) if ref is not None else None
+        parsed = parse_changes(changes)
+        self._ensure()
+        self.prune_tmp()
+        opened = None
+        if isinstance(src, (str, os.PathLike)):
+            try:
+                opened = open(src, "rb", buffering=0)
+            except FileNotFoundError:
+                raise NotFound(f"no such file: {os.fspath(src)}") from None
+            except IsADirectoryError:
+                raise InvalidInput(f"{os.fspath(src)} is a folder, not a tar archive") from None
+            except PermissionError:
+                raise InvalidInput(f"cannot read {os.fspath(src)}: permission denied") from None
+            f: BinaryIO = opened
+        else:
+            f = src
+        total = None
+        try:
+            import stat as _stat
+            st = os.fstat(f.fileno())
+            if _stat.S_ISREG(st.st_mode):
+                total = st.st_size
+        except (AttributeError, OSError, ValueError):
+            pass
+        staging = None
+        try:
+            diff_id, staging, _info = self._stage_layer(f, total, progress)
+            now = now_rfc3339()
+            config = apply_changes(DEFAULT_CONFIG, parsed)
+            history = {"created": now, "created_by": "rocker import"}
+            if message:
+                history["comment"] = message
+            document = {
+                "architecture": _arch(),
+                "os": "linux",
+                "created": now,
+                "comment": message or "",
+                "config": config,
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                "history": [history],
+            }
+            return self._register([(diff_id, staging)], document, [norm] if norm else [])
+        finally:
+            if opened is not None:
+                opened.close()
+            if staging is not None and os.path.lexists(staging):
+                remove_tree(staging)
+
+    def commit(self, upper_dir: str, base_image_id: str, ref: str | None,
+               changes: list[str] | None = None, message: str | None = None,
+               author: str | None = None) -> Image:
+        """A new image: the base image's layers plus one layer made from an overlay upper dir.
+
+        Whiteouts and opaque folders of the upper dir become `.wh.` entries (see
+        rocker.images.diff); the config is the base's with `changes` applied."""
+        from rocker.images.changes import apply_changes, parse_changes
+        from rocker.images.diff import write_upper_tar
+        from rocker.images.extract import remove_tree
+        from rocker.images.sizes import now_rfc3339
+
+        norm = normalize_reference(ref) if ref is not None else None
+        parsed = parse_changes(changes)
+        if not os.path.isdir(upper_dir):
+            raise NotFound(f"no such folder: {upper_dir}")
+        base = self.resolve(base_image_id)
+        self._ensure()
+        self.prune_tmp()
+        work = self._new_tmp("commit")
+        staging = None
+        try:
+            tar_path = os.path.join(work, "layer.tar")
+            with open(tar_path, "wb", buffering=1 << 20) as out:
+                write_upper_tar(upper_dir, out)
+            with open(tar_path, "rb", buffering=0) as f:
+                diff_id, staging, _info = self._stage_layer(f, None, None)
+            os.unlink(tar_path)
+            now = now_rfc3339()
+            document = json.loads(json.dumps(base.document))
+            document["created"] = now
+            document["config"] = apply_changes(base.config, parsed)
+            document["comment"] = message or ""
+            if author:
+                document["author"] = author
+            else:
+                document.pop("author", None)
+            history = {"created": now, "created_by": "rocker commit"}
+            if message:
+                history["comment"] = message
+            if author:
+                history["author"] = author
+            document["history"] = base.history + [history]
+            document["rootfs"] = {"type": "layers", "diff_ids": base.layers + [diff_id]}
+            return self._register([(diff_id, staging)], document, [norm] if norm else [])
+        finally:
+            remove_tree(work)
+            if staging is not None and os.path.lexists(staging):
+                remove_tree(staging)
+
+    # ------------------------------------------------------------------ tag / remove
+
+    def tag(self, source: str, target: str) -> Image:
+        """Point the reference `target` at the image `source` names."""
+        norm = normalize_reference(target)
+        img = self.resolve(source)
+        self._ensure()
+
+        def fn(old: Any) -> dict:
+            table = self._refs_of(old)
+            if not os.path.exists(self.config_path(img.id)):
+                raise NotFound(f"no such image: {source}")
+            table[norm] = img.id
+            return {"refs": table}
+
+        update_json(self.repositories, fn, default=None)
+        if norm not in img.refs:
+            img.refs = sorted(img.refs + [norm])
+        return img
+
+    def remove(self, ref_or_id: str, force: bool = False,
+               in_use: Callable[[str], list[str]] | None = None) -> list[tuple[str, str]]:
+        """Untag and/or delete an image, Docker's way. Returns [("Untagged"|"Deleted", what)].
+
+        - a reference of an image that has others: only that reference goes (untag);
+        - the last reference, or an id: the image goes, with every layer no other image uses;
+        - an id of an image with several references: refused unless `force` (then all go);
+        - an image used by a container (`in_use(image_id)` returns their names): refused unless
+          `force`; forced, its references go but the image itself stays (the containers still
+          need its layers) and shows as <none> until removed by id once unused.
+        """
+        from rocker.images.extract import remove_tree
+
+        image_id, by_ref, _ = self._resolve_id(ref_or_id)
+        out: list[tuple[str, str]] = []
+        doomed: list[str] = []
+
+        def fn(old: Any) -> dict:
+            table = self._refs_of(old)
+            if not os.path.exists(self.config_path(image_id)):
+                raise NotFound(f"no such image: {ref_or_id}")
+            mine = sorted(r for r, v in table.items() if v == image_id)
+            short = image_id[7:19]
+            if by_ref is not None:
+                if table.get(by_ref) != image_id:
+                    raise NotFound(f"no such image: {ref_or_id}")
+                if len(mine) > 1:
+                    del table[by_ref]
+                    out.append(("Untagged", by_ref))
+                    return {"refs": table}
+            elif len(mine) > 1 and not force:
+                raise Conflict(f"image {short} has several references ({', '.join(mine)}): "
+                               f"remove them by name, or use -f to remove them all")
+            users = list(in_use(image_id)) if in_use is not None else []
+            if users and not force:
+                raise Conflict(f"image {ref_or_id} ({short}) is used by container(s) "
+                               f"{', '.join(users)}: remove them first, or use -f")
+            for r in mine:
+                del table[r]
+                out.append(("Untagged", r))
+            if users:
+                return {"refs": table}   # forced: the containers keep the image data
+            layers = self._layers_of(image_id)
+            os.unlink(self.config_path(image_id))
+            out.append(("Deleted", image_id))
+            still_used: set[str] = set()
+            for other in self.image_ids():
+                still_used.update(self._layers_of(other) or [])
+            for diff_id in reversed(layers or []):
+                if diff_id in still_used or not os.path.lexists(self.layer_path(diff_id)):
+                    continue
+                trash = self._new_tmp("delete")
+                os.rename(self.layer_path(diff_id), os.path.join(trash, "layer"))
+                doomed.append(trash)
+                out.append(("Deleted", diff_id))
+            return {"refs": table}
+
+        self._ensure()
+        self.prune_tmp()
+        update_json(self.repositories, fn, default=None)
+        for d in doomed:
+            remove_tree(d)
+        return out
+
+    def _layers_of(self, image_id: str) -> list[str] | None:
+        """The diff ids of an image, or None if its config cannot be read."""
+        try:
+            with open(self.config_path(image_id), "rb") as f:
+                doc = json.loads(f.read())
+            return list(_validate_document(doc, image_id)["rootfs"]["diff_ids"])
+        except (OSError, ValueError, CorruptRecord):
+            return None
