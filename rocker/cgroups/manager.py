@@ -92,6 +92,10 @@ class CgroupManager:
 
     # -- create -------------------------------------------------------------------------------
 
+    def _prepare_base(self, base: str) -> list[str]:
+        """Backend hook: make the hierarchy root ready for `rocker` (v2: subtree_control)."""
+        return []
+
     def _prepare_parent(self, base: str, parent: str) -> list[str]:
         """Backend hook: make the `rocker` directory usable (v1 cpuset, v2 subtree_control)."""
         return []
@@ -116,6 +120,7 @@ class CgroupManager:
             path = os.path.join(parent, self.id)
             for attempt in range(20):
                 try:
+                    warnings += self._prepare_base(base)
                     self._mkdir(parent)
                     warnings += self._prepare_parent(base, parent)
                     self._mkdir(path)

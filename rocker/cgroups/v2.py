@@ -66,8 +66,11 @@ class V2Manager(CgroupManager):
                 warnings.append(f"cgroup controller {c} not enabled: {e}")
         return warnings
 
+    def _prepare_base(self, base: str) -> list[str]:
+        return self._enable(base)
+
     def _prepare_parent(self, base: str, parent: str) -> list[str]:
-        return self._enable(base) + self._enable(parent)
+        return self._enable(parent)
 
     # -- limits -------------------------------------------------------------------------------
 
