@@ -39,3 +39,101 @@ def containers_using_image(paths: Paths, image_id: str) -> list[str]:
         if rec.get("image_id") == image_id:
             users.append(rec.get("name") or cid[:12])
     return users
+
+
+def load(paths: Paths, cid: str) -> dict:
+    return read_json(record_path(paths, cid))
+
+
+def save(paths: Paths, rec: dict) -> None:
+    from rocker.state.store import write_json
+    write_json(record_path(paths, rec["id"]), rec)
+
+
+def update(paths: Paths, cid: str, fn) -> dict:
+    """Read-modify-write one record under its lock; `fn(rec)` mutates or returns a new dict."""
+    from rocker.state.store import flocked, write_json
+    path = record_path(paths, cid)
+    with flocked(path + ".lock"):
+        rec = read_json(path)
+        new = fn(rec)
+        rec = rec if new is None else new
+        write_json(path, rec)
+        return rec
+
+
+def update_state(paths: Paths, cid: str, **changes) -> dict:
+    def fn(rec):
+        rec.setdefault("state", {}).update(changes)
+    return update(paths, cid, fn)
+
+
+def iter_records(paths: Paths):
+    """Yield (cid, record or None, error or None) for every container folder."""
+    for cid in list_ids(paths):
+        try:
+            yield cid, read_json(record_path(paths, cid)), None
+        except FileNotFoundError:
+            continue  # being created or removed right now
+        except CorruptRecord as e:
+            yield cid, None, e
+
+
+def name_path(paths: Paths, name: str) -> str:
+    return os.path.join(paths.names, name)
+
+
+def claim_name(paths: Paths, name: str, cid: str) -> None:
+    """Atomically bind `name` to `cid`; raises Conflict if another container has it."""
+    from rocker.errors import Conflict
+    from rocker.state.store import flocked, makedirs
+    makedirs(paths.names)
+    with flocked(os.path.join(paths.names, ".lock")):
+        link = name_path(paths, name)
+        try:
+            os.symlink(cid, link)
+            return
+        except FileExistsError:
+            owner = os.readlink(link)
+        if owner != cid and os.path.exists(paths.container_dir(owner)):
+            raise Conflict(f'the container name "{name}" is already in use by container '
+                           f'{owner[:12]}: remove or rename that container first')
+        os.unlink(link)  # stale: its container is gone
+        os.symlink(cid, link)
+
+
+def release_name(paths: Paths, name: str, cid: str) -> None:
+    from rocker.state.store import flocked
+    if not name or not os.path.isdir(paths.names):
+        return
+    with flocked(os.path.join(paths.names, ".lock")):
+        link = name_path(paths, name)
+        try:
+            if os.readlink(link) == cid:
+                os.unlink(link)
+        except OSError:
+            pass
+
+
+def resolve(paths: Paths, ref: str) -> str:
+    """A container by name, full ID or unique ID prefix -> its ID."""
+    from rocker.errors import InvalidInput, NotFound
+    if not ref:
+        raise InvalidInput("a container name or ID is required")
+    if "/" not in ref and ref not in (".", ".."):
+        try:
+            cid = os.readlink(name_path(paths, ref))
+            if os.path.isdir(paths.container_dir(cid)):
+                return cid
+        except OSError:
+            pass
+    ids = list_ids(paths)
+    if ref in ids:
+        return ref
+    if all(c in "0123456789abcdef" for c in ref):
+        matches = [i for i in ids if i.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidInput(f"container ID prefix {ref} is ambiguous ({len(matches)} match)")
+    raise NotFound(f"no such container: {ref}")

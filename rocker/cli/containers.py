@@ -1,0 +1,396 @@
+"""Container commands: run, create, start, attach, ps, logs, stop, kill, restart, wait, rm, exec,
+commit, inspect. Each parses, calls rocker.runtime.lifecycle (or a sibling), and renders."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import click
+
+from rocker.cli.options import RUN_CONTEXT, config_from_options, container_options
+from rocker.containers import records
+from rocker.containers import state as cstate
+from rocker.errors import Conflict, InvalidInput
+from rocker.util.durations import local_time
+
+
+def _resolve(ctx, ref: str) -> str:
+    return records.resolve(ctx.obj.paths, ref)
+
+
+def _foreground(paths, cid: str, tty: bool, stdin: bool) -> int:
+    """Start `cid` with this terminal attached; returns its exit code."""
+    import socket
+    from rocker.monitor.client import relay
+    from rocker.runtime import lifecycle
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        lifecycle.start(paths, cid, attach_sock=theirs)
+    finally:
+        theirs.close()
+    try:
+        code = relay(mine, tty=tty, stdin=stdin)
+    finally:
+        mine.close()
+    if code is None:
+        code = lifecycle.wait(paths, cid)
+    return 0 if code is None else code
+
+
+@click.command("run", context_settings=RUN_CONTEXT)
+@container_options
+@click.option("-d", "--detach", is_flag=True, help="Run in the background; print the ID.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run_cmd(ctx, args, detach, **o):
+    """Run a command in a new container: run [OPTIONS] IMAGE [COMMAND [ARG...]]."""
+    from rocker.errors import ContainerStartError
+    from rocker.runtime import lifecycle
+    paths = ctx.obj.paths
+    cfg, name = config_from_options(o, args)
+    rec = lifecycle.create(paths, cfg, name=name)
+    cid = rec["id"]
+    try:
+        if detach:
+            lifecycle.start(paths, cid)
+            click.echo(cid)
+            return 0
+        return _foreground(paths, cid, cfg.tty, cfg.interactive)
+    except ContainerStartError:
+        _discard(paths, cid)
+        raise
+    except BaseException:
+        if detach:
+            _discard(paths, cid)
+        raise
+
+
+def _discard(paths, cid: str) -> None:
+    """A failed run leaves nothing behind."""
+    from rocker.runtime import lifecycle
+    try:
+        lifecycle.remove(paths, cid, force=True)
+    except Exception:  # noqa: BLE001 - already gone (--rm) or half-made
+        from rocker.runtime.cleanup import remove_container
+        remove_container(paths, cid)
+
+
+@click.command("create", context_settings=RUN_CONTEXT)
+@container_options
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def create_cmd(ctx, args, **o):
+    """Create a container without starting it."""
+    from rocker.runtime import lifecycle
+    cfg, name = config_from_options(o, args)
+    rec = lifecycle.create(ctx.obj.paths, cfg, name=name)
+    click.echo(rec["id"])
+
+
+@click.command("start")
+@click.option("-a", "--attach", is_flag=True, help="Attach output and wait for the exit.")
+@click.option("-i", "--interactive", is_flag=True, help="Attach stdin.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def start_cmd(ctx, attach, interactive, containers):
+    """Start one or more stopped containers."""
+    from rocker.runtime import lifecycle
+    paths = ctx.obj.paths
+    if (attach or interactive) and len(containers) > 1:
+        raise InvalidInput("you cannot attach to more than one container")
+    for ref in containers:
+        cid = _resolve(ctx, ref)
+        if attach or interactive:
+            rec = records.load(paths, cid)
+            return _foreground(paths, cid, rec["config"].get("tty", False), interactive)
+        lifecycle.start(paths, cid)
+        click.echo(ref)
+
+
+@click.command("attach")
+@click.argument("container")
+@click.pass_context
+def attach_cmd(ctx, container):
+    """Attach this terminal to a running container's output (and input with -i)."""
+    from rocker.monitor import frames
+    from rocker.monitor.client import relay
+    from rocker.runtime import lifecycle
+    paths = ctx.obj.paths
+    cid = _resolve(ctx, container)
+    rec = records.load(paths, cid)
+    if cstate.observed(rec["state"])["status"] != "running":
+        raise Conflict(f"container {rec['name']} is not running")
+    sock = frames.connect(os.path.join(paths.container_rundir(cid), "attach.sock"))
+    cfg = rec["config"]
+    code = relay(sock, tty=cfg.get("tty", False), stdin=cfg.get("interactive", False))
+    if code is None:
+        code = lifecycle.wait(paths, cid)
+    return code or 0
+
+
+def _row(rec: dict, obs: dict) -> dict:
+    return {
+        "ID": rec["id"][:12], "Id": rec["id"], "Name": rec.get("name", ""),
+        "Image": rec.get("image", ""), "Pid": obs.get("pid") if obs.get("alive") else 0,
+        "Status": cstate.status_text(obs), "State": obs.get("status"),
+        "ExitCode": obs.get("exit_code"), "OOMKilled": bool(obs.get("oom_killed")),
+        "Health": (obs.get("health") or {}).get("status"),
+        "Command": " ".join(rec.get("process", {}).get("args", [])),
+        "Created": local_time(rec.get("created")), "Labels": rec.get("labels", {}),
+        "Stack": (rec.get("stack") or {}).get("name"),
+    }
+
+
+def _matches(row: dict, filters: list[tuple[str, str]]) -> bool:
+    for key, val in filters:
+        if key == "status" and row["State"] != val:
+            return False
+        if key == "name" and val not in row["Name"]:
+            return False
+        if key == "id" and not row["Id"].startswith(val):
+            return False
+        if key == "label":
+            k, eq, v = val.partition("=")
+            if k not in row["Labels"] or (eq and row["Labels"][k] != v):
+                return False
+        if key == "stack" and row["Stack"] != val:
+            return False
+        if key == "health" and row["Health"] != val:
+            return False
+    return True
+
+
+def list_rows(paths, all_: bool, filters: list[tuple[str, str]]) -> tuple[list[dict], list[str]]:
+    rows, errors = [], []
+    for cid, rec, err in records.iter_records(paths):
+        if err is not None:
+            errors.append(f"container {cid[:12]}: {err}")
+            continue
+        obs = cstate.observed(rec.get("state", {}))
+        row = _row(rec, obs)
+        if not all_ and row["State"] not in ("running", "paused", "restarting"):
+            continue
+        if _matches(row, filters):
+            rows.append(row)
+    rows.sort(key=lambda r: r["Created"], reverse=True)
+    return rows, errors
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(str(c)))
+    fmt = "   ".join("{:<%d}" % w for w in widths[:-1]) + "   {}"
+    click.echo(fmt.format(*headers).rstrip())
+    for r in rows:
+        click.echo(fmt.format(*[str(c) for c in r]).rstrip())
+
+
+@click.command("ps")
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers, not just running.")
+@click.option("-q", "--quiet", is_flag=True, help="Only IDs.")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="status=, name=, label=K[=V], id=, stack=, health=")
+@click.option("--stack", help="Only members of this stack (implies -a).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate IDs and commands.")
+@click.pass_context
+def ps_cmd(ctx, all_, quiet, filters, stack, fmt, no_trunc):
+    """List containers (status from the live kernel)."""
+    parsed = []
+    for f in filters:
+        k, eq, v = f.partition("=")
+        if not eq or k not in ("status", "name", "label", "id", "stack", "health"):
+            raise InvalidInput(f"invalid filter {f!r}: use status=, name=, label=, id=, "
+                               "stack= or health=")
+        parsed.append((k, v))
+    if stack:
+        parsed.append(("stack", stack))
+        all_ = True
+    if any(k == "status" for k, _ in parsed):
+        all_ = True
+    rows, errors = list_rows(ctx.obj.paths, all_, parsed)
+    for e in errors:
+        click.echo(f"rocker: warning: {e}", err=True)
+    if quiet:
+        for r in rows:
+            click.echo(r["Id"] if no_trunc else r["ID"])
+        return
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = []
+    for r in rows:
+        cmd = r["Command"]
+        if not no_trunc and len(cmd) > 40:
+            cmd = cmd[:37] + "..."
+        table.append([r["Id"] if no_trunc else r["ID"], r["Name"], r["Pid"] or "-",
+                      r["Status"], cmd, r["Created"]])
+    print_table(["ID", "NAME", "PID", "STATUS", "COMMAND", "CREATED"], table)
+
+
+@click.command("logs")
+@click.option("-f", "--follow", is_flag=True, help="Follow the log until the container exits.")
+@click.option("-n", "--tail", default="all", help="Number of lines from the end (or all).")
+@click.option("--since", help="Only lines since a time or duration ago (10m, RFC 3339).")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.option("--stack", help="Interleave the logs of a stack's members.")
+@click.argument("container", required=False)
+@click.pass_context
+def logs_cmd(ctx, follow, tail, since, timestamps, stack, container):
+    """Show a container's output (stdout and stderr, each to its own stream)."""
+    from rocker.runtime.logs import stream_logs
+    paths = ctx.obj.paths
+    if stack:
+        rows, _ = list_rows(paths, True, [("stack", stack)])
+        if not rows:
+            from rocker.errors import NotFound
+            raise NotFound(f"no containers in stack {stack}")
+        targets = [(r["Id"], r["Name"]) for r in sorted(rows, key=lambda r: r["Name"])]
+    elif container:
+        cid = _resolve(ctx, container)
+        targets = [(cid, None)]
+    else:
+        raise InvalidInput("a container (or --stack NAME) is required")
+    if tail != "all":
+        try:
+            tail_n = int(tail)
+        except ValueError:
+            raise InvalidInput(f"invalid --tail {tail!r}: a number or 'all'") from None
+    else:
+        tail_n = None
+    since_ts = None
+    if since:
+        from rocker.util.durations import parse_since
+        since_ts = parse_since(since)
+    stream_logs(paths, targets, follow=follow, tail=tail_n, since=since_ts,
+                timestamps=timestamps)
+
+
+@click.command("stop")
+@click.option("-t", "--time", "timeout", type=int, default=None,
+              help="Seconds to wait before SIGKILL [default: the container's stop timeout].")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def stop_cmd(ctx, timeout, containers):
+    """Stop containers: stop signal, wait, then SIGKILL to every process."""
+    from rocker.runtime import lifecycle
+    failed = None
+    for ref in containers:
+        try:
+            lifecycle.stop(ctx.obj.paths, _resolve(ctx, ref), timeout)
+            click.echo(ref)
+        except Exception as e:  # noqa: BLE001
+            failed = e
+            click.echo(f"rocker: {e}", err=True)
+    if failed is not None:
+        sys.exit(getattr(failed, "exit_code", 1))
+
+
+@click.command("kill")
+@click.option("-s", "--signal", "sig", default="SIGKILL", show_default=True)
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def kill_cmd(ctx, sig, containers):
+    """Send a signal to every process of running containers."""
+    from rocker.containers.config import parse_signal
+    from rocker.runtime import lifecycle
+    signum = parse_signal(sig)
+    for ref in containers:
+        lifecycle.kill(ctx.obj.paths, _resolve(ctx, ref), signum)
+        click.echo(ref)
+
+
+@click.command("restart")
+@click.option("-t", "--time", "timeout", type=int, default=None)
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def restart_cmd(ctx, timeout, containers):
+    """Stop (if running) and start containers again."""
+    from rocker.runtime import lifecycle
+    for ref in containers:
+        cid = _resolve(ctx, ref)
+        lifecycle.stop(ctx.obj.paths, cid, timeout)
+        lifecycle.start(ctx.obj.paths, cid)
+        click.echo(ref)
+
+
+@click.command("wait")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def wait_cmd(ctx, containers):
+    """Wait for containers to exit and print their exit codes."""
+    from rocker.runtime import lifecycle
+    for ref in containers:
+        code = lifecycle.wait(ctx.obj.paths, _resolve(ctx, ref))
+        click.echo("-1" if code is None else code)
+
+
+@click.command("rm")
+@click.option("-f", "--force", is_flag=True, help="Kill and remove running containers.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def rm_cmd(ctx, force, containers):
+    """Remove containers and everything they had (storage, cgroup, state, log)."""
+    from rocker.runtime import lifecycle
+    failed = None
+    for ref in containers:
+        try:
+            lifecycle.remove(ctx.obj.paths, _resolve(ctx, ref), force=force)
+            click.echo(ref)
+        except Exception as e:  # noqa: BLE001
+            failed = e
+            click.echo(f"rocker: {e}", err=True)
+    if failed is not None:
+        sys.exit(getattr(failed, "exit_code", 1))
+
+
+@click.command("exec", context_settings={"help_option_names": ["--help"],
+                                         "allow_interspersed_args": False})
+@click.option("-i", "--interactive", is_flag=True)
+@click.option("-t", "--tty", is_flag=True)
+@click.option("-d", "--detach", is_flag=True)
+@click.option("-e", "--env", multiple=True, metavar="K=V")
+@click.option("-w", "--workdir")
+@click.option("-u", "--user")
+@click.argument("container")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def exec_cmd(ctx, interactive, tty, detach, env, workdir, user, container, command):
+    """Run a command in a running container; exits with the command's code."""
+    from rocker.runtime.execution import exec_in
+    cid = _resolve(ctx, container)
+    return exec_in(ctx.obj.paths, cid, list(command), interactive=interactive, tty=tty,
+                   detach=detach, env=list(env), workdir=workdir, user=user)
+
+
+@click.command("commit")
+@click.option("-c", "--change", multiple=True, help="Dockerfile-like change (CMD, ENV, ...).")
+@click.option("-m", "--message", help="Commit message.")
+@click.option("-a", "--author", help="Author.")
+@click.argument("container")
+@click.argument("image")
+@click.pass_context
+def commit_cmd(ctx, change, message, author, container, image):
+    """Create an image from a container's changes."""
+    from rocker.images.store import ImageStore
+    paths = ctx.obj.paths
+    cid = _resolve(ctx, container)
+    rec = records.load(paths, cid)
+    img = ImageStore(paths).commit(rec["rootfs"]["upper"], rec["image_id"], image,
+                                   changes=list(change), message=message, author=author)
+    click.echo(img.id)
+
+
+@click.command("inspect")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def inspect_cmd(ctx, containers):
+    """Show containers' configuration and state as JSON."""
+    from rocker.runtime.inspect import inspect_container
+    out = [inspect_container(ctx.obj.paths, _resolve(ctx, ref)) for ref in containers]
+    click.echo(json.dumps(out, indent=2))

@@ -1,0 +1,266 @@
+"""ContainerConfig: the one description of a container, built from `run` options or a stack spec.
+
+`build_config()` is the single code path that validates user input for a container, whether it
+comes from the command line (rocker.cli.containers) or from a stack file (rocker.spec). It is
+pure: no kernel, no disk (except reading an env file). `resolve_process()` combines a config with
+its image's defaults (Entrypoint, Cmd, Env, WorkingDir, User) into what the init process runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal as _signal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping
+
+from rocker.errors import InvalidInput
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_STOP_TIMEOUT = 10
+RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+ENV_NAME_RE = re.compile(r"^[^=\s][^=]*$")
+
+
+@dataclass
+class ContainerConfig:
+    image: str
+    command: list[str] | None = None
+    entrypoint: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    tty: bool = False
+    interactive: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    restart: str = "no"
+    stop_signal: str = "SIGTERM"
+    stop_timeout: int = DEFAULT_STOP_TIMEOUT
+    auto_remove: bool = False
+    limits: dict[str, Any] = field(default_factory=dict)
+    healthcheck: dict[str, Any] | None = None
+    restart_on_unhealthy: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ContainerConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def parse_signal(value: str | int) -> int:
+    """'SIGTERM', 'TERM', 'term' or '15' -> 15."""
+    s = str(value).strip()
+    if s.isdigit():
+        n = int(s)
+        if 1 <= n <= 64:
+            return n
+        raise InvalidInput(f"invalid signal: {value}")
+    name = s.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(getattr(_signal, name))
+    except AttributeError:
+        raise InvalidInput(f"invalid signal: {value}") from None
+
+
+def signal_name(num: int) -> str:
+    try:
+        return _signal.Signals(num).name
+    except ValueError:
+        return str(num)
+
+
+def parse_restart(value: str | None) -> str:
+    """Validate a restart policy: no | always | unless-stopped | on-failure[:N]."""
+    v = (value or "no").strip()
+    name, _, count = v.partition(":")
+    if name not in RESTART_POLICIES:
+        raise InvalidInput(f"invalid restart policy {value!r}: use no, always, unless-stopped "
+                           "or on-failure[:N]")
+    if count:
+        if name != "on-failure":
+            raise InvalidInput(f"invalid restart policy {value!r}: only on-failure takes a count")
+        if not count.isdigit() or int(count) < 0:
+            raise InvalidInput(f"invalid restart policy {value!r}: the count must be a number")
+    return v
+
+
+def parse_env_list(items: Iterable[str], host_env: Mapping[str, str] | None = None,
+                   what: str = "--env") -> dict[str, str]:
+    """['K=V', 'K'] -> {'K': 'V', 'K': <host value>}; a bare K absent on the host is skipped."""
+    host_env = os.environ if host_env is None else host_env
+    out: dict[str, str] = {}
+    for item in items:
+        k, eq, v = item.partition("=")
+        if not k or not ENV_NAME_RE.match(k):
+            raise InvalidInput(f"invalid {what} value {item!r}: expected KEY=VALUE")
+        if eq:
+            out[k] = v
+        elif k in host_env:
+            out[k] = host_env[k]
+    return out
+
+
+def read_env_file(path: str, host_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An env file as Docker reads it: KEY=VALUE lines, `#` comments, bare KEY from the host."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise InvalidInput(f"cannot read env file {path}: {e.strerror}") from None
+    items = []
+    for line in lines:
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        items.append(line.lstrip())
+    return parse_env_list(items, host_env, what=f"line in {path}")
+
+
+def parse_labels(items: Iterable[str] | Mapping[str, str]) -> dict[str, str]:
+    if isinstance(items, Mapping):
+        return {str(k): str(v) for k, v in items.items()}
+    out = {}
+    for item in items:
+        k, _, v = item.partition("=")
+        if not k:
+            raise InvalidInput(f"invalid label {item!r}: expected KEY=VALUE")
+        out[k] = v
+    return out
+
+
+def normalise_command(command: Iterable[str] | str | None) -> list[str] | None:
+    """A lone argument with whitespace runs under `/bin/sh -c` (the original's `"ls -l"` form);
+    several arguments are an exact argv, never re-split."""
+    if command is None:
+        return None
+    if isinstance(command, str):
+        command = [command]
+    cmd = [str(c) for c in command]
+    if not cmd:
+        return None
+    if len(cmd) == 1 and any(ch.isspace() for ch in cmd[0]):
+        return ["/bin/sh", "-c", cmd[0]]
+    return cmd
+
+
+def parse_healthcheck(hc: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not hc:
+        return None
+    from rocker.util.durations import parse_duration
+    test = hc.get("test")
+    if isinstance(test, str):
+        test = ["/bin/sh", "-c", test]
+    if not test or not isinstance(test, list):
+        raise InvalidInput("healthcheck.test must be a command (list) or a shell string")
+    if test[0] == "NONE":
+        return None
+    if test[0] == "CMD":
+        test = test[1:]
+    elif test[0] == "CMD-SHELL":
+        test = ["/bin/sh", "-c", " ".join(test[1:])]
+    out = {
+        "test": [str(t) for t in test],
+        "interval": parse_duration(hc.get("interval", "30s"), "healthcheck.interval"),
+        "timeout": parse_duration(hc.get("timeout", "30s"), "healthcheck.timeout"),
+        "start_period": parse_duration(hc.get("start_period", "0s"), "healthcheck.start_period"),
+        "retries": int(hc.get("retries", 3)),
+    }
+    if out["interval"] <= 0 or out["timeout"] <= 0 or out["retries"] < 1:
+        raise InvalidInput("healthcheck interval and timeout must be > 0 and retries >= 1")
+    return out
+
+
+def build_config(image: str, command: Iterable[str] | str | None = None, *,
+                 entrypoint: Iterable[str] | str | None = None,
+                 env: Iterable[str] | Mapping[str, str] | None = None,
+                 env_file: Iterable[str] | str | None = None,
+                 workdir: str | None = None, user: str | None = None,
+                 hostname: str | None = None, tty: bool = False, interactive: bool = False,
+                 labels: Iterable[str] | Mapping[str, str] | None = None,
+                 restart: str | None = None, stop_signal: str | int | None = None,
+                 stop_timeout: int | None = None, auto_remove: bool = False,
+                 limits: Mapping[str, Any] | None = None,
+                 healthcheck: Mapping[str, Any] | None = None,
+                 restart_on_unhealthy: bool = False) -> ContainerConfig:
+    """Validate everything about a container before anything is created."""
+    if not image:
+        raise InvalidInput("an image is required")
+    merged_env: dict[str, str] = {}
+    if env_file:
+        for path in ([env_file] if isinstance(env_file, str) else env_file):
+            merged_env.update(read_env_file(path))
+    if isinstance(env, Mapping):
+        for k, v in env.items():
+            if not ENV_NAME_RE.match(str(k)):
+                raise InvalidInput(f"invalid environment variable name {k!r}")
+            merged_env[str(k)] = "" if v is None else str(v)
+    elif env:
+        merged_env.update(parse_env_list(env))
+    if isinstance(entrypoint, str):
+        ep: list[str] | None = [entrypoint] if entrypoint else []
+    else:
+        ep = None if entrypoint is None else [str(e) for e in entrypoint]
+    if hostname is not None and not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$", hostname):
+        raise InvalidInput(f"invalid hostname {hostname!r}")
+    if workdir is not None and not workdir.startswith("/"):
+        raise InvalidInput(f"the working directory {workdir!r} must be an absolute path")
+    if user is not None and not re.match(r"^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$", user):
+        raise InvalidInput(f"invalid user {user!r}: use uid[:gid] or name[:group]")
+    sig = parse_signal(stop_signal or "SIGTERM")
+    timeout = DEFAULT_STOP_TIMEOUT if stop_timeout is None else int(stop_timeout)
+    if timeout < 0:
+        raise InvalidInput(f"invalid stop timeout {stop_timeout}: must be >= 0")
+    restart_v = parse_restart(restart)
+    if auto_remove and restart_v != "no":
+        raise InvalidInput("--rm and a restart policy other than 'no' cannot be combined")
+    lim: dict[str, Any] = {}
+    if limits:
+        from rocker.cgroups import parse_limits
+        lim = parse_limits(**{k: v for k, v in limits.items() if v is not None}).to_dict()
+        lim = {k: v for k, v in lim.items() if v is not None}
+    return ContainerConfig(
+        image=image, command=normalise_command(command), entrypoint=ep, env=merged_env,
+        workdir=workdir, user=user, hostname=hostname, tty=bool(tty),
+        interactive=bool(interactive), labels=parse_labels(labels or {}), restart=restart_v,
+        stop_signal=signal_name(sig), stop_timeout=timeout, auto_remove=bool(auto_remove),
+        limits=lim, healthcheck=parse_healthcheck(healthcheck),
+        restart_on_unhealthy=bool(restart_on_unhealthy))
+
+
+def resolve_process(cfg: ContainerConfig, image_config: Mapping[str, Any],
+                    container_id: str) -> dict[str, Any]:
+    """What init executes: argv, environment, cwd and user, from the config and image defaults."""
+    img_ep = image_config.get("Entrypoint") or []
+    img_cmd = image_config.get("Cmd") or []
+    if cfg.entrypoint is not None:
+        ep = cfg.entrypoint
+        cmd = cfg.command or []
+    else:
+        ep = list(img_ep)
+        cmd = cfg.command if cfg.command is not None else list(img_cmd)
+    args = [*ep, *cmd]
+    if not args:
+        raise InvalidInput("no command given and the image has no default command (Cmd)")
+    env: dict[str, str] = {"PATH": DEFAULT_PATH}
+    for item in image_config.get("Env") or []:
+        k, _, v = item.partition("=")
+        env[k] = v
+    env["HOSTNAME"] = cfg.hostname or container_id[:12]
+    if cfg.tty:
+        env.setdefault("TERM", "xterm")
+    env.update(cfg.env)
+    return {
+        "args": args,
+        "env": [f"{k}={v}" for k, v in env.items()],
+        "cwd": cfg.workdir or image_config.get("WorkingDir") or "/",
+        "user": cfg.user or image_config.get("User") or "0",
+        "tty": cfg.tty,
+        "stdin": cfg.interactive,
+    }

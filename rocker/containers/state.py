@@ -1,0 +1,123 @@
+"""Truthful container state: liveness from the live kernel, and the lifecycle transitions.
+
+A container's process is alive only if /proc/PID exists, is not a zombie, has the start time
+(field 22 of /proc/PID/stat) recorded when it started, and the machine has not rebooted since
+(boot id). So a dead container never shows as running and a reused PID is never signalled.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rocker.errors import Conflict
+
+_BOOT_ID: str | None = None
+
+# status -> statuses it may move to
+TRANSITIONS: dict[str, set[str]] = {
+    "created": {"running", "exited", "removing"},
+    "running": {"exited", "paused", "restarting", "removing"},
+    "paused": {"running", "exited", "removing"},
+    "restarting": {"running", "exited", "removing"},
+    "exited": {"running", "removing", "restarting"},
+    "removing": set(),
+}
+
+
+def check_transition(old: str, new: str) -> None:
+    if new not in TRANSITIONS.get(old, set()):
+        raise Conflict(f"cannot move a container from {old} to {new}")
+
+
+def boot_id() -> str:
+    global _BOOT_ID
+    if _BOOT_ID is None:
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                _BOOT_ID = f.read().strip()
+        except OSError:
+            _BOOT_ID = ""
+    return _BOOT_ID
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks) of a process, or None if it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError:
+        return None
+    rest = raw[raw.rfind(b")") + 2:].split()
+    try:
+        return rest[0].decode(), int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def start_time(pid: int) -> int | None:
+    st = proc_stat(pid)
+    return None if st is None else st[1]
+
+
+def is_alive(pid: int | None, pid_start: int | None, boot: str | None = None) -> bool:
+    if not pid or pid_start is None:
+        return False
+    if boot is not None and boot != boot_id():
+        return False
+    st = proc_stat(pid)
+    if st is None or st[1] != pid_start:
+        return False
+    return st[0] not in ("Z", "X", "x")
+
+
+def observed(state: dict) -> dict:
+    """The record's state corrected by the live kernel. Adds 'alive' and 'evidence'."""
+    st = dict(state)
+    status = st.get("status", "created")
+    alive = is_alive(st.get("pid"), st.get("pid_start"), st.get("boot_id"))
+    monitor_alive = is_alive(st.get("monitor_pid"), st.get("monitor_start"), st.get("boot_id"))
+    st["alive"] = alive
+    st["monitor_alive"] = monitor_alive
+    if status in ("running", "paused") and not alive:
+        if monitor_alive and st.get("restarting"):
+            st["status"] = "restarting"
+        else:
+            st["status"] = "exited"
+            if st.get("boot_id") and st.get("boot_id") != boot_id():
+                st["evidence"] = "the machine rebooted"
+            else:
+                st["evidence"] = f"process {st.get('pid')} is gone"
+    elif status == "restarting" and not monitor_alive:
+        st["status"] = "exited"
+        st["evidence"] = "the monitor is gone"
+    return st
+
+
+def status_text(st: dict, now: float | None = None) -> str:
+    """Docker-like status column: 'Up 3 minutes', 'Exited (0) 2 minutes ago', 'Created'."""
+    import time
+    from rocker.util.durations import human_ago
+    now = now or time.time()
+    s = st.get("status")
+    if s in ("running", "paused"):
+        up = human_ago(st.get("started_at"), now).replace(" ago", "")
+        extra = ""
+        health = (st.get("health") or {}).get("status")
+        if health:
+            extra = f" ({health})"
+        if s == "paused":
+            extra += " (Paused)"
+        return f"Up {up}{extra}"
+    if s == "restarting":
+        return f"Restarting ({st.get('exit_code')}) {human_ago(st.get('finished_at'), now)}"
+    if s == "exited":
+        code = st.get("exit_code")
+        code_s = "?" if code is None else str(code)
+        oom = " (OOMKilled)" if st.get("oom_killed") else ""
+        ago = human_ago(st.get("finished_at"), now)
+        return f"Exited ({code_s}){oom}{(' ' + ago) if ago else ''}"
+    if s == "removing":
+        return "Removing"
+    return "Created"

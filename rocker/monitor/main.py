@@ -1,0 +1,536 @@
+"""The monitor: supervises one container from start to removal, outliving the CLI.
+
+Started by `rocker run/start` as `python -S` in its own session (so it stays small and no
+terminal signal reaches it). It creates the container's cgroup, starts the container
+(rocker.runtime.launch), owns its stdio (pipes, or the pty master with -t), writes every output
+line to the log with its stream and a timestamp, relays output to attached clients and their
+input to the container, records the exit code, finish time and whether the OOM killer ended it,
+runs healthchecks, applies the restart policy with a growing, capped back-off, and finally
+cleans up (cgroup, runtime files; everything for --rm containers).
+
+It tells the CLI the outcome of the first start on the sync pipe: one JSON line,
+{"ok": true, "pid": N} or {"ok": false, "code": 125|126|127, "error": "..."}.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+
+from rocker.containers import records
+from rocker.containers import state as cstate
+from rocker.monitor import frames
+from rocker.paths import Paths
+from rocker.runtime import syscalls as sc
+from rocker.util.durations import rfc3339
+
+BACKOFF_START = 0.1
+BACKOFF_MAX = 30.0
+BACKOFF_RESET_AFTER = 10.0
+
+
+class Monitor:
+    def __init__(self, paths: Paths, cid: str, sync_fd: int, attach_fd: int) -> None:
+        self.paths = paths
+        self.cid = cid
+        self.sync_fd = sync_fd
+        self.rec = records.load(paths, cid)
+        self.cfg = self.rec["config"]
+        self.rundir = paths.container_rundir(cid)
+        self.sel = selectors.DefaultSelector()
+        self.clients: dict[socket.socket, frames.Reader] = {}
+        self.stdin_clients: set[socket.socket] = set()
+        self.pid: int | None = None
+        self.out_fds: dict[int, str] = {}
+        self.line_buf: dict[str, bytes] = {}
+        self.stdin_w: int | None = None
+        self.master: int | None = None
+        self.log = open(os.path.join(paths.container_dir(cid), "container.log"), "ab",
+                        buffering=0)
+        self.stopping = False
+        self.cg = None
+        self.oom_base = 0
+        self.health: dict | None = None
+        self.health_next = 0.0
+        self.health_proc: tuple[int, float] | None = None
+        if attach_fd >= 0:
+            s = socket.socket(fileno=attach_fd)
+            self._add_client(s, stdin=bool(self.cfg.get("interactive")))
+
+    # ---- clients -----------------------------------------------------------------------
+    def _add_client(self, s: socket.socket, stdin: bool) -> None:
+        s.setblocking(True)
+        s.settimeout(30)
+        self.clients[s] = frames.Reader()
+        if stdin:
+            self.stdin_clients.add(s)
+        self.sel.register(s, selectors.EVENT_READ, ("client", s))
+
+    def _drop_client(self, s: socket.socket) -> None:
+        if s in self.clients:
+            del self.clients[s]
+            self.stdin_clients.discard(s)
+            try:
+                self.sel.unregister(s)
+            except (KeyError, ValueError):
+                pass
+            s.close()
+
+    def _broadcast(self, kind: int, data: bytes) -> None:
+        frame = frames.pack(kind, data)
+        for s in list(self.clients):
+            try:
+                s.sendall(frame)
+            except OSError:
+                self._drop_client(s)
+
+    def _client_input(self, s: socket.socket) -> None:
+        try:
+            data = s.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            if s in self.stdin_clients and len(self.stdin_clients) == 1 and not self.cfg.get("tty"):
+                self._close_stdin()
+            self._drop_client(s)
+            return
+        for kind, payload in self.clients[s].feed(data):
+            if kind == frames.STDIN and s in self.stdin_clients:
+                fd = self.master if self.master is not None else self.stdin_w
+                if fd is not None:
+                    try:
+                        os.write(fd, payload)
+                    except OSError:
+                        pass
+            elif kind == frames.STDIN_EOF and s in self.stdin_clients:
+                if self.master is None:
+                    self._close_stdin()
+            elif kind == frames.RESIZE and self.master is not None:
+                import fcntl
+                import struct
+                import termios
+                rows, cols = struct.unpack(">HH", payload[:4])
+                try:
+                    fcntl.ioctl(self.master, termios.TIOCSWINSZ,
+                                struct.pack("HHHH", rows, cols, 0, 0))
+                except OSError:
+                    pass
+            elif kind == frames.SIGNAL and self.pid:
+                try:
+                    os.kill(self.pid, payload[0])
+                except (ProcessLookupError, IndexError):
+                    pass
+
+    def _close_stdin(self) -> None:
+        if self.stdin_w is not None:
+            try:
+                os.close(self.stdin_w)
+            except OSError:
+                pass
+            self.stdin_w = None
+
+    # ---- output ------------------------------------------------------------------------
+    def _write_log(self, stream: str, data: bytes, final: bool = False) -> None:
+        buf = self.line_buf.get(stream, b"") + data
+        lines = buf.split(b"\n")
+        rest = lines.pop()
+        now = rfc3339(time.time())
+        out = []
+        for line in lines:
+            out.append(json.dumps({"log": line.decode("utf-8", "replace") + "\n",
+                                   "stream": stream, "time": now}))
+        if final and rest:
+            out.append(json.dumps({"log": rest.decode("utf-8", "replace"), "stream": stream,
+                                   "time": now}))
+            rest = b""
+        elif len(rest) > 16384:  # a very long line without newline: flush it as a partial
+            out.append(json.dumps({"log": rest.decode("utf-8", "replace"), "stream": stream,
+                                   "time": now, "partial": True}))
+            rest = b""
+        self.line_buf[stream] = rest
+        if out:
+            self.log.write(("\n".join(out) + "\n").encode())
+
+    def _output(self, fd: int) -> bool:
+        stream = self.out_fds[fd]
+        try:
+            data = os.read(fd, 65536)
+        except OSError as e:
+            if e.errno == errno.EAGAIN:
+                return True
+            data = b""  # EIO on a pty master once the slave side is gone
+        if not data:
+            self.sel.unregister(fd)
+            del self.out_fds[fd]
+            os.close(fd)
+            if fd == self.master:
+                self.master = None
+            self._write_log(stream, b"", final=True)
+            return False
+        self._write_log(stream, data)
+        self._broadcast(frames.STDOUT if stream == "stdout" else frames.STDERR, data)
+        return True
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def _spec(self) -> dict:
+        rec = self.rec
+        return {
+            "rootfs": os.path.join(self.rundir, "rootfs"),
+            "lower": rec["rootfs"]["lower"],
+            "upper": rec["rootfs"]["upper"],
+            "work": rec["rootfs"]["work"],
+            "etc_files": {n: os.path.join(self.rundir, n)
+                          for n in ("hostname", "hosts", "resolv.conf")},
+            "hostname": self.cfg.get("hostname") or self.cid[:12],
+            "tty": bool(self.cfg.get("tty")),
+            "process": rec["process"],
+            "mounts": rec.get("mounts", []),
+            "cgroup_mount": rec.get("cgroup_mount"),
+        }
+
+    def _start_once(self):
+        from rocker.runtime.launch import launch
+        spec = self._spec()
+        stdio = None
+        child_fds = []
+        if not spec["process"].get("tty"):
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            if spec["process"].get("stdin"):
+                in_r, in_w = os.pipe()
+                self.stdin_w = in_w
+            else:
+                in_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+            stdio = (in_r, out_w, err_w)
+            child_fds = [in_r, out_w, err_w]
+            self.out_fds = {out_r: "stdout", err_r: "stderr"}
+        try:
+            started = launch(spec, self.cg.add_pid, stdio)
+        except BaseException:
+            for fd in list(self.out_fds) + child_fds:
+                os.close(fd)
+            self.out_fds = {}
+            self._close_stdin()
+            raise
+        finally:
+            for fd in child_fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if started.master_fd is not None:
+            self.master = started.master_fd
+            self.out_fds = {self.master: "stdout"}
+        for fd in self.out_fds:
+            os.set_blocking(fd, False)
+            self.sel.register(fd, selectors.EVENT_READ, ("out", fd))
+        self.pid = started.pid
+        return started.pid
+
+    def start(self, first: bool) -> bool:
+        self.oom_base = self.cg.oom_kill_count()
+        try:
+            pid = self._start_once()
+        except Exception as e:  # noqa: BLE001
+            code = getattr(e, "exit_code", 125)
+            msg = str(e)
+            now = time.time()
+            records.update_state(self.paths, self.cid, status="exited", exit_code=code,
+                                 error=msg, finished_at=now, pid=None, restarting=False)
+            if first:
+                self._sync({"ok": False, "code": code, "error": msg})
+            return False
+        now = time.time()
+        self.started_at = now
+        rs = records.update_state(
+            self.paths, self.cid, status="running", pid=pid, pid_start=cstate.start_time(pid),
+            boot_id=cstate.boot_id(), started_at=now, exit_code=None, oom_killed=False,
+            error=None, restarting=False, finished_at=None,
+            health={"status": "starting", "failing_streak": 0, "log": []}
+            if self.cfg.get("healthcheck") else None)
+        self.rec = rs
+        hc = self.cfg.get("healthcheck")
+        if hc:
+            self.health = rs["state"]["health"]
+            self.health_next = time.monotonic() + hc["interval"]
+        if first:
+            self._sync({"ok": True, "pid": pid})
+        return True
+
+    def _sync(self, msg: dict) -> None:
+        if self.sync_fd >= 0:
+            try:
+                os.write(self.sync_fd, (json.dumps(msg) + "\n").encode())
+                os.close(self.sync_fd)
+            except OSError:
+                pass
+            self.sync_fd = -1
+
+    def wait_exit(self) -> int:
+        """Serve I/O until the container's init exits; returns its wait status."""
+        status = None
+        while status is None or self.out_fds:
+            timeout = None
+            if self.health_next:
+                timeout = max(0.0, self.health_next - time.monotonic())
+            if status is not None:
+                timeout = 0.5  # drain what is left in the pipes
+            events = self.sel.select(timeout)
+            for key, _mask in events:
+                kind, obj = key.data
+                if kind == "out":
+                    self._output(obj)
+                elif kind == "client":
+                    self._client_input(obj)
+                elif kind == "listen":
+                    try:
+                        conn, _ = obj.accept()
+                        self._add_client(conn, stdin=bool(self.cfg.get("interactive")))
+                    except OSError:
+                        pass
+                elif kind == "wake":
+                    try:
+                        os.read(obj, 512)
+                    except OSError:
+                        pass
+            while True:
+                try:
+                    pid, st = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                if pid == self.pid:
+                    status = st
+                elif self.health_proc and pid == self.health_proc[0]:
+                    self._health_result(st)
+            if status is not None and not events:
+                break
+            self._health_tick()
+        for fd in list(self.out_fds):
+            self.sel.unregister(fd)
+            os.close(fd)
+            self._write_log(self.out_fds.pop(fd), b"", final=True)
+        self.master = None
+        self._close_stdin()
+        return status
+
+    # ---- healthchecks ------------------------------------------------------------------
+    def _health_tick(self) -> None:
+        hc = self.cfg.get("healthcheck")
+        if not hc or not self.pid:
+            return
+        now = time.monotonic()
+        if self.health_proc:
+            hpid, started = self.health_proc
+            if now - started > hc["timeout"]:
+                try:
+                    os.kill(hpid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            return
+        if now < self.health_next:
+            return
+        from rocker.runtime.nsexec import spawn_in_container
+        try:
+            hpid = spawn_in_container(self.pid, {"args": hc["test"], "env": self.rec["process"]["env"],
+                                                 "cwd": self.rec["process"]["cwd"],
+                                                 "user": self.rec["process"]["user"]},
+                                      self.cg.paths(), quiet=True)
+            self.health_proc = (hpid, now)
+        except Exception:  # noqa: BLE001
+            self._health_record(1, "cannot run healthcheck")
+        self.health_next = now + hc["interval"]
+
+    def _health_result(self, st: int) -> None:
+        code = os.waitstatus_to_exitcode(st)
+        self.health_proc = None
+        self._health_record(0 if code == 0 else 1, f"exit code {code}")
+
+    def _health_record(self, code: int, output: str) -> None:
+        hc = self.cfg["healthcheck"]
+        h = self.health or {"status": "starting", "failing_streak": 0, "log": []}
+        if code == 0:
+            h["status"] = "healthy"
+            h["failing_streak"] = 0
+        else:
+            h["failing_streak"] = h.get("failing_streak", 0) + 1
+            in_grace = time.time() - self.started_at < hc.get("start_period", 0)
+            if h["failing_streak"] >= hc["retries"] and not in_grace:
+                h["status"] = "unhealthy"
+        h["log"] = (h.get("log") or [])[-4:] + [{"end": time.time(), "exit_code": code,
+                                                  "output": output}]
+        self.health = h
+        records.update_state(self.paths, self.cid, health=h)
+        if h["status"] == "unhealthy" and self.cfg.get("restart_on_unhealthy") and self.pid:
+            self.unhealthy_restart = True
+            self.cg.kill(signal.SIGKILL)
+
+    # ---- the whole life ----------------------------------------------------------------
+    def should_restart(self, code: int, restarts: int) -> bool:
+        rec = records.load(self.paths, self.cid)
+        if rec["state"].get("stop_requested") or self.stopping:
+            return False
+        if getattr(self, "unhealthy_restart", False):
+            self.unhealthy_restart = False
+            return True
+        policy, _, count = (self.cfg.get("restart") or "no").partition(":")
+        if policy in ("always", "unless-stopped"):
+            return True
+        if policy == "on-failure" and code != 0:
+            return not count or restarts < int(count)
+        return False
+
+    def run(self) -> int:
+        from rocker.cgroups import Limits, manager_for
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        os.set_blocking(r, False)
+        signal.set_wakeup_fd(w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        self.sel.register(r, selectors.EVENT_READ, ("wake", r))
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        dfd = os.open(self.rundir, os.O_PATH | os.O_CLOEXEC)
+        sock_name = f"/proc/self/fd/{dfd}/attach.sock"
+        try:
+            os.unlink(os.path.join(self.rundir, "attach.sock"))
+        except FileNotFoundError:
+            pass
+        listener.bind(sock_name)
+        os.close(dfd)
+        listener.listen(8)
+        self.sel.register(listener, selectors.EVENT_READ, ("listen", listener))
+        records.update_state(self.paths, self.cid, monitor_pid=os.getpid(),
+                             monitor_start=cstate.start_time(os.getpid()),
+                             boot_id=cstate.boot_id(), stop_requested=False)
+        self.cg = manager_for(self.cid)
+        first = True
+        restarts = self.rec["state"].get("restart_count", 0)
+        backoff = BACKOFF_START
+        exit_info = {"exit_code": 125, "oom_killed": False}
+        try:
+            self.cg.create()
+            self.cg.setup_devices()
+            self.cg.apply(Limits.from_dict(self.cfg.get("limits") or {}))
+        except Exception as e:  # noqa: BLE001
+            msg = str(e)
+            records.update_state(self.paths, self.cid, status="exited", exit_code=125,
+                                 error=msg, finished_at=time.time(), pid=None)
+            self._sync({"ok": False, "code": getattr(e, "exit_code", 125), "error": msg})
+            self.finish(exit_info)
+            return 125
+        while True:
+            ok = self.start(first)
+            if not ok:
+                st = records.load(self.paths, self.cid)["state"]
+                exit_info = {"exit_code": st.get("exit_code", 125), "oom_killed": False,
+                             "error": st.get("error")}
+                if first:
+                    break
+                code = exit_info["exit_code"]
+            else:
+                status = self.wait_exit()
+                code = os.waitstatus_to_exitcode(status)
+                if code < 0:
+                    code = 128 - code
+                oom = self.cg.oom_kill_count() > self.oom_base and code == 137
+                now = time.time()
+                exit_info = {"exit_code": code, "oom_killed": oom}
+                ran = now - self.started_at
+                if ran > BACKOFF_RESET_AFTER:
+                    backoff = BACKOFF_START
+                will_restart = self.should_restart(code, restarts)
+                records.update_state(self.paths, self.cid, status="exited", exit_code=code,
+                                     oom_killed=oom, finished_at=now, restarting=will_restart,
+                                     restart_count=restarts)
+                self._broadcast(frames.EXIT, json.dumps(exit_info).encode())
+                for s in list(self.clients):
+                    self._drop_client(s)
+                self.pid = None
+                # the PID namespace died with its init: every process is gone; make sure
+                self.cg.kill(signal.SIGKILL)
+            first = False
+            if not self.should_restart(code, restarts):
+                break
+            restarts += 1
+            records.update_state(self.paths, self.cid, status="running", restarting=True,
+                                 restart_count=restarts, pid=None)
+            if not self._sleep(backoff):
+                records.update_state(self.paths, self.cid, status="exited", restarting=False)
+                break
+            backoff = min(backoff * 2, BACKOFF_MAX)
+        self.finish(exit_info)
+        return 0
+
+    def _on_term(self, *_):
+        self.stopping = True
+
+    def _sleep(self, seconds: float) -> bool:
+        """Back-off between restarts; False if a stop came in meanwhile."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.stopping:
+                return False
+            try:
+                if records.load(self.paths, self.cid)["state"].get("stop_requested"):
+                    return False
+            except Exception:  # noqa: BLE001
+                return False
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        return not self.stopping
+
+    def finish(self, exit_info: dict) -> None:
+        from rocker.runtime.cleanup import release_runtime, remove_container
+        try:
+            self.cg.destroy() if self.cg else None
+        except Exception:  # noqa: BLE001
+            pass
+        release_runtime(self.paths, self.cid)
+        records.update_state(self.paths, self.cid, monitor_pid=None, restarting=False)
+        if self.cfg.get("auto_remove"):
+            remove_container(self.paths, self.cid)
+        self._broadcast(frames.EXIT, json.dumps(exit_info).encode())
+        for s in list(self.clients):
+            self._drop_client(s)
+
+
+def main(argv: list[str]) -> None:
+    cid, root, runroot, sync_fd, attach_fd = argv[0], argv[1], argv[2], int(argv[3]), int(argv[4])
+    paths = Paths(root, runroot)
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write("rocker-monitor")
+    except OSError:
+        pass
+    try:
+        mon = Monitor(paths, cid, sync_fd, attach_fd)
+        code = mon.run()
+    except BaseException as e:  # noqa: BLE001
+        try:
+            os.write(sync_fd, (json.dumps({"ok": False, "code": 125,
+                                           "error": f"monitor: {e}"}) + "\n").encode())
+        except OSError:
+            pass
+        try:
+            with open(os.path.join(paths.container_dir(cid), "monitor.err"), "a") as f:
+                import traceback
+                traceback.print_exc(file=f)
+        except OSError:
+            pass
+        code = 1
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""The launcher: namespaces, the parent/child protocol, the root filesystem, init and exec."""

@@ -1,0 +1,181 @@
+"""The container's init process: the last steps before the user's command, then execve.
+
+Runs as PID 1 of the new PID namespace (process B in rocker.runtime.launch), already in the
+container's cgroup and namespaces. It builds the root filesystem (rocker.runtime.rootfs),
+pivots into it, sets the hostname, brings `lo` up, waits for the monitor's "go", then switches
+user, drops privileges (bounding set, capabilities, no_new_privs), closes every file descriptor
+but 0, 1, 2 and execs. Any failure is written to the status pipe as one JSON line with Docker's
+exit code (125 set-up, 126 not executable, 127 not found) and the process exits with that code.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import socket
+import stat
+import struct
+
+from rocker.errors import CommandNotExecutable, CommandNotFound, ContainerStartError
+from rocker.runtime import rootfs as rfs
+from rocker.runtime import syscalls as sc
+from rocker.runtime.users import resolve_user
+
+# Everything the init process needs is imported above: after pivot_root the host's Python
+# library is out of reach.
+
+# Docker's default capability set (CapEff 00000000a80425fb)
+DEFAULT_CAPS = {
+    "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_KILL": 5,
+    "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_NET_BIND_SERVICE": 10,
+    "CAP_NET_RAW": 13, "CAP_SYS_CHROOT": 18, "CAP_MKNOD": 27, "CAP_AUDIT_WRITE": 29,
+    "CAP_SETFCAP": 31,
+}
+DEFAULT_CAP_MASK = sum(1 << b for b in DEFAULT_CAPS.values())
+
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+TIOCSCTTY = 0x540E
+
+
+def find_executable(name: str, env: list[str], cwd: str) -> str:
+    """PATH lookup as execvp does; 127 if nothing is found, 126 if found but not runnable."""
+    if "/" in name:
+        path = name if name.startswith("/") else os.path.join(cwd, name)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise CommandNotFound(f"exec: {name}: no such file or directory") from None
+        except OSError as e:
+            raise CommandNotExecutable(f"exec: {name}: {e.strerror}") from None
+        if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK):
+            raise CommandNotExecutable(f"exec: {name}: permission denied")
+        return path
+    search = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    for item in env:
+        if item.startswith("PATH="):
+            search = item[5:]
+    denied = None
+    for d in search.split(":"):
+        cand = os.path.join(d or ".", name)
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(cand, os.X_OK):
+            return cand
+        denied = cand
+    if denied:
+        raise CommandNotExecutable(f"exec: {name}: permission denied")
+    raise CommandNotFound(f"exec: {name}: executable file not found in $PATH")
+
+
+def open_pty_in(devpts: str) -> tuple[int, str]:
+    """Open a pseudo-terminal of the container's own devpts instance -> (master fd, slave path)."""
+    master = os.open(os.path.join(devpts, "ptmx"), os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    n = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, struct.pack("I", 0)))[0]
+    return master, os.path.join(devpts, str(n))
+
+
+def drop_privileges(uid: int, gid: int, groups: list[int], no_new_privs: bool = True) -> None:
+    sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+    sc.drop_bounding_caps(DEFAULT_CAP_MASK)
+    if no_new_privs:
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    os.setgroups(groups)
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if uid == 0:
+        sc.capset(DEFAULT_CAP_MASK, DEFAULT_CAP_MASK, 0)
+    else:
+        sc.capset(0, 0, 0)
+
+
+def prepare_process(proc: dict) -> tuple[str, list[str], dict | list]:
+    """User, working folder and executable for `proc` inside the (already entered) root."""
+    uid, gid, groups, home = resolve_user(proc.get("user") or "0")
+    env = list(proc["env"])
+    if not any(e.startswith("HOME=") for e in env):
+        env.append(f"HOME={home}")
+    cwd = proc.get("cwd") or "/"
+    try:
+        os.makedirs(cwd, exist_ok=True)
+        if not os.path.isdir(cwd):
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory")
+        os.chdir(cwd)
+    except OSError as e:
+        raise ContainerStartError(f"cannot use working directory {cwd}: {e.strerror}") from None
+    drop_privileges(uid, gid, groups, proc.get("no_new_privs", True))
+    path = find_executable(proc["args"][0], env, cwd)
+    return path, env, {}
+
+
+def report(status_fd: int, err: BaseException) -> None:
+    code = getattr(err, "exit_code", 125)
+    if code not in (125, 126, 127):
+        code = 125
+    msg = str(err) if not isinstance(err, OSError) else (err.strerror or str(err))
+    if isinstance(err, OSError) and err.filename:
+        msg = f"{msg}: {err.filename}"
+    elif isinstance(err, OSError) and err.args and isinstance(err.args[-1], str):
+        msg = err.args[-1]
+    try:
+        os.write(status_fd, (json.dumps({"code": code, "error": msg}) + "\n").encode())
+    except OSError:
+        pass
+    os._exit(code)
+
+
+def close_fds_except(keep: int) -> None:
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+
+
+def exec_process(path: str, args: list[str], env: list[str], status_fd: int) -> None:
+    close_fds_except(status_fd)
+    try:
+        os.execve(path, args, dict(e.split("=", 1) if "=" in e else (e, "") for e in env))
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise CommandNotFound(f"exec: {args[0]}: {e.strerror}") from None
+        raise CommandNotExecutable(f"exec: {args[0]}: {e.strerror}") from None
+
+
+def container_init(spec: dict, status_fd: int, go_fd: int, console_sock: int | None,
+                   stdio: tuple[int, int, int] | None) -> None:
+    """Body of process B. Never returns: execs the command or exits with 125/126/127."""
+    try:
+        if stdio is not None:
+            for i, fd in enumerate(stdio):
+                if fd != i:
+                    os.dup2(fd, i)
+        rfs.setup(spec)
+        rootfs = spec["rootfs"]
+        slave = None
+        if spec["process"].get("tty"):
+            master, slave_path = open_pty_in(os.path.join(rootfs, "dev/pts"))
+            sock = socket.socket(fileno=console_sock)
+            socket.send_fds(sock, [b"pty"], [master])
+            os.close(master)
+            slave = os.open(slave_path, os.O_RDWR | os.O_CLOEXEC)
+            rfs.bind_console(rootfs, slave_path)
+        rfs.pivot(rootfs)
+        sc.sethostname(spec["hostname"])
+        sc.link_up("lo")
+        # wait for the monitor: cgroup, network and everything on its side is ready
+        if os.read(go_fd, 16).strip() != b"go":
+            os._exit(125)
+        os.close(go_fd)
+        os.setsid()
+        if slave is not None:
+            fcntl.ioctl(slave, TIOCSCTTY, 0)
+            for i in range(3):
+                os.dup2(slave, i)
+        path, env, _ = prepare_process(spec["process"])
+        exec_process(path, spec["process"]["args"], env, status_fd)
+    except BaseException as e:  # noqa: BLE001 - everything is reported to the parent
+        report(status_fd, e)
+    os._exit(125)

@@ -1,0 +1,332 @@
+"""Container verbs: create, start, stop, kill, remove, wait, pause; the driver `run` and `apply` use.
+
+Each verb is refresh -> guard -> act -> save: read the record, correct it with the live kernel
+(rocker.containers.state.observed), refuse what the state does not allow, act, and write the
+record through rocker.containers.records (atomic, locked). Processes are only ever signalled
+after their (pid, start time) has been checked, through a pidfd where possible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import select
+import signal
+import sys
+import time
+
+from rocker.containers import records
+from rocker.containers import state as cstate
+from rocker.containers.config import ContainerConfig, parse_signal, resolve_process
+from rocker.errors import Conflict, ContainerStartError, HostError, InvalidInput
+from rocker.paths import Paths
+from rocker.state.store import flocked, makedirs, write_json
+
+
+def _now() -> float:
+    return time.time()
+
+
+def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
+           stack: dict | None = None) -> dict:
+    """Register a container (record, storage folders, name) without starting it."""
+    from rocker.containers.config import NAME_RE
+    from rocker.images.store import ImageStore
+    from rocker.runtime.names import generate
+    if name is not None and not NAME_RE.match(name):
+        raise InvalidInput(f"invalid container name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+    store = ImageStore(paths)
+    img = store.resolve(cfg.image)
+    cid = secrets.token_hex(32)
+    process = resolve_process(cfg, img.config, cid)
+    name = name or generate()
+    makedirs(paths.containers)
+    cdir = paths.container_dir(cid)
+    os.mkdir(cdir, 0o700)
+    try:
+        os.mkdir(os.path.join(cdir, "upper"), 0o755)
+        os.mkdir(os.path.join(cdir, "work"), 0o700)
+        rec = {
+            "id": cid,
+            "name": name,
+            "image": cfg.image,
+            "image_id": img.id,
+            "created": _now(),
+            "config": cfg.to_dict(),
+            "process": process,
+            "rootfs": {"lower": store.layer_dirs(img), "upper": os.path.join(cdir, "upper"),
+                       "work": os.path.join(cdir, "work")},
+            "labels": dict(img.config.get("Labels") or {}) | cfg.labels,
+            "stack": stack,
+            "state": {"status": "created", "restart_count": 0},
+        }
+        write_json(records.record_path(paths, cid), rec)
+        records.claim_name(paths, name, cid)
+    except BaseException:
+        import shutil
+        shutil.rmtree(cdir, ignore_errors=True)
+        raise
+    return rec
+
+
+def _write_etc(paths: Paths, rec: dict) -> None:
+    rundir = makedirs(paths.container_rundir(rec["id"]), 0o711)
+    hostname = rec["config"].get("hostname") or rec["id"][:12]
+    with open(os.path.join(rundir, "hostname"), "w") as f:
+        f.write(hostname + "\n")
+    with open(os.path.join(rundir, "hosts"), "w") as f:
+        f.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                f"127.0.1.1\t{hostname}\n")
+    resolv = ""
+    try:
+        with open("/etc/resolv.conf") as f:
+            for line in f:
+                parts = line.split()
+                if parts[:1] == ["nameserver"] and len(parts) > 1 and (
+                        parts[1].startswith("127.") or parts[1] == "::1"):
+                    continue  # a loopback resolver is unreachable from the container
+                resolv += line
+    except OSError:
+        pass
+    with open(os.path.join(rundir, "resolv.conf"), "w") as f:
+        f.write(resolv)
+    os.makedirs(os.path.join(rundir, "rootfs"), exist_ok=True)
+
+
+def _monitor_argv() -> list[str]:
+    import rocker
+    import sysconfig
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(rocker.__file__)))
+    extra = [pkg_parent, sysconfig.get_paths()["purelib"]]
+    boot = ("import sys; sys.path[:0] = %r; from rocker.monitor.main import main; "
+            "main(sys.argv[1:])" % extra)
+    return [sys.executable, "-S", "-c", boot]
+
+
+def start(paths: Paths, cid: str, attach_sock=None) -> dict:
+    """Start a created or exited container under a new monitor; returns the updated record.
+
+    `attach_sock` (a connected socket) is handed to the monitor as an attached client from
+    the very first byte of output. Raises ContainerStartError with Docker's codes.
+    """
+    makedirs(paths.run_containers)
+    with flocked(os.path.join(paths.container_dir(cid), "start.lock"), timeout=60):
+        rec = records.load(paths, cid)
+        obs = cstate.observed(rec["state"])
+        if obs["status"] in ("running", "paused", "restarting") or obs.get("monitor_alive"):
+            raise Conflict(f"container {rec['name']} is already running")
+        if rec["state"].get("status") == "removing":
+            raise Conflict(f"container {rec['name']} is being removed")
+        _write_etc(paths, rec)
+        sync_r, sync_w = os.pipe()
+        fds = [sync_w]
+        attach_fd = -1
+        if attach_sock is not None:
+            attach_fd = attach_sock.fileno()
+            fds.append(attach_fd)
+        for fd in fds:
+            os.set_inheritable(fd, True)
+        argv = _monitor_argv() + [cid, paths.root, paths.runroot, str(sync_w), str(attach_fd)]
+        devnull = os.open("/dev/null", os.O_RDWR)
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
+        try:
+            mon = os.posix_spawn(argv[0], argv, env, setsid=True, file_actions=[
+                (os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
+                (os.POSIX_SPAWN_DUP2, devnull, 2)])
+        finally:
+            os.close(devnull)
+            os.close(sync_w)
+        line = b""
+        with os.fdopen(sync_r, "rb") as f:
+            line = f.readline()
+        if not line:
+            # the monitor died before it could say anything
+            try:
+                os.waitpid(mon, 0)
+            except ChildProcessError:
+                pass
+            err = ""
+            try:
+                with open(os.path.join(paths.container_dir(cid), "monitor.err")) as f:
+                    err = f.read().strip().splitlines()[-1]
+            except (OSError, IndexError):
+                pass
+            raise HostError(f"the monitor of {rec['name']} died while starting it"
+                            + (f": {err}" if err else ""))
+        msg = json.loads(line)
+        if not msg.get("ok"):
+            err = ContainerStartError(msg.get("error") or "failed to start")
+            err.exit_code = int(msg.get("code", 125))
+            # the monitor cleans up and exits; reap it so no zombie stays around
+            try:
+                os.waitpid(mon, 0)
+            except ChildProcessError:
+                pass
+            raise err
+        return records.load(paths, cid)
+
+
+def _pidfd(pid: int | None, start_time: int | None):
+    """A pidfd for the process, only if it is still the same process (pid + start time)."""
+    if not pid or start_time is None:
+        return None
+    try:
+        fd = os.pidfd_open(pid)
+    except (ProcessLookupError, OSError):
+        return None
+    if cstate.start_time(pid) != start_time:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _wait_fd(fd: int | None, timeout: float) -> bool:
+    """Wait until the pidfd's process exits; True if it did within `timeout`."""
+    if fd is None:
+        return True
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(max(0, int(timeout * 1000))))
+
+
+def _signal_fd(fd: int, sig: int) -> None:
+    try:
+        signal.pidfd_send_signal(fd, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _cgroup(cid: str):
+    from rocker.cgroups import manager_for
+    return manager_for(cid)
+
+
+def kill(paths: Paths, cid: str, sig: int | str = signal.SIGKILL) -> None:
+    """Send a signal to every process of a running container (through its cgroup)."""
+    signum = parse_signal(sig) if isinstance(sig, str) else int(sig)
+    rec = records.load(paths, cid)
+    obs = cstate.observed(rec["state"])
+    if obs["status"] not in ("running", "paused"):
+        raise Conflict(f"container {rec['name']} is not running")
+    if signum == signal.SIGKILL:
+        records.update_state(paths, cid, stop_requested=True)
+    fd = _pidfd(obs.get("pid"), obs.get("pid_start"))
+    if fd is None:
+        raise Conflict(f"container {rec['name']} is not running")
+    try:
+        m = _cgroup(cid)
+        if m.exists():
+            m.kill(signum)
+        else:
+            _signal_fd(fd, signum)
+    finally:
+        os.close(fd)
+
+
+def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict:
+    """Stop signal to init, wait, then SIGKILL to every process; returns the final record."""
+    rec = records.load(paths, cid)
+    cfg = rec["config"]
+    timeout = cfg.get("stop_timeout", 10) if timeout is None else timeout
+    rec = records.update_state(paths, cid, stop_requested=True)
+    obs = cstate.observed(rec["state"])
+    mon = _pidfd(obs.get("monitor_pid"), obs.get("monitor_start"))
+    fd = _pidfd(obs.get("pid"), obs.get("pid_start")) if obs["status"] in (
+        "running", "paused") else None
+    sent = None
+    try:
+        if fd is not None:
+            m = _cgroup(cid)
+            if obs["status"] == "paused" or (m.exists() and m.is_frozen()):
+                m.thaw()
+            sent = parse_signal(cfg.get("stop_signal") or "SIGTERM")
+            if timeout > 0:
+                _signal_fd(fd, sent)
+            if timeout <= 0 or not _wait_fd(fd, timeout):
+                sent = signal.SIGKILL
+                if m.exists():
+                    m.kill(signal.SIGKILL)
+                _signal_fd(fd, signal.SIGKILL)
+                _wait_fd(fd, 10)
+        if mon is not None:
+            _signal_fd(mon, signal.SIGTERM)  # cancels a pending restart back-off
+            if not _wait_fd(mon, 15):
+                _signal_fd(mon, signal.SIGKILL)
+                _wait_fd(mon, 5)
+    finally:
+        for f in (fd, mon):
+            if f is not None:
+                os.close(f)
+    return _settle(paths, cid, sent)
+
+
+def _settle(paths: Paths, cid: str, sent: int | None = None) -> dict:
+    """After the monitor is gone: make sure the record and the host say the same thing."""
+    rec = records.load(paths, cid)
+    obs = cstate.observed(rec["state"])
+    if obs.get("monitor_alive"):
+        return rec
+    from rocker.runtime.cleanup import destroy_cgroup, release_runtime
+    destroy_cgroup(cid)
+    release_runtime(paths, cid)
+    st = rec["state"]
+    if st.get("status") in ("running", "paused", "restarting") or st.get("monitor_pid"):
+        changes = {"status": "exited", "monitor_pid": None, "restarting": False}
+        if st.get("status") in ("running", "paused") and st.get("exit_code") is None:
+            changes["exit_code"] = 128 + sent if sent else None
+            changes["finished_at"] = _now()
+        rec = records.update_state(paths, cid, **changes)
+    return rec
+
+
+def remove(paths: Paths, cid: str, force: bool = False) -> None:
+    from rocker.runtime.cleanup import remove_container
+    rec = records.load(paths, cid)
+    obs = cstate.observed(rec["state"])
+    if obs["status"] in ("running", "paused", "restarting") or obs.get("monitor_alive"):
+        if not force:
+            raise Conflict(f"cannot remove container {rec['name']}: it is {obs['status']}; "
+                           "stop it first or use -f")
+        stop(paths, cid, timeout=0)
+    else:
+        _settle(paths, cid)
+    records.update_state(paths, cid, status="removing")
+    remove_container(paths, cid)
+
+
+def wait(paths: Paths, cid: str, timeout: float | None = None) -> int | None:
+    """Block until the container has exited (and its monitor finished); return the exit code."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            rec = records.load(paths, cid)
+        except FileNotFoundError:
+            return None  # removed (--rm) while we waited
+        obs = cstate.observed(rec["state"])
+        if obs["status"] in ("exited", "created") and not obs.get("monitor_alive"):
+            return obs.get("exit_code")
+        fd = _pidfd(obs.get("monitor_pid"), obs.get("monitor_start"))
+        if fd is not None:
+            try:
+                _wait_fd(fd, 0.5)
+            finally:
+                os.close(fd)
+        else:
+            time.sleep(0.05)
+        if deadline is not None and time.monotonic() > deadline:
+            raise Conflict("timed out waiting for the container to exit")
+
+
+def pause(paths: Paths, cid: str, frozen: bool) -> None:
+    rec = records.load(paths, cid)
+    obs = cstate.observed(rec["state"])
+    want = "running" if frozen else "paused"
+    if obs["status"] != want:
+        raise Conflict(f"container {rec['name']} is {obs['status']}, not {want}")
+    m = _cgroup(cid)
+    if frozen:
+        m.freeze()
+    else:
+        m.thaw()
+    records.update_state(paths, cid, status="paused" if frozen else "running")

@@ -1,0 +1,177 @@
+"""The container's root filesystem: overlay, /proc, /dev, /sys, per-container /etc files, masks.
+
+Runs inside the container's fresh mount namespace (in the init process, before the user's command
+exists, so nothing in the container can race these steps). Every path inside the image is
+resolved with `secure_join`, which follows the image's symlinks as if the rootfs were `/`, so an
+image that ships `/etc/hosts -> /etc/shadow` or `/proc -> /` can never make rocker mount over
+or create anything outside the container. Finally the process pivots into the new root and
+detaches the old one.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from rocker.runtime import syscalls as sc
+
+# what runc and Docker mount by default (../shared/reference/runtime-defaults.md)
+DEVICES = [  # name, major, minor
+    ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9),
+    ("tty", 5, 0),
+]
+DEV_LINKS = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
+             ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")]
+MASKED_PATHS = [
+    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+    "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+NOSUID_NOEXEC_NODEV = sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV
+
+
+def secure_join(root: str, unsafe: str) -> str:
+    """`root` + `unsafe`, resolving symlinks inside `root` as if it were `/` (never escaping)."""
+    parts = [p for p in unsafe.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        cand = os.path.join(root, *resolved, part)
+        try:
+            st = os.lstat(cand)
+        except FileNotFoundError:
+            resolved.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > 255:
+                raise OSError(errno.ELOOP, f"too many symlinks resolving {unsafe}")
+            target = os.readlink(cand)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)
+
+
+def _mkdirs_in(root: str, path: str, mode: int = 0o755) -> str:
+    target = secure_join(root, path)
+    os.makedirs(target, mode=mode, exist_ok=True)
+    return target
+
+
+def _mkfile_in(root: str, path: str) -> str:
+    target = secure_join(root, path)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if not os.path.lexists(target):
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        os.close(fd)
+    return target
+
+
+def mount_overlay(rootfs: str, lower: list[str], upper: str, work: str) -> None:
+    opts = f"lowerdir={':'.join(lower)},upperdir={upper},workdir={work}"
+    if len(opts) > 4000:  # the mount data page: use paths relative to a common folder
+        common = os.path.commonpath(lower)
+        os.chdir(common)
+        rel = [os.path.relpath(p, common) for p in lower]
+        opts = f"lowerdir={':'.join(rel)},upperdir={upper},workdir={work}"
+    sc.mount("overlay", rootfs, "overlay", 0, opts)
+
+
+def _mount_dev(rootfs: str, tty: bool) -> None:
+    dev = _mkdirs_in(rootfs, "/dev")
+    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
+    old = os.umask(0)
+    try:
+        for name, major, minor in DEVICES:
+            os.mknod(os.path.join(dev, name), 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+    finally:
+        os.umask(old)
+    for name, target in DEV_LINKS:
+        os.symlink(target, os.path.join(dev, name))
+    for d, mode in (("pts", 0o755), ("shm", 0o1777), ("mqueue", 0o755)):
+        os.mkdir(os.path.join(dev, d))
+        os.chmod(os.path.join(dev, d), mode)
+    sc.mount("devpts", os.path.join(dev, "pts"), "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
+             "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    sc.mount("shm", os.path.join(dev, "shm"), "tmpfs", NOSUID_NOEXEC_NODEV,
+             "mode=1777,size=65536k")
+    sc.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", NOSUID_NOEXEC_NODEV)
+    if tty:
+        fd = os.open(os.path.join(dev, "console"), os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+
+
+def _mask(rootfs: str) -> None:
+    null = os.path.join(rootfs, "dev/null")
+    st = os.lstat(null)
+    if not stat.S_ISCHR(st.st_mode) or os.major(st.st_rdev) != 1 or os.minor(st.st_rdev) != 3:
+        raise OSError(errno.EPERM, "/dev/null is not the null device: refusing to mask paths")
+    for path in MASKED_PATHS:
+        target = secure_join(rootfs, path)
+        if not (target.startswith(rootfs + "/proc/") or target.startswith(rootfs + "/sys/")):
+            continue  # resolved outside /proc or /sys: not ours to mask
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            sc.mount("tmpfs", target, "tmpfs", sc.MS_RDONLY, "size=0,mode=755")
+        else:
+            sc.mount(null, target, None, sc.MS_BIND)
+    for path in READONLY_PATHS:
+        target = secure_join(rootfs, path)
+        if not target.startswith(rootfs + "/proc/") or not os.path.lexists(target):
+            continue
+        sc.mount(target, target, None, sc.MS_BIND | sc.MS_REC)
+        sc.mount(target, target, None,
+                 sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | NOSUID_NOEXEC_NODEV)
+
+
+def setup(spec: dict) -> None:
+    """Build the container's mounts under spec['rootfs'] (mount namespace already unshared)."""
+    rootfs = spec["rootfs"]
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    os.makedirs(rootfs, exist_ok=True)
+    mount_overlay(rootfs, spec["lower"], spec["upper"], spec["work"])
+    os.chdir("/")
+    proc = _mkdirs_in(rootfs, "/proc")
+    sc.mount("proc", proc, "proc", NOSUID_NOEXEC_NODEV)
+    _mount_dev(rootfs, spec.get("tty", False))
+    sys_dir = _mkdirs_in(rootfs, "/sys")
+    sc.mount("sysfs", sys_dir, "sysfs", NOSUID_NOEXEC_NODEV | sc.MS_RDONLY)
+    cg = spec.get("cgroup_mount")
+    if cg == "cgroup2" and os.path.isdir(os.path.join(sys_dir, "fs/cgroup")):
+        sc.mount("cgroup", os.path.join(sys_dir, "fs/cgroup"), "cgroup2",
+                 NOSUID_NOEXEC_NODEV | sc.MS_RDONLY)
+    for name, src in spec.get("etc_files", {}).items():
+        target = _mkfile_in(rootfs, "/etc/" + name)
+        sc.mount(src, target, None, sc.MS_BIND)
+    for m in spec.get("mounts", []):  # later: volumes and bind mounts
+        target = (_mkdirs_in if os.path.isdir(m["source"]) else _mkfile_in)(rootfs, m["target"])
+        sc.mount(m["source"], target, None, sc.MS_BIND | sc.MS_REC)
+        if m.get("readonly"):
+            sc.mount(m["source"], target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+    _mask(rootfs)
+
+
+def bind_console(rootfs: str, slave_path: str) -> None:
+    sc.mount(slave_path, os.path.join(rootfs, "dev/console"), None, sc.MS_BIND)
+
+
+def pivot(rootfs: str) -> None:
+    """Enter the new root with pivot_root (not chroot) and detach the old root entirely."""
+    os.chdir(rootfs)
+    sc.pivot_root(".", ".")
+    sc.umount(".", sc.MNT_DETACH)
+    os.chdir("/")

@@ -1,0 +1,82 @@
+"""Durations and timestamps as users write them: `1.5s`, `2m`, `1h30m`, RFC 3339, epoch."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timezone
+
+from rocker.errors import InvalidInput
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d)")
+
+
+def parse_duration(value: str | int | float, what: str = "duration") -> float:
+    """'30s', '1m30s', '500ms', 2 (seconds) -> seconds as a float."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    s = str(value).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return float(s)
+    pos, total = 0, 0.0
+    for m in _PART.finditer(s):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(s) or not s:
+        raise InvalidInput(f"invalid {what} {value!r}: use e.g. 500ms, 30s, 2m, 1h30m")
+    return total
+
+
+def parse_since(value: str, now: float | None = None) -> float:
+    """`--since`: a duration ago (10m), an RFC 3339 time, a date, or a Unix time -> epoch."""
+    now = time.time() if now is None else now
+    s = value.strip()
+    try:
+        return now - parse_duration(s, "--since")
+    except InvalidInput:
+        pass
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return float(s)
+    try:
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"invalid --since {value!r}: use a duration (10m), RFC 3339 time or "
+                           "Unix time") from None
+    if dt.tzinfo is None:
+        dt = dt.astimezone()
+    return dt.timestamp()
+
+
+def rfc3339(ts: float) -> str:
+    """Epoch -> '2026-11-28T23:47:38.123456789Z' (nanosecond field, like Docker's logs)."""
+    sec = int(ts)
+    frac = int(round((ts - sec) * 1e9))
+    if frac >= 1_000_000_000:
+        sec, frac = sec + 1, frac - 1_000_000_000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:09d}Z"
+
+
+def parse_rfc3339(s: str) -> float:
+    main, _, rest = s.rstrip("Z").partition(".")
+    base = datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    return base + (float("0." + rest) if rest else 0.0)
+
+
+def local_time(ts: float | None) -> str:
+    if not ts:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def human_ago(ts: float | None, now: float | None = None) -> str:
+    if not ts:
+        return ""
+    d = max(0, int((now or time.time()) - ts))
+    for unit, n in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if d >= n:
+            k = d // n
+            return f"{k} {unit}{'s' if k > 1 else ''} ago"
+    return f"{d} second{'s' if d != 1 else ''} ago"
