@@ -70,7 +70,8 @@ def _pairs(keyword: str, rest: str, line: str, allow_empty_value: bool = True) -
 
 
 def _key(keyword: str, key: str, line: str) -> str:
-    if not key or "=" in key or any(c.isspace() for c in key) or "\0" in key:
+    if not key or "=" in key or "\0" in key or (keyword == "ENV" and
+                                                  any(c.isspace() for c in key)):
         raise InvalidInput(f"invalid change {line!r}: bad {keyword} name {key!r}")
     return key
 
