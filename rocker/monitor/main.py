@@ -380,6 +380,7 @@ class Monitor:
         if getattr(self, "unhealthy_restart", False):
             self.unhealthy_restart = False
             return True
+        self.cfg = rec["config"]  # `rocker update --restart` may have changed it
         policy, _, count = (self.cfg.get("restart") or "no").partition(":")
         if policy in ("always", "unless-stopped"):
             return True

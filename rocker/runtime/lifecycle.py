@@ -330,3 +330,44 @@ def pause(paths: Paths, cid: str, frozen: bool) -> None:
     else:
         m.thaw()
     records.update_state(paths, cid, status="paused" if frozen else "running")
+
+
+def update(paths: Paths, cid: str, limits: dict | None = None, restart: str | None = None,
+           labels: dict | None = None, replace_limits: bool = False) -> tuple[dict, list[str]]:
+    """Change limits, restart policy or labels in place; the process keeps running.
+
+    `limits` holds only the fields to change (values as users type them), unless
+    `replace_limits`, in which case it is the whole desired set (fields absent are reset to
+    the kernel's default). Live limits are written to the cgroup first; the stored config
+    follows only if that worked. Returns (record, warnings).
+    """
+    from rocker.cgroups import Limits, parse_limits
+    from rocker.cgroups.limits import check_combination
+    from rocker.containers.config import parse_restart
+    rec = records.load(paths, cid)
+    cfg = rec["config"]
+    warnings: list[str] = []
+    new_limits = None
+    if limits is not None:
+        given = parse_limits(**{k: v for k, v in limits.items() if v is not None})
+        old = Limits.from_dict(cfg.get("limits") or {})
+        new_limits = given if replace_limits else old.merge(given)
+        check_combination(new_limits)
+    new_restart = parse_restart(restart) if restart is not None else None
+    if new_restart and new_restart != "no" and cfg.get("auto_remove"):
+        raise InvalidInput("a container started with --rm cannot have a restart policy")
+    obs = cstate.observed(rec["state"])
+    if new_limits is not None and obs["status"] in ("running", "paused"):
+        m = _cgroup(cid)
+        if m.exists():
+            warnings += (m.replace(new_limits) if replace_limits else m.apply(given))
+
+    def fn(r):
+        if new_limits is not None:
+            r["config"]["limits"] = new_limits.to_dict()
+        if new_restart is not None:
+            r["config"]["restart"] = new_restart
+        if labels is not None:
+            r["labels"] = dict(labels)
+            r["config"]["labels"] = dict(labels)
+    return records.update(paths, cid, fn), warnings
