@@ -29,7 +29,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, Iterable
 
-from rocker.errors import Conflict, CorruptRecord, InvalidInput, NotFound
+from rocker.errors import Conflict, CorruptRecord, HostError, InvalidInput, NotFound
 from rocker.images.refs import ID_PREFIX, full_hex, id_hex, normalize_reference
 from rocker.paths import Paths
 from rocker.state.store import atomic_write, read_json, update_json
@@ -161,7 +161,11 @@ class ImageStore:
 
     def _ensure(self) -> None:
         for d in (self.root, self.layers_root, self.configs_root, self.tmp_root):
-            os.makedirs(d, mode=0o700, exist_ok=True)
+            try:
+                os.makedirs(d, mode=0o700, exist_ok=True)
+            except OSError as e:
+                raise HostError(f"cannot create the image store folder {d}: {e.strerror}"
+                                + (" (are you root?)" if os.geteuid() != 0 else "")) from None
 
     def refs(self) -> dict[str, str]:
         """All references: {"name:tag": "sha256:..."}."""
@@ -169,6 +173,9 @@ class ImageStore:
             data = read_json(self.repositories)
         except FileNotFoundError:
             return {}
+        except PermissionError:
+            raise HostError(f"cannot read {self.repositories}: permission denied"
+                            + (" (are you root?)" if os.geteuid() != 0 else "")) from None
         return self._refs_of(data)
 
     @staticmethod
@@ -184,6 +191,9 @@ class ImageStore:
             names = os.listdir(self.configs_root)
         except FileNotFoundError:
             return []
+        except PermissionError:
+            raise HostError(f"cannot read {self.configs_root}: permission denied"
+                            + (" (are you root?)" if os.geteuid() != 0 else "")) from None
         return sorted(ID_PREFIX + n[:-5] for n in names
                       if n.endswith(".json") and full_hex(n[:-5]))
 
