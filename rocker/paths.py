@@ -14,16 +14,26 @@ This module only computes paths; it never creates anything on import.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 DEFAULT_ROOT = "/var/lib/rocker"
 DEFAULT_RUNROOT = "/var/run/rocker"
 
 
-@dataclass(frozen=True)
 class Paths:
-    root: str
-    runroot: str
+    """The two storage roots (a plain class: the monitor imports this and must stay small)."""
+
+    __slots__ = ("root", "runroot")
+
+    def __init__(self, root: str, runroot: str) -> None:
+        self.root = root
+        self.runroot = runroot
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Paths) and (self.root, self.runroot) == (other.root,
+                                                                          other.runroot)
+
+    def __repr__(self) -> str:
+        return f"Paths(root={self.root!r}, runroot={self.runroot!r})"
 
     @classmethod
     def from_env(cls, root: str | None = None, runroot: str | None = None) -> "Paths":

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 import signal as _signal
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from rocker.errors import InvalidInput
 
@@ -23,33 +23,48 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 ENV_NAME_RE = re.compile(r"^[^=\s][^=]*$")
 
 
-@dataclass
+_FIELDS: dict[str, Any] = {  # name -> default (a callable makes a fresh mutable default)
+    "image": None, "command": None, "entrypoint": None, "env": dict, "workdir": None,
+    "user": None, "hostname": None, "tty": False, "interactive": False, "labels": dict,
+    "restart": "no", "stop_signal": "SIGTERM", "stop_timeout": DEFAULT_STOP_TIMEOUT,
+    "auto_remove": False, "limits": dict, "healthcheck": None, "restart_on_unhealthy": False,
+}
+
+
 class ContainerConfig:
-    image: str
-    command: list[str] | None = None
-    entrypoint: list[str] | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    workdir: str | None = None
-    user: str | None = None
-    hostname: str | None = None
-    tty: bool = False
-    interactive: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
-    restart: str = "no"
-    stop_signal: str = "SIGTERM"
-    stop_timeout: int = DEFAULT_STOP_TIMEOUT
-    auto_remove: bool = False
-    limits: dict[str, Any] = field(default_factory=dict)
-    healthcheck: dict[str, Any] | None = None
-    restart_on_unhealthy: bool = False
+    """Everything the user asked for one container (validated by build_config).
+
+    A plain class rather than a dataclass: `rocker run` imports it, and generating a
+    dataclass costs milliseconds at every start.
+    """
+
+    __slots__ = tuple(_FIELDS)
+    FIELDS = tuple(_FIELDS)
+
+    def __init__(self, image: str, **kw: Any) -> None:
+        unknown = set(kw) - set(_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown ContainerConfig fields: {sorted(unknown)}")
+        self.image = image
+        for name, default in _FIELDS.items():
+            if name != "image":
+                setattr(self, name, kw[name] if name in kw else
+                        (default() if callable(default) else default))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        import copy
+        return {name: copy.deepcopy(getattr(self, name)) for name in _FIELDS}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ContainerConfig":
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        kw = {k: v for k, v in d.items() if k in _FIELDS and k != "image"}
+        return cls(d["image"], **kw)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ContainerConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"ContainerConfig({self.to_dict()!r})"
 
 
 def parse_signal(value: str | int) -> int:

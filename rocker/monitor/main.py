@@ -28,7 +28,7 @@ from rocker.containers import state as cstate
 from rocker.monitor import frames
 from rocker.paths import Paths
 from rocker.runtime import syscalls as sc
-from rocker.util.durations import rfc3339
+from rocker.util.timefmt import rfc3339
 
 BACKOFF_START = 0.1
 BACKOFF_MAX = 30.0
@@ -459,8 +459,10 @@ class Monitor:
                 for s in list(self.clients):
                     self._drop_client(s)
                 self.pid = None
-                # the PID namespace died with its init: every process is gone; make sure
-                self.cg.kill(signal.SIGKILL)
+                # the PID namespace died with its init, so its processes are gone; a process
+                # that escaped it into the cgroup (exec'd helpers) is not
+                if self.cg.procs():
+                    self.cg.kill(signal.SIGKILL)
             first = False
             if not self.should_restart(code, restarts):
                 break

@@ -8,7 +8,6 @@ what is already gone, so a crash half-way is finished by the next call.
 from __future__ import annotations
 
 import os
-import shutil
 
 from rocker.containers import records
 from rocker.paths import Paths
@@ -18,6 +17,7 @@ def release_runtime(paths: Paths, cid: str) -> None:
     """Runtime files of a stopped container (sockets, /etc files, the rootfs mount point)."""
     rundir = paths.container_rundir(cid)
     if os.path.isdir(rundir):
+        import shutil
         shutil.rmtree(rundir, ignore_errors=True)
 
 
@@ -46,4 +46,5 @@ def remove_container(paths: Paths, cid: str) -> None:
             os.rename(cdir, trash)
         except OSError:
             trash = cdir
+        import shutil
         shutil.rmtree(trash, ignore_errors=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import select
 import signal
 import sys
@@ -38,7 +37,7 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
         raise InvalidInput(f"invalid container name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
     store = ImageStore(paths)
     img = store.resolve(cfg.image)
-    cid = secrets.token_hex(32)
+    cid = os.urandom(32).hex()
     process = resolve_process(cfg, img.config, cid)
     name = name or generate()
     makedirs(paths.containers)
@@ -94,14 +93,34 @@ def _write_etc(paths: Paths, rec: dict) -> None:
     os.makedirs(os.path.join(rundir, "rootfs"), exist_ok=True)
 
 
-def _monitor_argv() -> list[str]:
-    import rocker
-    import sysconfig
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(rocker.__file__)))
-    extra = [pkg_parent, sysconfig.get_paths()["purelib"]]
-    boot = ("import sys; sys.path[:0] = %r; from rocker.monitor.main import main; "
-            "main(sys.argv[1:])" % extra)
-    return [sys.executable, "-S", "-c", boot]
+def _fork_monitor(paths: Paths, cid: str, sync_fd: int, attach_fd: int) -> None:
+    """Start the monitor as a daemon: fork, setsid, fork again (so init adopts it and no
+    zombie is left with a long-running CLI), stdio on /dev/null, every other fd closed.
+
+    Forking the already-loaded CLI is much faster than starting a new interpreter; once the
+    container has run for a while, the monitor re-executes itself as a small process
+    (rocker.monitor.main.slim) to give the memory back.
+    """
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            devnull = os.open("/dev/null", os.O_RDWR)
+            for i in range(3):
+                os.dup2(devnull, i)
+            keep = sorted(fd for fd in (sync_fd, attach_fd) if fd >= 0)
+            lo = 3
+            for fd in keep:
+                os.closerange(lo, fd)
+                lo = fd + 1
+            os.closerange(lo, 65536)
+            from rocker.monitor.main import main
+            main([cid, paths.root, paths.runroot, str(sync_fd), str(attach_fd)])
+        finally:
+            os._exit(1)
+    os.waitpid(pid, 0)
 
 
 def start(paths: Paths, cid: str, attach_sock=None) -> dict:
@@ -120,32 +139,16 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
             raise Conflict(f"container {rec['name']} is being removed")
         _write_etc(paths, rec)
         sync_r, sync_w = os.pipe()
-        fds = [sync_w]
-        attach_fd = -1
-        if attach_sock is not None:
-            attach_fd = attach_sock.fileno()
-            fds.append(attach_fd)
-        for fd in fds:
-            os.set_inheritable(fd, True)
-        argv = _monitor_argv() + [cid, paths.root, paths.runroot, str(sync_w), str(attach_fd)]
-        devnull = os.open("/dev/null", os.O_RDWR)
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
+        attach_fd = attach_sock.fileno() if attach_sock is not None else -1
         try:
-            mon = os.posix_spawn(argv[0], argv, env, setsid=True, file_actions=[
-                (os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
-                (os.POSIX_SPAWN_DUP2, devnull, 2)])
+            _fork_monitor(paths, cid, sync_w, attach_fd)
         finally:
-            os.close(devnull)
             os.close(sync_w)
         line = b""
         with os.fdopen(sync_r, "rb") as f:
             line = f.readline()
         if not line:
             # the monitor died before it could say anything
-            try:
-                os.waitpid(mon, 0)
-            except ChildProcessError:
-                pass
             err = ""
             try:
                 with open(os.path.join(paths.container_dir(cid), "monitor.err")) as f:
@@ -158,11 +161,6 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
         if not msg.get("ok"):
             err = ContainerStartError(msg.get("error") or "failed to start")
             err.exit_code = int(msg.get("code", 125))
-            # the monitor cleans up and exits; reap it so no zombie stays around
-            try:
-                os.waitpid(mon, 0)
-            except ChildProcessError:
-                pass
             raise err
         return records.load(paths, cid)
 

@@ -1,6 +1,6 @@
 """Generated container names (adjective_noun), like Docker's."""
 
-import secrets
+import os
 
 _ADJ = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
         "nimble", "proud", "quiet", "rapid", "sharp", "tidy", "vivid", "witty", "young", "zesty")
@@ -10,4 +10,5 @@ _NOUN = ("otter", "falcon", "maple", "comet", "badger", "cedar", "heron", "lynx"
 
 
 def generate() -> str:
-    return f"{secrets.choice(_ADJ)}_{secrets.choice(_NOUN)}_{secrets.token_hex(2)}"
+    r = os.urandom(4)
+    return f"{_ADJ[r[0] % len(_ADJ)]}_{_NOUN[r[1] % len(_NOUN)]}_{r[2:].hex()}"

@@ -9,13 +9,16 @@ mounts, namespaces or privileges goes through this module, so the rest of the co
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import fcntl
 import os
 import socket
 import struct
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+try:
+    _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:  # not glibc: ask the loader (slower: it runs ldconfig)
+    import ctypes.util
+    _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
 # clone / unshare flags
 CLONE_NEWNS = 0x00020000

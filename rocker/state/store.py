@@ -15,7 +15,7 @@ import fcntl
 import json
 import os
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from rocker.errors import CorruptRecord, LockTimeout
 
@@ -45,11 +45,11 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
-def write_json(path: str, obj: Any) -> None:
+def write_json(path: str, obj: object) -> None:
     atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
-def read_json(path: str) -> Any:
+def read_json(path: str) -> object:
     """Read a JSON record. Missing file -> FileNotFoundError; unreadable -> CorruptRecord."""
     with open(path, "rb") as f:
         raw = f.read()
@@ -86,7 +86,7 @@ def flocked(lock_path: str, shared: bool = False, timeout: float | None = 30.0) 
         os.close(fd)
 
 
-def update_json(path: str, fn: Callable[[Any], Any], default: Any = None) -> Any:
+def update_json(path: str, fn: Callable[[object], object], default: object = None) -> object:
     """Read-modify-write a record under its lock; `fn` gets the old value and returns the new."""
     with flocked(path + ".lock"):
         try:

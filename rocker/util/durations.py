@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timezone
 
 from rocker.errors import InvalidInput
+from rocker.util.timefmt import rfc3339  # noqa: F401 - re-exported
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d)")
@@ -48,15 +49,6 @@ def parse_since(value: str, now: float | None = None) -> float:
     if dt.tzinfo is None:
         dt = dt.astimezone()
     return dt.timestamp()
-
-
-def rfc3339(ts: float) -> str:
-    """Epoch -> '2026-11-28T23:47:38.123456789Z' (nanosecond field, like Docker's logs)."""
-    sec = int(ts)
-    frac = int(round((ts - sec) * 1e9))
-    if frac >= 1_000_000_000:
-        sec, frac = sec + 1, frac - 1_000_000_000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:09d}Z"
 
 
 def parse_rfc3339(s: str) -> float:
