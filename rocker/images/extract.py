@@ -382,7 +382,12 @@ class _Extractor:
             os.close(fd)
 
     def _hardlink(self, m: Any, parts: tuple[str, ...], name: str) -> None:
-        target = split_name(m.linkname, what=f"hardlink target of {m.name!r}:")
+        try:
+            target = split_name(m.linkname)
+        except UnsafeArchive as e:
+            reason = str(e).rsplit(": ", 1)[-1]
+            raise UnsafeArchive(f"unsafe entry {m.name!r}: hardlink target {m.linkname!r}: "
+                                f"{reason}") from None
         if not target:
             raise UnsafeArchive(f"unsafe entry {m.name!r}: hardlink to the root folder")
         try:
