@@ -23,6 +23,18 @@ UNLIMITED_V1 = 1 << 60
 this large is taken as unlimited."""
 
 
+def _host_error(message: str, err: int | None) -> HostError:
+    """A HostError that keeps the errno (create() retries when a cgroup vanished: ENOENT or
+    ENODEV)."""
+    e = HostError(message)
+    e.errno = err  # type: ignore[attr-defined]
+    return e
+
+
+VANISHED = (errno.ENOENT, errno.ENODEV)
+"""What reading or writing a file of a cgroup that was just removed fails with."""
+
+
 def write(path: str, value, *, option: str | None = None, hint: str | None = None) -> None:
     """Write `value` (str/int) to a cgroup file in one write(2)."""
     data = str(value)
@@ -37,7 +49,7 @@ def write(path: str, value, *, option: str | None = None, hint: str | None = Non
         if option is not None and e.errno in _USER_ERRNOS:
             raise InvalidInput(f"cannot set {option} {data}: "
                                f"{hint or 'the kernel refused it'} ({reason})") from None
-        raise HostError(f"cannot write {data} to {path}: {reason}") from None
+        raise _host_error(f"cannot write {data} to {path}: {reason}", e.errno) from None
 
 
 def read(path: str) -> str:
@@ -46,7 +58,7 @@ def read(path: str) -> str:
         with open(path) as f:
             return f.read().strip()
     except OSError as e:
-        raise HostError(f"cannot read {path}: {e.strerror}") from None
+        raise _host_error(f"cannot read {path}: {e.strerror}", e.errno) from None
 
 
 def read_opt(path: str) -> str | None:
@@ -59,7 +71,7 @@ def read_opt(path: str) -> str | None:
     except OSError as e:
         if e.errno in (errno.ENODEV, errno.ENOTSUP, errno.EOPNOTSUPP):
             return None
-        raise HostError(f"cannot read {path}: {e.strerror}") from None
+        raise _host_error(f"cannot read {path}: {e.strerror}", e.errno) from None
 
 
 def read_int(path: str, default: int | None = None) -> int | None:
@@ -99,7 +111,7 @@ def read_pids(path: str) -> list[int]:
     except OSError as e:
         if e.errno == errno.ENODEV:
             return []
-        raise HostError(f"cannot read {path}: {e.strerror}") from None
+        raise _host_error(f"cannot read {path}: {e.strerror}", e.errno) from None
 
 
 def exists(path: str) -> bool:

@@ -127,9 +127,12 @@ class CgroupManager:
                     warnings += self._prepare_child(base, path)
                     break
                 except (FileNotFoundError, HostError) as e:
-                    # a concurrent destroy removed the empty parent between two steps: again
-                    if os.path.isdir(base) and not os.path.isdir(parent) and attempt < 19:
-                        time.sleep(0.005)
+                    # a concurrent destroy removed the empty parent between two steps (the
+                    # parent may even be back already, made by a third rocker): again
+                    vanished = (isinstance(e, FileNotFoundError)
+                                or getattr(e, "errno", None) in fs.VANISHED)
+                    if vanished and os.path.isdir(base) and attempt < 19:
+                        time.sleep(0.002 * (attempt + 1))
                         continue
                     if isinstance(e, HostError):
                         raise

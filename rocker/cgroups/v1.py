@@ -65,6 +65,10 @@ class V1Manager(CgroupManager):
             f = os.path.join(path, name)
             if fs.read(f) == "":
                 value = fs.read(os.path.join(parent, name))
+                if value == "" and parent != self.layout.controllers.get("cpuset"):
+                    # the parent was just re-made by another rocker that has not filled it yet
+                    self._copy_cpuset(parent)
+                    value = fs.read(os.path.join(parent, name))
                 if value == "":
                     raise HostError(f"cannot set up cgroup {path}: {parent}/{name} is empty")
                 fs.write(f, value)

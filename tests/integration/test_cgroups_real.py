@@ -285,7 +285,10 @@ def test_kill_reaches_a_double_forked_grandchild(cgroups, spawn, sig):
 
 def test_kill_catches_a_forking_loop(cgroups, spawn):
     m = cgroups(Limits(pids_limit=30))
-    p = spawn(m, ["sh", "-c", "while :; do sleep 60 & done"])
+    # forks for ever, and goes on when pids.max refuses a fork
+    p = spawn(m, [PY, "-c", "import os, time\nwhile True:\n    try:\n        if os.fork() == 0:\n"
+                            "            time.sleep(60); os._exit(0)\n"
+                            "    except OSError:\n        time.sleep(0.001)\n"])
     wait_for(lambda: len(m.procs()) >= 10, what="forks")
     assert len(m.procs()) <= 30  # pids.max holds
     assert m.kill(signal.SIGKILL) >= 10
