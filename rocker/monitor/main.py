@@ -33,6 +33,16 @@ from rocker.util.timefmt import rfc3339
 BACKOFF_START = 0.1
 BACKOFF_MAX = 30.0
 BACKOFF_RESET_AFTER = 10.0
+SLIM_AFTER = 1.0
+
+
+def monitor_argv() -> list[str]:
+    """A fresh, site-less interpreter that runs rocker.monitor.main.main(argv)."""
+    import rocker
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(rocker.__file__)))
+    boot = ("import sys; sys.path.insert(0, %r); from rocker.monitor.main import main; "
+            "main(sys.argv[1:])" % pkg_parent)
+    return [sys.executable, "-S", "-c", boot]
 
 
 class Monitor:
@@ -59,6 +69,12 @@ class Monitor:
         self.health: dict | None = None
         self.health_next = 0.0
         self.health_proc: tuple[int, float] | None = None
+        self.slimmed = False
+        self.mono_started = time.monotonic()
+        self.started_at = time.time()
+        self.restarts = 0
+        self.backoff = BACKOFF_START
+        self.unhealthy_restart = False
         if attach_fd >= 0:
             s = socket.socket(fileno=attach_fd)
             self._add_client(s, stdin=bool(self.cfg.get("interactive")))
@@ -248,6 +264,7 @@ class Monitor:
             return False
         now = time.time()
         self.started_at = now
+        self.mono_started = time.monotonic()
         rs = records.update_state(
             self.paths, self.cid, status="running", pid=pid, pid_start=cstate.start_time(pid),
             boot_id=cstate.boot_id(), started_at=now, exit_code=None, oom_killed=False,
@@ -274,11 +291,14 @@ class Monitor:
 
     def wait_exit(self) -> int:
         """Serve I/O until the container's init exits; returns its wait status."""
-        status = None
+        status = self._reap()
         while status is None or self.out_fds:
             timeout = None
             if self.health_next:
                 timeout = max(0.0, self.health_next - time.monotonic())
+            if not self.slimmed:
+                left = SLIM_AFTER - (time.monotonic() - self.mono_started)
+                timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
             if status is not None:
                 timeout = 0.5  # drain what is left in the pipes
             events = self.sel.select(timeout)
@@ -299,26 +319,35 @@ class Monitor:
                         os.read(obj, 512)
                     except OSError:
                         pass
-            while True:
-                try:
-                    pid, st = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid == 0:
-                    break
-                if pid == self.pid:
-                    status = st
-                elif self.health_proc and pid == self.health_proc[0]:
-                    self._health_result(st)
+            if status is None:
+                status = self._reap()
             if status is not None and not events:
                 break
             self._health_tick()
+            if status is None:
+                self._maybe_slim()
         for fd in list(self.out_fds):
             self.sel.unregister(fd)
             os.close(fd)
             self._write_log(self.out_fds.pop(fd), b"", final=True)
         self.master = None
         self._close_stdin()
+        return status
+
+    def _reap(self) -> int | None:
+        """Collect exited children; the container init's wait status, if it exited."""
+        status = None
+        while True:
+            try:
+                pid, st = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid == self.pid:
+                status = st
+            elif self.health_proc and pid == self.health_proc[0]:
+                self._health_result(st)
         return status
 
     # ---- healthchecks ------------------------------------------------------------------
@@ -377,7 +406,7 @@ class Monitor:
         rec = records.load(self.paths, self.cid)
         if rec["state"].get("stop_requested") or self.stopping:
             return False
-        if getattr(self, "unhealthy_restart", False):
+        if self.unhealthy_restart:
             self.unhealthy_restart = False
             return True
         self.cfg = rec["config"]  # `rocker update --restart` may have changed it
@@ -388,8 +417,8 @@ class Monitor:
             return not count or restarts < int(count)
         return False
 
-    def run(self) -> int:
-        from rocker.cgroups import Limits, manager_for
+    def _setup_process(self, resume: dict | None) -> None:
+        """Signals, the wake-up pipe and the attach listener (inherited when resuming)."""
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         r, w = os.pipe()
         os.set_blocking(w, False)
@@ -401,38 +430,51 @@ class Monitor:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         self.sel.register(r, selectors.EVENT_READ, ("wake", r))
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        dfd = os.open(self.rundir, os.O_PATH | os.O_CLOEXEC)
-        sock_name = f"/proc/self/fd/{dfd}/attach.sock"
-        try:
-            os.unlink(os.path.join(self.rundir, "attach.sock"))
-        except FileNotFoundError:
-            pass
-        listener.bind(sock_name)
-        os.close(dfd)
-        listener.listen(8)
+        if resume is not None:
+            listener = socket.socket(fileno=resume["listen"])
+        else:
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            dfd = os.open(self.rundir, os.O_PATH | os.O_CLOEXEC)
+            try:
+                os.unlink(os.path.join(self.rundir, "attach.sock"))
+            except FileNotFoundError:
+                pass
+            listener.bind(f"/proc/self/fd/{dfd}/attach.sock")
+            os.close(dfd)
+            listener.listen(8)
+        os.set_inheritable(listener.fileno(), False)
+        self.listener = listener
         self.sel.register(listener, selectors.EVENT_READ, ("listen", listener))
-        records.update_state(self.paths, self.cid, monitor_pid=os.getpid(),
-                             monitor_start=cstate.start_time(os.getpid()),
-                             boot_id=cstate.boot_id(), stop_requested=False)
+
+    def run(self, resume: dict | None = None) -> int:
+        from rocker.cgroups import Limits, manager_for
+        self._setup_process(resume)
         self.cg = manager_for(self.cid)
-        first = True
-        restarts = self.rec["state"].get("restart_count", 0)
-        backoff = BACKOFF_START
         exit_info = {"exit_code": 125, "oom_killed": False}
-        try:
-            self.cg.create()
-            self.cg.setup_devices()
-            self.cg.apply(Limits.from_dict(self.cfg.get("limits") or {}))
-        except Exception as e:  # noqa: BLE001
-            msg = str(e)
-            records.update_state(self.paths, self.cid, status="exited", exit_code=125,
-                                 error=msg, finished_at=time.time(), pid=None)
-            self._sync({"ok": False, "code": getattr(e, "exit_code", 125), "error": msg})
-            self.finish(exit_info)
-            return 125
+        if resume is None:
+            records.update_state(self.paths, self.cid, monitor_pid=os.getpid(),
+                                 monitor_start=cstate.start_time(os.getpid()),
+                                 boot_id=cstate.boot_id(), stop_requested=False)
+            self.restarts = self.rec["state"].get("restart_count", 0)
+            self.backoff = BACKOFF_START
+            try:
+                self.cg.create()
+                self.cg.setup_devices()
+                self.cg.apply(Limits.from_dict(self.cfg.get("limits") or {}))
+            except Exception as e:  # noqa: BLE001
+                msg = str(e)
+                records.update_state(self.paths, self.cid, status="exited", exit_code=125,
+                                     error=msg, finished_at=time.time(), pid=None)
+                self._sync({"ok": False, "code": getattr(e, "exit_code", 125), "error": msg})
+                self.finish(exit_info)
+                return 125
+        else:
+            self._restore(resume)
+        first = resume is None
+        running = resume is not None
         while True:
-            ok = self.start(first)
+            ok = True if running else self.start(first)
+            running = False
             if not ok:
                 st = records.load(self.paths, self.cid)["state"]
                 exit_info = {"exit_code": st.get("exit_code", 125), "oom_killed": False,
@@ -440,6 +482,7 @@ class Monitor:
                 if first:
                     break
                 code = exit_info["exit_code"]
+                will_restart = self.should_restart(code, self.restarts)
             else:
                 status = self.wait_exit()
                 code = os.waitstatus_to_exitcode(status)
@@ -448,13 +491,12 @@ class Monitor:
                 oom = self.cg.oom_kill_count() > self.oom_base and code == 137
                 now = time.time()
                 exit_info = {"exit_code": code, "oom_killed": oom}
-                ran = now - self.started_at
-                if ran > BACKOFF_RESET_AFTER:
-                    backoff = BACKOFF_START
-                will_restart = self.should_restart(code, restarts)
+                if now - self.started_at > BACKOFF_RESET_AFTER:
+                    self.backoff = BACKOFF_START
+                will_restart = self.should_restart(code, self.restarts)
                 records.update_state(self.paths, self.cid, status="exited", exit_code=code,
                                      oom_killed=oom, finished_at=now, restarting=will_restart,
-                                     restart_count=restarts)
+                                     restart_count=self.restarts)
                 self._broadcast(frames.EXIT, json.dumps(exit_info).encode())
                 for s in list(self.clients):
                     self._drop_client(s)
@@ -464,17 +506,79 @@ class Monitor:
                 if self.cg.procs():
                     self.cg.kill(signal.SIGKILL)
             first = False
-            if not self.should_restart(code, restarts):
+            if not will_restart:
                 break
-            restarts += 1
+            self.restarts += 1
             records.update_state(self.paths, self.cid, status="running", restarting=True,
-                                 restart_count=restarts, pid=None)
-            if not self._sleep(backoff):
+                                 restart_count=self.restarts, pid=None)
+            if not self._sleep(self.backoff):
                 records.update_state(self.paths, self.cid, status="exited", restarting=False)
                 break
-            backoff = min(backoff * 2, BACKOFF_MAX)
+            self.backoff = min(self.backoff * 2, BACKOFF_MAX)
         self.finish(exit_info)
         return 0
+
+    # ---- slimming: give the forked CLI's memory back -----------------------------------
+    def _maybe_slim(self) -> None:
+        """Once the container has run a while, re-execute as a fresh, small interpreter.
+
+        The monitor starts as a fork of the CLI (fast, but it carries click and everything
+        the CLI loaded). execve keeps the pid, the children and the inherited descriptors, so
+        the container never notices; the state goes along as JSON.
+        """
+        if (self.slimmed or self.pid is None or self.health_proc is not None
+                or time.monotonic() - self.mono_started < SLIM_AFTER
+                or any(r.buf for r in self.clients.values())):
+            return
+        self.slimmed = True
+        now = time.monotonic()
+        state = {
+            "cid": self.cid, "root": self.paths.root, "runroot": self.paths.runroot,
+            "pid": self.pid, "started_at": self.started_at, "run_for": now - self.mono_started,
+            "oom_base": self.oom_base, "restarts": self.restarts, "backoff": self.backoff,
+            "health": self.health, "stopping": self.stopping,
+            "health_in": (self.health_next - now) if self.health_next else None,
+            "out_fds": {str(fd): st for fd, st in self.out_fds.items()},
+            "master": self.master, "stdin_w": self.stdin_w, "listen": self.listener.fileno(),
+            "clients": [[s.fileno(), s in self.stdin_clients] for s in self.clients],
+            "line_buf": {k: v.hex() for k, v in self.line_buf.items()},
+        }
+        keep = [int(fd) for fd in state["out_fds"]] + [state["listen"]] + \
+            [c[0] for c in state["clients"]] + [fd for fd in (self.stdin_w,) if fd is not None]
+        for fd in keep:
+            os.set_inheritable(fd, True)
+        self.log.flush()
+        try:
+            os.execv(sys.executable, monitor_argv() + ["--resume", json.dumps(state)])
+        except OSError:
+            for fd in keep:
+                os.set_inheritable(fd, False)
+
+    def _restore(self, st: dict) -> None:
+        self.pid = st["pid"]
+        self.started_at = st["started_at"]
+        self.mono_started = time.monotonic() - st["run_for"]
+        self.oom_base = st["oom_base"]
+        self.restarts = st["restarts"]
+        self.backoff = st["backoff"]
+        self.health = st["health"]
+        self.stopping = self.stopping or st["stopping"]
+        if st["health_in"] is not None:
+            self.health_next = time.monotonic() + st["health_in"]
+        self.master = st["master"]
+        self.stdin_w = st["stdin_w"]
+        self.out_fds = {int(fd): stream for fd, stream in st["out_fds"].items()}
+        self.line_buf = {k: bytes.fromhex(v) for k, v in st["line_buf"].items()}
+        for fd in self.out_fds:
+            os.set_inheritable(fd, False)
+            self.sel.register(fd, selectors.EVENT_READ, ("out", fd))
+        if self.stdin_w is not None:
+            os.set_inheritable(self.stdin_w, False)
+        for fd, stdin in st["clients"]:
+            s = socket.socket(fileno=fd)
+            os.set_inheritable(fd, False)
+            self._add_client(s, stdin=stdin)
+        self.slimmed = True
 
     def _on_term(self, *_):
         self.stopping = True
@@ -509,6 +613,10 @@ class Monitor:
 
 
 def main(argv: list[str]) -> None:
+    resume = None
+    if argv and argv[0] == "--resume":
+        resume = json.loads(argv[1])
+        argv = [resume["cid"], resume["root"], resume["runroot"], "-1", "-1"]
     cid, root, runroot, sync_fd, attach_fd = argv[0], argv[1], argv[2], int(argv[3]), int(argv[4])
     paths = Paths(root, runroot)
     try:
@@ -518,7 +626,7 @@ def main(argv: list[str]) -> None:
         pass
     try:
         mon = Monitor(paths, cid, sync_fd, attach_fd)
-        code = mon.run()
+        code = mon.run(resume)
     except BaseException as e:  # noqa: BLE001
         try:
             os.write(sync_fd, (json.dumps({"ok": False, "code": 125,
