@@ -2,7 +2,7 @@
 into rocker errors.
 
 Every write of both backends goes through `write()`: a failure becomes
-`HostError("cannot write 200 to /sys/fs/cgroup/.../memory.limit_in_bytes: Device or resource busy")`,
+`HostError("cannot write 200 to /sys/fs/cgroup/.../memory.limit_in_bytes: <strerror>")`,
 except when the value came from the user (`option=` is given) and the kernel refuses it
 (EBUSY, EINVAL, ERANGE...): that is the user's value, so it becomes InvalidInput naming the
 option. Files are opened without O_CREAT, so writing a file the kernel does not provide fails

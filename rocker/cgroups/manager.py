@@ -254,11 +254,24 @@ class CgroupManager:
     def _remove_parents(self) -> None:
         for base in self._bases():
             parent = os.path.join(base, PARENT)
-            try:
-                self.layout.ops.rmdir(parent)
-            except OSError as e:
-                if e.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY, errno.EEXIST):
-                    raise HostError(f"cannot remove cgroup {parent}: {e.strerror}") from None
+            for _ in range(20):
+                try:
+                    self.layout.ops.rmdir(parent)
+                    break
+                except OSError as e:
+                    if e.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY, errno.EEXIST):
+                        raise HostError(f"cannot remove cgroup {parent}: {e.strerror}") from None
+                    # EBUSY with no child left: a removed child may still be going offline
+                    if e.errno != errno.EBUSY or self._has_children(parent):
+                        break
+                    time.sleep(0.005)
+
+    @staticmethod
+    def _has_children(path: str) -> bool:
+        try:
+            return any(e.is_dir(follow_symlinks=False) for e in os.scandir(path))
+        except FileNotFoundError:
+            return False
 
     # -- limits -------------------------------------------------------------------------------
 

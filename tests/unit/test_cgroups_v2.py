@@ -13,7 +13,15 @@ import subprocess
 
 import pytest
 
-from rocker.cgroups import V2, DirOps, Layout, Limits, manager_for, parse_limits, weight_to_shares
+from rocker.cgroups import (
+    V2,
+    DirOps,
+    Layout,
+    Limits,
+    manager_for,
+    parse_limits,
+    weight_to_shares,
+)
 from rocker.cgroups import fs as cgfs
 from rocker.cgroups.v2 import V2Manager
 from rocker.errors import HostError, InvalidInput, NotFound
