@@ -1,0 +1,215 @@
+"""The data of planning: desired state, observed state, actions and the plan, as frozen values.
+
+Nothing here reads the disk or the kernel. rocker.spec builds a DesiredState from a stack file,
+rocker.observe builds an ObservedState from the host, rocker.plan.planner compares the two and
+returns a Plan, rocker.apply executes it. Configs are plain dicts (ContainerConfig.to_dict()),
+so this package needs neither pydantic nor the runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+# ---------------------------------------------------------------------------------------------
+# Desired
+
+
+@dataclass(frozen=True)
+class DesiredImage:
+    """An image the stack imports from a tar: `ref` is the normalised reference (name:tag)."""
+
+    name: str                      # the key under `images:`
+    ref: str                       # e.g. "busybox:latest"
+    source: str                    # absolute path of the tar
+    digest: str                    # sha256 of the tar's bytes
+    changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DesiredContainer:
+    name: str                      # the container name (service, or service-i with replicas)
+    service: str                   # the key under `containers:`
+    config: Mapping[str, Any]      # ContainerConfig.to_dict(), built by build_config()
+    spec_hash: str                 # sha256 of the canonical JSON of `config`
+    image_ref: str                 # normalised reference the config's image resolves by
+    depends_on: tuple[tuple[str, str], ...] = ()   # ((service, started|healthy|completed),)
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    stack: str
+    images: tuple[DesiredImage, ...] = ()
+    containers: tuple[DesiredContainer, ...] = ()
+    source: str = ""               # the stack file (for error messages)
+    lines: Mapping[str, int] = field(default_factory=dict)   # field path -> YAML line
+
+    def container(self, name: str) -> DesiredContainer | None:
+        for c in self.containers:
+            if c.name == name:
+                return c
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Observed
+
+
+@dataclass(frozen=True)
+class ObservedImage:
+    ref: str
+    id: str                        # what the reference points at now
+    source_digest: str | None = None   # the tar digest the stack recorded when it imported it
+
+
+@dataclass(frozen=True)
+class ObservedContainer:
+    name: str
+    id: str
+    stack: str | None = None       # owner stack, None when made by `rocker run`
+    service: str | None = None
+    spec_hash: str | None = None   # recorded at create time (and after in-place updates)
+    config: Mapping[str, Any] = field(default_factory=dict)   # recorded config
+    status: str = "created"        # running | paused | exited | created | restarting
+    alive: bool = False
+    exit_code: int | None = None
+    oom_killed: bool = False
+    evidence: str | None = None    # e.g. "process 1234 is gone"
+    health: str | None = None      # starting | healthy | unhealthy
+    limits_in_force: Mapping[str, Any] | None = None   # read from the cgroup; None if not running
+    image_id: str | None = None    # the image the container was created from
+    depends_on: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    images: Mapping[str, ObservedImage] = field(default_factory=dict)      # by normalised ref
+    containers: Mapping[str, ObservedContainer] = field(default_factory=dict)  # by name
+    cgroup_version: int = 1
+    page_size: int = 4096
+
+
+# ---------------------------------------------------------------------------------------------
+# Actions
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field: `path` like "command", "memory", "env.GREETING", "healthcheck.interval"."""
+
+    path: str
+    old: Any
+    new: Any
+    forces_replacement: bool = False
+    live: bool = False             # `old` was read from the kernel (drift), not from the record
+
+
+@dataclass(frozen=True)
+class Action:
+    kind = "noop"
+    name: str = ""
+    reason: str = ""
+
+    @property
+    def target(self) -> str:
+        return f"container {self.name}"
+
+
+@dataclass(frozen=True)
+class ImportImage(Action):
+    kind = "import"
+    image: DesiredImage | None = None
+    old_id: str | None = None      # None: a new image; else the id the ref points at now
+    old_digest: str | None = None
+
+    @property
+    def target(self) -> str:
+        return f"image {self.name}"
+
+
+@dataclass(frozen=True)
+class Create(Action):
+    kind = "create"
+    container: DesiredContainer | None = None
+
+
+@dataclass(frozen=True)
+class Replace(Action):
+    kind = "replace"
+    container: DesiredContainer | None = None
+    id: str = ""
+    forced_by: tuple[str, ...] = ()          # top-level fields, e.g. ("command", "env")
+    changes: tuple[Change, ...] = ()
+    running: bool = False                    # the old one is running (stop before remove)
+
+
+@dataclass(frozen=True)
+class Update(Action):
+    kind = "update"
+    container: DesiredContainer | None = None
+    id: str = ""
+    changes: tuple[Change, ...] = ()
+    live: bool = False                       # the container runs: limits are written live
+
+
+@dataclass(frozen=True)
+class Adopt(Action):
+    """Take over an identical container that the stack does not own (with --adopt)."""
+
+    kind = "adopt"
+    container: DesiredContainer | None = None
+    id: str = ""
+    previous_owner: str | None = None
+
+
+@dataclass(frozen=True)
+class Start(Action):
+    kind = "start"
+    container: DesiredContainer | None = None
+    id: str = ""
+    evidence: str = ""
+    exit_code: int | None = None
+    oom_killed: bool = False
+
+
+@dataclass(frozen=True)
+class Remove(Action):
+    kind = "remove"
+    id: str = ""
+    service: str | None = None
+    running: bool = False
+
+
+# How each kind counts in the summary, strongest first for an object with several actions.
+CATEGORY = {"create": "add", "replace": "replace", "remove": "remove", "update": "change",
+            "adopt": "change", "start": "change"}
+_STRENGTH = ["add", "replace", "remove", "change"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    stack: str
+    actions: tuple[Action, ...] = ()
+    source: str = ""
+
+    def is_empty(self) -> bool:
+        return not self.actions
+
+    def categories(self) -> dict[str, str]:
+        """target -> add | change | replace | remove (one per object)."""
+        out: dict[str, str] = {}
+        for a in self.actions:
+            if isinstance(a, ImportImage):
+                cat = "add" if a.old_id is None else "change"
+            else:
+                cat = CATEGORY[a.kind]
+            prev = out.get(a.target)
+            if prev is None or _STRENGTH.index(cat) < _STRENGTH.index(prev):
+                out[a.target] = cat
+        return out
+
+    def summary(self) -> tuple[int, int, int, int]:
+        """(to add, to change, to replace, to remove), counting objects, not actions."""
+        cats = list(self.categories().values())
+        return (cats.count("add"), cats.count("change"), cats.count("replace"),
+                cats.count("remove"))

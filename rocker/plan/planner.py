@@ -1,0 +1,415 @@
+"""The planner: plan(desired, observed) -> Plan. Pure: no disk, no kernel, no clock.
+
+The rules (docs/stacks.md, "Reconciliation"), for each container the file wants:
+
+    absent                                         Create
+    there, not owned by this stack                 refuse (Conflict) unless adopt: Adopt when
+                                                   identical, else Replace
+    owned, a field other than limits / restart /
+      labels differs, or its image ref now points
+      at another image (or is re-imported)         Replace, naming each forcing field
+    owned, only limits / restart / labels differ,
+      or a live cgroup value differs (drift)       Update in place (the process keeps running)
+    not running (exited, created, dead)            Start, with the evidence; after an Update
+                                                   when one is needed too. Exited 0 with a
+                                                   restart policy of `no` / `on-failure` is
+                                                   *completed*: nothing to do (one-shot jobs
+                                                   do not re-run on every apply)
+    running (or paused / restarting), same hash,
+      no drift                                     nothing
+
+Containers the stack owns that the file no longer has (gone, or replicas scaled away): Remove.
+Images: ImportImage when the reference is missing, its recorded tar digest differs from the
+tar's, or the reference was moved to another image since the stack imported it.
+
+Order: image imports; removals in reverse dependency order; then the other container actions in
+dependency order (services topologically sorted, ties by name).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping
+
+from rocker.errors import Conflict, SpecError
+from rocker.plan.model import (
+    Action,
+    Adopt,
+    Change,
+    Create,
+    DesiredContainer,
+    DesiredState,
+    ImportImage,
+    ObservedContainer,
+    ObservedState,
+    Plan,
+    Remove,
+    Replace,
+    Start,
+    Update,
+)
+
+UPDATABLE = ("limits", "restart", "labels")
+"""Config fields that change in place (rocker.runtime.lifecycle.update)."""
+
+LIMIT_FIELDS = ("memory", "memory_swap", "memory_reservation", "cpu_shares", "cpus",
+                "cpuset_cpus", "cpuset_mems", "pids_limit")
+MEMORY_FIELDS = ("memory", "memory_swap", "memory_reservation")
+DEFAULT_SHARES = 1024
+DEFAULT_WEIGHT = 100
+CFS_PERIOD = 100000
+
+_SIGNALS = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS",
+            8: "SIGFPE", 9: "SIGKILL", 11: "SIGSEGV", 13: "SIGPIPE", 14: "SIGALRM",
+            15: "SIGTERM"}
+
+
+def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) -> Plan:
+    """The actions that make `observed` match `desired`, each with its reason."""
+    order = service_order(desired)
+    images: list[Action] = []
+    reimported: set[str] = set()
+    for img in desired.images:
+        cur = observed.images.get(img.ref)
+        if cur is None:
+            images.append(ImportImage(name=img.ref, reason="new image",
+                                      image=img))
+            reimported.add(img.ref)
+        elif cur.source_digest != img.digest:
+            why = ("the tar changed" if cur.source_digest
+                   else "the reference exists but was not imported by this stack")
+            images.append(ImportImage(name=img.ref, reason=why, image=img, old_id=cur.id,
+                                      old_digest=cur.source_digest))
+            reimported.add(img.ref)
+    stack_images = {i.ref for i in desired.images}
+    for c in desired.containers:
+        if c.image_ref not in stack_images and c.image_ref not in observed.images:
+            raise SpecError(_where(desired, f"containers.{c.service}.image")
+                            + f"no such image {c.config.get('image')!r}: it is neither under "
+                            "`images:` nor in the image store")
+
+    # removals: owned by this stack, not wanted any more
+    wanted = {c.name for c in desired.containers}
+    doomed = [o for o in observed.containers.values()
+              if o.stack == desired.stack and o.name not in wanted]
+    rank = {svc: i for i, svc in enumerate(order)}
+    doomed_order = _removal_order(doomed, rank)
+    removals: list[Action] = []
+    for o in doomed_order:
+        svc = o.service or o.name
+        why = ("scaled away" if svc in rank else "no longer in the stack file")
+        removals.append(Remove(name=o.name, reason=why, id=o.id, service=o.service,
+                               running=o.status in ("running", "paused", "restarting")))
+
+    by_service: dict[str, list[DesiredContainer]] = {}
+    for c in desired.containers:
+        by_service.setdefault(c.service, []).append(c)
+    containers: list[Action] = []
+    for svc in order:
+        for c in sorted(by_service.get(svc, []), key=lambda c: _replica_key(c.name)):
+            containers.extend(_container_actions(desired, c, observed, adopt, reimported))
+    return Plan(stack=desired.stack, actions=tuple(images + removals + containers),
+                source=desired.source)
+
+
+# ---------------------------------------------------------------------------------------------
+# One container
+
+
+def _container_actions(desired: DesiredState, c: DesiredContainer, observed: ObservedState,
+                       adopt: bool, reimported: set[str]) -> list[Action]:
+    o = observed.containers.get(c.name)
+    if o is None:
+        return [Create(name=c.name, reason="not on the host", container=c)]
+    running = o.status in ("running", "paused", "restarting")
+    changes = config_changes(o.config, c.config)
+    image_change = _image_change(c, o, observed, reimported)
+    if image_change is not None:
+        changes.insert(0, image_change)
+    forced = tuple(dict.fromkeys(ch.path.split(".")[0] for ch in changes
+                                 if ch.forces_replacement))
+    if o.stack != desired.stack:
+        owner = f"stack {o.stack}" if o.stack else "no stack (made by `rocker run`?)"
+        if not adopt:
+            raise Conflict(f"container {c.name} exists and belongs to {owner}, not to stack "
+                           f"{desired.stack}: remove it, or apply with --adopt to take it over")
+        if changes:
+            return [Replace(name=c.name, reason=f"adopted from {owner}, and it differs",
+                            container=c, id=o.id, forced_by=forced or ("adopt",),
+                            changes=tuple(changes), running=running)]
+        out: list[Action] = [Adopt(name=c.name, reason=f"identical; owned by {owner}",
+                                   container=c, id=o.id, previous_owner=o.stack)]
+        drift = tuple(limits_drift(c.config.get("limits") or {}, o.limits_in_force, observed))
+        if drift:
+            out.append(Update(name=c.name, reason="drift in the live cgroup: "
+                              + ", ".join(d.path for d in drift), container=c, id=o.id,
+                              changes=drift, live=o.status in ("running", "paused")))
+        start = _start_action(c, o)
+        return out + ([start] if start else [])
+    if forced:
+        return [Replace(name=c.name, reason="changed: " + ", ".join(forced), container=c,
+                        id=o.id, forced_by=forced, changes=tuple(changes), running=running)]
+    out = []
+    drift = limits_drift(c.config.get("limits") or {}, o.limits_in_force, observed)
+    # drift on a field that also changed in the record: show it once, as drift
+    recorded = [ch for ch in changes if ch.path not in {d.path for d in drift}]
+    all_changes = tuple(recorded + drift)
+    if all_changes or o.spec_hash != c.spec_hash:
+        if all_changes:
+            bits = []
+            if recorded:
+                bits.append("changed: " + ", ".join(dict.fromkeys(
+                    ch.path.split(".")[0] for ch in recorded)))
+            if drift:
+                bits.append("drift in the live cgroup: " + ", ".join(d.path for d in drift))
+            why = "; ".join(bits)
+        else:
+            why = "the recorded spec hash is stale (same config)"
+        out.append(Update(name=c.name, reason=why, container=c, id=o.id, changes=all_changes,
+                          live=o.status in ("running", "paused")))
+    start = _start_action(c, o)
+    if start is not None:
+        out.append(start)
+    return out
+
+
+def _start_action(c: DesiredContainer, o: ObservedContainer) -> Start | None:
+    if o.status in ("running", "paused", "restarting"):
+        return None
+    if o.status == "exited" and is_completed(c.config, o.exit_code):
+        return None
+    return Start(name=c.name, reason="not running", container=c, id=o.id,
+                 evidence=evidence_text(o), exit_code=o.exit_code, oom_killed=o.oom_killed)
+
+
+def is_completed(config: Mapping[str, Any], exit_code: int | None) -> bool:
+    """Exited 0 under a policy that would not restart it: a finished one-shot job."""
+    policy = str(config.get("restart") or "no").partition(":")[0]
+    return exit_code == 0 and policy in ("no", "on-failure")
+
+
+def evidence_text(o: ObservedContainer) -> str:
+    if o.status == "created":
+        return "created, never started"
+    bits = []
+    if o.exit_code is not None:
+        code = f"exited with code {o.exit_code}"
+        if o.exit_code > 128 and o.exit_code - 128 in _SIGNALS:
+            code += f" ({_SIGNALS[o.exit_code - 128]})"
+        bits.append(code)
+    else:
+        bits.append("exited")
+    if o.oom_killed:
+        bits.append("killed by the OOM killer")
+    if o.evidence:
+        bits.append(o.evidence)
+    return ", ".join(bits)
+
+
+def _image_change(c: DesiredContainer, o: ObservedContainer, observed: ObservedState,
+                  reimported: set[str]) -> Change | None:
+    if c.image_ref in reimported:
+        return Change("image", o.image_id, f"{c.image_ref} (re-imported)",
+                      forces_replacement=True)
+    cur = observed.images.get(c.image_ref)
+    if cur is not None and o.image_id and cur.id != o.image_id:
+        return Change("image", o.image_id, cur.id, forces_replacement=True)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Field diffs
+
+
+def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    """Recorded config -> desired config, one Change per leaf (limits, env, labels, healthcheck
+    flattened: `memory`, `env.K`, `labels.K`, `healthcheck.interval`)."""
+    out: list[Change] = []
+    for key in new:
+        a, b = old.get(key, _MISSING), new[key]
+        if _same(a, b):
+            continue
+        forces = key not in UPDATABLE
+        if key == "limits":
+            a = a if isinstance(a, Mapping) else {}
+            b = b or {}
+            for f in _ordered_keys(a, b, LIMIT_FIELDS):
+                va, vb = a.get(f), b.get(f)
+                if not _same(va, vb):
+                    out.append(Change(f, va, vb, False))
+        elif key in ("env", "labels", "healthcheck") and isinstance(b, Mapping) and \
+                isinstance(a, Mapping):
+            for k in _ordered_keys(a, b):
+                va, vb = a.get(k, _MISSING), b.get(k, _MISSING)
+                if not _same(va, vb):
+                    out.append(Change(f"{key}.{k}", _none(va), _none(vb), forces))
+        else:
+            out.append(Change(key, _none(a), b, forces))
+    return out
+
+
+def _ordered_keys(a: Mapping, b: Mapping, first: Iterable[str] = ()) -> list[str]:
+    keys = [k for k in first if k in a or k in b]
+    keys += sorted(k for k in set(a) | set(b) if k not in keys)
+    return keys
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(unset)"
+
+
+_MISSING = _Missing()
+
+
+def _none(v: Any) -> Any:
+    return None if v is _MISSING else v
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is _MISSING or b is _MISSING:
+        return a is b
+    return _canon(a) == _canon(b)
+
+
+def _canon(v: Any) -> str:
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+def limits_drift(wanted: Mapping[str, Any], live: Mapping[str, Any] | None,
+                 observed: ObservedState) -> list[Change]:
+    """Fields whose value in the cgroup differs from the desired one, compared the way the
+    kernel stores them. `live` is None when the container does not run (nothing to compare).
+    Unset desired fields count as drift only when the live value is not the kernel default
+    (unlimited memory/pids/quota, default CPU weight); an unset cpuset is never drift (its
+    default is the parent's, which only the host knows)."""
+    if live is None:
+        return []
+    out = []
+    for f in LIMIT_FIELDS:
+        w, h = wanted.get(f), live.get(f)
+        if w is None:
+            if f in ("cpuset_cpus", "cpuset_mems") or _is_default(f, h, observed):
+                continue
+        elif _norm(f, w, observed) == _norm(f, h, observed):
+            continue
+        out.append(Change(f, h, w, False, live=True))
+    return out
+
+
+def _is_default(f: str, v: Any, observed: ObservedState) -> bool:
+    if v is None or v == -1:
+        return True
+    if f == "cpu_shares":
+        if observed.cgroup_version == 2:
+            return shares_to_weight(int(v)) == DEFAULT_WEIGHT
+        return int(v) == DEFAULT_SHARES
+    return False
+
+
+def _norm(f: str, v: Any, observed: ObservedState) -> Any:
+    if v is None or v == -1:
+        return None
+    if f in MEMORY_FIELDS:
+        return int(v) // observed.page_size * observed.page_size
+    if f == "cpus":
+        return int(round(float(v) * CFS_PERIOD))
+    if f == "cpu_shares" and observed.cgroup_version == 2:
+        return shares_to_weight(int(v))
+    if f in ("cpuset_cpus", "cpuset_mems"):
+        return _cpuset(str(v))
+    return v
+
+
+def shares_to_weight(shares: int) -> int:
+    """Same formula as rocker.cgroups.limits.shares_to_weight (kept here: plan is pure)."""
+    if shares == 0:
+        return DEFAULT_WEIGHT
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def _cpuset(text: str) -> Any:
+    out: set[int] = set()
+    try:
+        for part in text.replace(" ", "").split(","):
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                out.update(range(int(lo), int(hi) + 1))
+            elif part:
+                out.add(int(part))
+    except ValueError:
+        return text
+    return sorted(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ordering
+
+
+def service_order(desired: DesiredState) -> list[str]:
+    """Services in dependency order (Kahn; ties by name). A cycle raises SpecError."""
+    deps: dict[str, set[str]] = {}
+    for c in desired.containers:
+        deps.setdefault(c.service, set()).update(s for s, _ in c.depends_on)
+    return topological(deps, desired)
+
+
+def topological(deps: Mapping[str, set[str]], desired: DesiredState | None = None) -> list[str]:
+    nodes = set(deps)
+    for d in deps.values():
+        nodes |= set(d)
+    remaining = {n: set(deps.get(n, ())) & nodes for n in nodes}
+    order: list[str] = []
+    while remaining:
+        ready = sorted(n for n, d in remaining.items() if not d)
+        if not ready:
+            cycle = _find_cycle(remaining)
+            where = _where(desired, f"containers.{cycle[0]}.depends_on") if desired else ""
+            raise SpecError(f"{where}dependency cycle: {' -> '.join(cycle)}")
+        for n in ready:
+            order.append(n)
+            del remaining[n]
+        for d in remaining.values():
+            d.difference_update(ready)
+    return order
+
+
+def _find_cycle(graph: Mapping[str, set[str]]) -> list[str]:
+    start = sorted(graph)[0]
+    seen: list[str] = []
+    n = start
+    while n not in seen:
+        seen.append(n)
+        n = sorted(graph[n])[0]
+    return seen[seen.index(n):] + [n]
+
+
+def _removal_order(doomed: list[ObservedContainer], rank: Mapping[str, int]) -> list[
+        ObservedContainer]:
+    """Dependents before what they depend on: reverse topological order of the recorded
+    dependencies of the doomed containers (a service still in the file keeps its rank)."""
+    deps: dict[str, set[str]] = {}
+    for o in doomed:
+        deps.setdefault(o.service or o.name, set()).update(s for s, _ in o.depends_on)
+    try:
+        order = topological(deps)
+    except SpecError:
+        order = sorted(deps)
+    pos = {s: i for i, s in enumerate(order)}
+    def key(o: ObservedContainer):
+        base, n = _replica_key(o.name)
+        return (-pos.get(o.service or o.name, 0), base, -n)
+    return sorted(doomed, key=key)
+
+
+def _replica_key(name: str) -> tuple:
+    base, _, n = name.rpartition("-")
+    return (base, int(n)) if base and n.isdigit() else (name, 0)
+
+
+def _where(desired: DesiredState | None, path: str) -> str:
+    if desired is None:
+        return ""
+    line = desired.lines.get(path)
+    src = desired.source or "stack"
+    return f"{src}:{line}: {path}: " if line else f"{src}: {path}: "

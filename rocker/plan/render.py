@@ -1,0 +1,200 @@
+"""Rendering a Plan for people (Terraform-like text) and for tools (JSON). Pure.
+
+Symbols (docs/stacks.md):
+
+    +    create (an image import of a new reference is a `+` too)
+    ~    update in place (limits, restart policy, labels; drift read from the cgroup)
+    -/+  replace (stop, remove, create, start), `# forces replacement` on each forcing field
+    >    start (the container exists but is not running), with the evidence
+    =    adopt (take over an identical container the stack did not own)
+    -    remove
+
+Secret-looking environment values (the variable's name contains PASSWORD, TOKEN, SECRET or KEY,
+any case) are shown as `(sensitive)` in both forms.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from rocker.plan.model import (
+    Action,
+    Adopt,
+    Change,
+    Create,
+    ImportImage,
+    Plan,
+    Remove,
+    Replace,
+    Start,
+    Update,
+)
+from rocker.plan.planner import config_changes
+
+SENSITIVE = "(sensitive)"
+_SECRET_RE = re.compile(r"PASSWORD|TOKEN|SECRET|KEY", re.IGNORECASE)
+
+SYMBOL = {"import": "+", "create": "+", "update": "~", "replace": "-/+", "start": ">",
+          "adopt": "=", "remove": "-"}
+VERB = {"import": "import image", "create": "create", "update": "update in place",
+        "replace": "replace", "start": "start", "adopt": "adopt", "remove": "remove"}
+_COLOR = {"+": "32", "~": "33", "-/+": "35", ">": "36", "=": "34", "-": "31"}
+
+CONFIG_DEFAULTS: dict[str, Any] = {
+    "image": None, "command": None, "entrypoint": None, "env": {}, "workdir": None,
+    "user": None, "hostname": None, "tty": False, "interactive": False, "labels": {},
+    "restart": "no", "stop_signal": "SIGTERM", "stop_timeout": 10, "auto_remove": False,
+    "limits": {}, "healthcheck": {}, "restart_on_unhealthy": False,
+}
+
+
+def is_secret(path: str) -> bool:
+    """`env.DB_PASSWORD` -> True."""
+    return path.startswith("env.") and bool(_SECRET_RE.search(path[4:]))
+
+
+def mask(path: str, value: Any) -> Any:
+    if value is None or not is_secret(path):
+        return value
+    return SENSITIVE
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    if value == SENSITIVE:
+        return value
+    if isinstance(value, (bool, int, float)) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _paint(text: str, symbol: str, color: bool) -> str:
+    if not color:
+        return text
+    return f"\033[{_COLOR.get(symbol, '0')}m{text}\033[0m"
+
+
+def _bold(text: str, color: bool) -> str:
+    return f"\033[1m{text}\033[0m" if color else text
+
+
+def created_fields(config: dict) -> list[Change]:
+    """The fields of a new container that differ from the defaults (what `+ create` lists)."""
+    base = {k: CONFIG_DEFAULTS.get(k) for k in config}
+    if "healthcheck" in config and config["healthcheck"] is None:
+        base["healthcheck"] = None
+    return config_changes(base, config)
+
+
+def _change_line(ch: Change, width: int) -> str:
+    old, new = mask(ch.path, ch.old), mask(ch.path, ch.new)
+    left = f"{ch.path}:".ljust(width + 1)
+    line = f"{left} {fmt(old)}{' (live)' if ch.live else ''} -> {fmt(new)}"
+    if ch.forces_replacement:
+        line += "   # forces replacement"
+    return line
+
+
+def render_action(a: Action, color: bool = False) -> list[str]:
+    sym = SYMBOL[a.kind]
+    what = a.target.split(" ", 1)[1]
+    head = f"{sym} {VERB[a.kind]} {_bold(what, color)}"
+    lines: list[str] = []
+    ind = "      "
+    if isinstance(a, ImportImage):
+        img = a.image
+        head += f"  ({a.reason})"
+        lines.append(f"{ind}from:   {img.source}")
+        lines.append(f"{ind}digest: {_short(a.old_digest) + ' -> ' if a.old_digest else ''}"
+                     f"{_short(img.digest)}")
+        if img.changes:
+            lines.append(f"{ind}changes: {fmt(list(img.changes))}")
+    elif isinstance(a, Create):
+        changes = created_fields(dict(a.container.config))
+        w = max([len(c.path) for c in changes] + [10 if a.container.depends_on else 0])
+        for ch in changes:
+            lines.append(f"{ind}{(ch.path + ':').ljust(w + 1)} {fmt(mask(ch.path, ch.new))}")
+        if a.container.depends_on:
+            deps = ", ".join(f"{s} ({c})" for s, c in a.container.depends_on)
+            lines.append(f"{ind}{'depends_on:'.ljust(w + 1)} {deps}")
+    elif isinstance(a, (Replace, Update)):
+        head += f"  ({a.reason})"
+        w = max((len(c.path) for c in a.changes), default=0)
+        for ch in a.changes:
+            lines.append(ind + _change_line(ch, w))
+    elif isinstance(a, Start):
+        head += f"  ({a.evidence})"
+    elif isinstance(a, (Adopt, Remove)):
+        head += f"  ({a.reason})"
+    return ["  " + _paint(head, sym, color)] + lines
+
+
+def _short(digest: str | None) -> str:
+    if not digest:
+        return "(none)"
+    return digest[:19] if digest.startswith("sha256:") else "sha256:" + digest[:12]
+
+
+def summary_line(plan: Plan) -> str:
+    if plan.is_empty():
+        return f"No changes. Stack {plan.stack} matches the file."
+    add, change, replace, remove = plan.summary()
+    return (f"Plan: {add} to add, {change} to change, {replace} to replace, "
+            f"{remove} to remove.")
+
+
+def render_text(plan: Plan, color: bool = False) -> str:
+    if plan.is_empty():
+        return summary_line(plan) + "\n"
+    src = f" ({plan.source})" if plan.source else ""
+    out = [f"Stack {plan.stack}{src}:", ""]
+    for a in plan.actions:
+        out.extend(render_action(a, color))
+    out += ["", _bold(summary_line(plan), color)]
+    return "\n".join(out) + "\n"
+
+
+def _change_json(ch: Change) -> dict:
+    return {"field": ch.path, "old": mask(ch.path, ch.old), "new": mask(ch.path, ch.new),
+            "forces_replacement": ch.forces_replacement, "live": ch.live}
+
+
+def action_json(a: Action) -> dict:
+    d: dict[str, Any] = {"action": a.kind, "object": a.target.split(" ", 1)[0], "name": a.name,
+                         "reason": a.reason}
+    if isinstance(a, ImportImage):
+        d.update(source=a.image.source, digest=a.image.digest, old_id=a.old_id,
+                 old_digest=a.old_digest, changes=list(a.image.changes))
+    elif isinstance(a, Create):
+        d["service"] = a.container.service
+        d["fields"] = [{"field": c.path, "value": mask(c.path, c.new)}
+                       for c in created_fields(dict(a.container.config))]
+        d["depends_on"] = {s: c for s, c in a.container.depends_on}
+    elif isinstance(a, (Replace, Update)):
+        d["id"] = a.id
+        d["changes"] = [_change_json(c) for c in a.changes]
+        if isinstance(a, Replace):
+            d["forced_by"] = list(a.forced_by)
+        else:
+            d["live"] = a.live
+    elif isinstance(a, Start):
+        d.update(id=a.id, evidence=a.evidence, exit_code=a.exit_code, oom_killed=a.oom_killed)
+    elif isinstance(a, Adopt):
+        d.update(id=a.id, previous_owner=a.previous_owner)
+    elif isinstance(a, Remove):
+        d.update(id=a.id, service=a.service, running=a.running)
+    return d
+
+
+def to_json(plan: Plan) -> dict:
+    add, change, replace, remove = plan.summary()
+    return {"stack": plan.stack, "source": plan.source, "changes": not plan.is_empty(),
+            "summary": {"add": add, "change": change, "replace": replace, "remove": remove},
+            "actions": [action_json(a) for a in plan.actions]}
+
+
+def render_json(plan: Plan) -> str:
+    return json.dumps(to_json(plan), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,367 @@
+"""Loading a stack file: YAML or TOML -> StackSpec -> DesiredState, every error one line.
+
+    load_spec(path)      parse and check the shape (pydantic); returns (StackSpec, lines)
+    load_desired(path)   the DesiredState the planner compares with the host
+
+Every problem raises rocker.errors.SpecError naming the file, the field path
+(`containers.web.memroy`) and, for YAML, the line (mapped through the composed node tree):
+
+    examples/web.yaml:14: containers.web.memroy: unknown field
+
+Containers are built by rocker.containers.config.build_config(), the one code path `rocker run`
+uses too; relative paths (`images.*.import`, `env_file`) are taken from the file's folder. No
+kernel is touched; the tars are read (for their digest) and the env files (for their values).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+from rocker.errors import InvalidInput, SpecError
+from rocker.plan.model import DesiredContainer, DesiredImage, DesiredState
+
+YAML_SUFFIXES = (".yaml", ".yml")
+TOML_SUFFIXES = (".toml",)
+
+# build_config's messages -> the spec field they are about (first match wins)
+_FIELD_HINTS = (
+    ("--memory-swap", "memory_swap"), ("--memory-reservation", "memory_reservation"),
+    ("--memory", "memory"), ("--cpu-shares", "cpu_shares"), ("--cpuset-cpus", "cpuset"),
+    ("--cpuset-mems", "cpuset_mems"), ("--cpus", "cpus"), ("--pids-limit", "pids_limit"),
+    ("healthcheck", "healthcheck"), ("restart policy", "restart"), ("signal", "stop_signal"),
+    ("stop timeout", "stop_timeout"), ("hostname", "hostname"), ("working directory", "workdir"),
+    ("invalid user", "user"), ("env file", "env_file"), ("line in", "env_file"),
+    ("environment variable", "env"), ("--env", "env"), ("label", "labels"),
+    ("--rm", "restart"), ("image", "image"),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing with line numbers
+
+
+def _yaml_module():
+    import yaml
+    return yaml
+
+
+def _parse_yaml(text: str, display: str) -> tuple[Any, dict[str, int]]:
+    yaml = _yaml_module()
+    Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = Loader(text)
+    try:
+        node = loader.get_single_node()
+        lines: dict[str, int] = {}
+        if node is not None:
+            _index(node, "", lines, display)
+            data = loader.construct_document(node)
+        else:
+            data = None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = e.problem or e.context or "syntax error"
+        raise SpecError(f"{display}{line}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"{display}: invalid YAML: {e}") from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def _index(node, path: str, lines: dict[str, int], display: str) -> None:
+    """Record the line of every mapping key / sequence item; refuse duplicate keys."""
+    import yaml
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for k, v in node.value:
+            key = str(k.value)
+            sub = f"{path}.{key}" if path else key
+            line = k.start_mark.line + 1
+            if key in seen:
+                raise SpecError(f"{display}:{line}: {sub}: duplicate key (first on line "
+                                f"{seen[key]})")
+            seen[key] = line
+            lines[sub] = line
+            _index(v, sub, lines, display)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            sub = f"{path}.{i}" if path else str(i)
+            lines[sub] = v.start_mark.line + 1
+            _index(v, sub, lines, display)
+
+
+def _parse_toml(raw: bytes, display: str) -> Any:
+    import tomllib
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{display}: not UTF-8 text: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{display}: invalid TOML: {e}") from None
+
+
+def parse_file(path: str, display: str | None = None) -> tuple[Any, dict[str, int], str]:
+    """(raw data, {field path: line}, format) of a stack file."""
+    display = display or path
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise SpecError(f"{display}: no such file") from None
+    except OSError as e:
+        raise SpecError(f"{display}: cannot read: {e.strerror}") from None
+    if path.endswith(TOML_SUFFIXES):
+        return _parse_toml(raw, display), {}, "toml"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{display}: not UTF-8 text: {e}") from None
+    data, lines = _parse_yaml(text, display)
+    return data, lines, "yaml"
+
+
+def where(display: str, lines: dict[str, int], path: str) -> str:
+    """`file:line: path: ` (the line of the deepest known part of `path`)."""
+    probe = path
+    while probe:
+        if probe in lines:
+            return f"{display}:{lines[probe]}: {path}: "
+        probe = probe.rpartition(".")[0]
+    return f"{display}: {path}: " if path else f"{display}: "
+
+
+# ---------------------------------------------------------------------------------------------
+# Shape (pydantic)
+
+
+def _clean_loc(loc: Iterable, data: Any, missing: bool) -> list[str]:
+    """Pydantic's location without union tags ('list[str]', 'function-after[...]')."""
+    out: list[str] = []
+    cur = data
+    items = list(loc)
+    for i, item in enumerate(items):
+        if isinstance(cur, dict) and item in cur:
+            out.append(str(item))
+            cur = cur[item]
+        elif isinstance(cur, list) and isinstance(item, int) and 0 <= item < len(cur):
+            out.append(str(item))
+            cur = cur[item]
+        elif missing and i == len(items) - 1:
+            out.append(str(item))
+        else:
+            cur = cur  # a union member's tag: skip it
+    return out
+
+
+def _message(err: dict) -> str:
+    t = err.get("type")
+    if t == "extra_forbidden":
+        return "unknown field"
+    if t == "missing":
+        return "required field is missing"
+    msg = err.get("msg", "invalid value")
+    return msg[0].lower() + msg[1:] if msg else msg
+
+
+def validate(data: Any, lines: dict[str, int], display: str):
+    from pydantic import ValidationError
+
+    from rocker.spec.models import StackSpec
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError(f"{display}: a stack file must be a mapping (name, images, containers)")
+    try:
+        return StackSpec.model_validate(data)
+    except ValidationError as e:
+        errors = e.errors()
+        first = errors[0]
+        path = ".".join(_clean_loc(first["loc"], data, first.get("type") == "missing"))
+        same = [err for err in errors
+                if ".".join(_clean_loc(err["loc"], data, err.get("type") == "missing")) == path]
+        msgs = list(dict.fromkeys(_message(err) for err in same))
+        msg = msgs[0] if len(msgs) == 1 else " or ".join(
+            m.removeprefix("input should be ") for m in msgs)
+        if len(msgs) > 1:
+            msg = "input should be " + msg
+        extra = len(errors) - len(same)
+        more = f" (and {extra} more error{'s' if extra > 1 else ''})" if extra > 0 else ""
+        raise SpecError(f"{where(display, lines, path)}{msg}{more}") from None
+
+
+def load_spec(path: str, display: str | None = None):
+    """(StackSpec, lines, format) of the file at `path`."""
+    display = display or path
+    data, lines, fmt = parse_file(path, display)
+    return validate(data, lines, display), lines, fmt
+
+
+# ---------------------------------------------------------------------------------------------
+# Desired state
+
+
+def replica_names(service: str, replicas: int) -> list[str]:
+    """`web` for one replica, `web-1`..`web-N` for more, none for 0."""
+    if replicas == 1:
+        return [service]
+    return [f"{service}-{i}" for i in range(1, replicas + 1)]
+
+
+def file_digest(path: str) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def _scalars(items) -> Any:
+    if isinstance(items, list):
+        return [_str(v) for v in items]
+    return items
+
+
+def _str(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _guess_field(msg: str, spec) -> str | None:
+    low = msg.lower()
+    set_fields = spec.model_fields_set
+    for needle, fld in _FIELD_HINTS:
+        if needle.lower() in low and (fld in set_fields or fld == "image"):
+            return fld
+    return None
+
+
+def container_config(spec, base_dir: str, image: str):
+    """A ContainerSpec -> ContainerConfig, through build_config (the one code path)."""
+    from rocker.containers.config import build_config
+    env = spec.env
+    if isinstance(env, dict):
+        env = {k: (None if v is None else _str(v)) for k, v in env.items()}
+    env_files = spec.env_file
+    if env_files is not None:
+        env_files = [env_files] if isinstance(env_files, str) else list(env_files)
+        env_files = [os.path.join(base_dir, p) for p in env_files]
+    labels = spec.labels
+    if isinstance(labels, dict):
+        labels = {k: _str(v) for k, v in labels.items()}
+    hc = None
+    if spec.healthcheck is not None:
+        hc = spec.healthcheck.model_dump()
+        hc["test"] = _scalars(hc["test"])
+    limits = {"memory": spec.memory, "memory_swap": spec.memory_swap,
+              "memory_reservation": spec.memory_reservation, "cpu_shares": spec.cpu_shares,
+              "cpus": spec.cpus, "cpuset_cpus": spec.cpuset, "cpuset_mems": spec.cpuset_mems,
+              "pids_limit": spec.pids_limit}
+    limits = {k: (str(v) if k in ("cpuset_cpus", "cpuset_mems") else v)
+              for k, v in limits.items() if v is not None}
+    return build_config(
+        image, _scalars(spec.command), entrypoint=_scalars(spec.entrypoint), env=env,
+        env_file=env_files, workdir=spec.workdir, user=spec.user, hostname=spec.hostname,
+        tty=spec.tty, interactive=spec.interactive, labels=labels, restart=spec.restart,
+        stop_signal=spec.stop_signal, stop_timeout=spec.stop_timeout, limits=limits or None,
+        healthcheck=hc, restart_on_unhealthy=spec.restart_on_unhealthy)
+
+
+def desired_from_spec(spec, lines: dict[str, int], path: str,
+                      display: str | None = None) -> DesiredState:
+    from rocker.containers.config import NAME_RE
+    from rocker.images.refs import normalize_reference
+    from rocker.plan.planner import service_order
+    from rocker.spec.hashing import spec_hash
+    display = display or path
+    base_dir = os.path.dirname(os.path.abspath(path))
+    name = spec.name or os.path.basename(base_dir)
+    if not NAME_RE.match(name or ""):
+        raise SpecError(f"{where(display, lines, 'name')}invalid stack name {name!r}: use "
+                        "[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+    images: list[DesiredImage] = []
+    by_key: dict[str, str] = {}
+    for key, img in spec.images.items():
+        p = f"images.{key}"
+        try:
+            ref = normalize_reference(f"{key}:{img.tag}" if img.tag else key)
+        except InvalidInput as e:
+            raise SpecError(f"{where(display, lines, p)}{e}") from None
+        src = os.path.normpath(os.path.join(base_dir, img.import_))
+        try:
+            digest = file_digest(src)
+        except FileNotFoundError:
+            raise SpecError(f"{where(display, lines, p + '.import')}no such file: {src}") from None
+        except OSError as e:
+            raise SpecError(f"{where(display, lines, p + '.import')}cannot read {src}: "
+                            f"{e.strerror}") from None
+        try:
+            from rocker.images.changes import parse_changes
+            parse_changes(img.changes)
+        except InvalidInput as e:
+            raise SpecError(f"{where(display, lines, p + '.changes')}{e}") from None
+        images.append(DesiredImage(name=key, ref=ref, source=src, digest=digest,
+                                   changes=tuple(img.changes)))
+        by_key[key] = ref
+
+    containers: list[DesiredContainer] = []
+    owner: dict[str, str] = {}
+    for svc, c in spec.containers.items():
+        p = f"containers.{svc}"
+        if not NAME_RE.match(svc):
+            raise SpecError(f"{where(display, lines, p)}invalid container name {svc!r}: use "
+                            "[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+        if c.image in by_key:
+            image_ref = by_key[c.image]
+        else:
+            try:
+                image_ref = normalize_reference(c.image)
+            except InvalidInput:
+                image_ref = c.image  # an image id or id prefix: the store resolves it
+        for dep in c.depends_on:
+            if dep not in spec.containers:
+                raise SpecError(f"{where(display, lines, f'{p}.depends_on.{dep}')}no such "
+                                f"container {dep!r} in this stack")
+            if dep == svc:
+                raise SpecError(f"{where(display, lines, f'{p}.depends_on.{dep}')}a container "
+                                "cannot depend on itself")
+        try:
+            cfg = container_config(c, base_dir, image_ref if c.image in by_key else c.image)
+        except InvalidInput as e:
+            fld = _guess_field(str(e), c)
+            raise SpecError(f"{where(display, lines, f'{p}.{fld}' if fld else p)}{e}") from None
+        config = cfg.to_dict()
+        h = spec_hash(config)
+        deps = tuple(sorted(c.depends_on.items()))
+        for n in replica_names(svc, c.replicas):
+            if n in owner:
+                other = owner[n]
+                raise SpecError(f"{where(display, lines, p + ('.replicas' if n != svc else ''))}"
+                                f"duplicate container name {n!r} (also made by {other!r})")
+            owner[n] = f"containers.{svc}"
+            containers.append(DesiredContainer(name=n, service=svc, config=config, spec_hash=h,
+                                               image_ref=image_ref, depends_on=deps))
+    desired = DesiredState(stack=name, images=tuple(images), containers=tuple(containers),
+                           source=display, lines=lines)
+    _check_cycles(spec, desired)
+    service_order(desired)
+    return desired
+
+
+def _check_cycles(spec, desired: DesiredState) -> None:
+    """Cycles over every service, even one with replicas 0."""
+    from rocker.plan.planner import topological
+    deps = {svc: set(c.depends_on) for svc, c in spec.containers.items()}
+    topological(deps, desired)
+
+
+def load_desired(path: str, display: str | None = None) -> DesiredState:
+    spec, lines, _fmt = load_spec(path, display)
+    return desired_from_spec(spec, lines, path, display)
