@@ -347,7 +347,7 @@ def update(paths: Paths, cid: str, limits: dict | None = None, restart: str | No
     warnings: list[str] = []
     new_limits = None
     if limits is not None:
-        given = parse_limits(**{k: v for k, v in limits.items() if v is not None})
+        given = parse_limits(**{k: v for k, v in limits.items() if v is not None}, partial=True)
         old = Limits.from_dict(cfg.get("limits") or {})
         new_limits = given if replace_limits else old.merge(given)
         check_combination(new_limits)
