@@ -207,8 +207,18 @@ class Monitor:
             "tty": bool(self.cfg.get("tty")),
             "process": rec["process"],
             "mounts": rec.get("mounts", []),
-            "cgroup_mount": rec.get("cgroup_mount"),
+            "cgroup_mount": self._cgroup_mount(),
         }
+
+    def _cgroup_mount(self) -> dict | None:
+        """What the container sees at /sys/fs/cgroup: its own cgroups, read-only."""
+        layout = getattr(self.cg, "layout", None)
+        if layout is None:
+            return None
+        if layout.version == 2:
+            return {"version": 2}
+        return {"version": 1, "hierarchies": {os.path.basename(mnt): ctrls
+                                              for mnt, ctrls in layout.hierarchies().items()}}
 
     def _start_once(self):
         from rocker.runtime.launch import launch

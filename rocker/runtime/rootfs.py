@@ -112,6 +112,22 @@ def _mount_dev(rootfs: str, tty: bool) -> None:
         os.close(fd)
 
 
+def _mount_cgroups(target: str, cg: dict) -> None:
+    """/sys/fs/cgroup, read-only; the cgroup namespace makes the container's cgroup its root."""
+    if not os.path.isdir(target) or not cg:
+        return
+    ro = NOSUID_NOEXEC_NODEV | sc.MS_RDONLY
+    if cg.get("version") == 2:
+        sc.mount("cgroup2", target, "cgroup2", ro)
+        return
+    sc.mount("tmpfs", target, "tmpfs", NOSUID_NOEXEC_NODEV, "mode=755")
+    for name, controllers in sorted(cg.get("hierarchies", {}).items()):
+        d = os.path.join(target, name)
+        os.mkdir(d, 0o755)
+        sc.mount("cgroup", d, "cgroup", ro, controllers)
+    sc.mount("tmpfs", target, None, sc.MS_REMOUNT | ro, "mode=755")
+
+
 def _mask(rootfs: str) -> None:
     null = os.path.join(rootfs, "dev/null")
     st = os.lstat(null)
@@ -150,10 +166,7 @@ def setup(spec: dict) -> None:
     _mount_dev(rootfs, spec.get("tty", False))
     sys_dir = _mkdirs_in(rootfs, "/sys")
     sc.mount("sysfs", sys_dir, "sysfs", NOSUID_NOEXEC_NODEV | sc.MS_RDONLY)
-    cg = spec.get("cgroup_mount")
-    if cg == "cgroup2" and os.path.isdir(os.path.join(sys_dir, "fs/cgroup")):
-        sc.mount("cgroup", os.path.join(sys_dir, "fs/cgroup"), "cgroup2",
-                 NOSUID_NOEXEC_NODEV | sc.MS_RDONLY)
+    _mount_cgroups(os.path.join(sys_dir, "fs/cgroup"), spec.get("cgroup_mount") or {})
     for name, src in spec.get("etc_files", {}).items():
         target = _mkfile_in(rootfs, "/etc/" + name)
         sc.mount(src, target, None, sc.MS_BIND)
