@@ -3,8 +3,8 @@
 Runs as PID 1 of the new PID namespace (process B in rocker.runtime.launch), already in the
 container's cgroup and namespaces. It builds the root filesystem (rocker.runtime.rootfs),
 pivots into it, sets the hostname, brings `lo` up, waits for the monitor's "go", then switches
-user, drops privileges (bounding set, capabilities, no_new_privs), closes every file descriptor
-but 0, 1, 2 and execs. Any failure is written to the status pipe as one JSON line with Docker's
+user, drops privileges (bounding set, capabilities, no_new_privs), installs the seccomp filter
+(rocker.runtime.seccomp), closes every file descriptor but 0, 1, 2 and execs. Any failure is written to the status pipe as one JSON line with Docker's
 exit code (125 set-up, 126 not executable, 127 not found) and the process exits with that code.
 """
 
@@ -20,6 +20,7 @@ import struct
 
 from rocker.errors import CommandNotExecutable, CommandNotFound, ContainerStartError
 from rocker.runtime import rootfs as rfs
+from rocker.runtime import seccomp
 from rocker.runtime import syscalls as sc
 from rocker.runtime.users import resolve_user
 
@@ -110,6 +111,7 @@ def prepare_process(proc: dict) -> tuple[str, list[str], dict | list]:
         raise ContainerStartError(f"cannot use working directory {cwd}: {e.strerror}") from None
     drop_privileges(uid, gid, groups, proc.get("no_new_privs", True))
     path = find_executable(proc["args"][0], env, cwd)
+    seccomp.install()
     return path, env, {}
 
 
