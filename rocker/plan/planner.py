@@ -151,7 +151,11 @@ def _container_actions(desired: DesiredState, c: DesiredContainer, observed: Obs
                         id=o.id, forced_by=forced, changes=tuple(changes), running=running)]
     out = []
     drift = limits_drift(c.config.get("limits") or {}, o.limits_in_force, observed)
-    # drift on a field that also changed in the record: show it once, as drift
+    # a field that changed in the file and whose live value is the recorded one is a change,
+    # not drift; live values that differ from both are drift (shown once, with `(live)`)
+    by_path = {ch.path: ch for ch in changes}
+    drift = [d for d in drift if d.path not in by_path
+             or _norm(d.path, d.old, observed) != _norm(d.path, by_path[d.path].old, observed)]
     recorded = [ch for ch in changes if ch.path not in {d.path for d in drift}]
     all_changes = tuple(recorded + drift)
     if all_changes or o.spec_hash != c.spec_hash:

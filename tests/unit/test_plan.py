@@ -418,7 +418,7 @@ def test_json_form():
     a = d["actions"][0]
     assert a["action"] == "update" and a["name"] == "web"
     assert a["changes"][0] == {"field": "memory", "old": 67108864, "new": 134217728,
-                               "forces_replacement": False, "live": True}
+                               "forces_replacement": False, "live": False}
     empty = json.loads(render_json(plan(desired(now), observed(running(now)))))
     assert empty["changes"] is False and empty["actions"] == []
 
@@ -430,3 +430,15 @@ def test_plans_are_frozen_values():
         p.actions = ()  # type: ignore[misc]
     assert isinstance(p.actions[0], ImportImage) and isinstance(p.actions[1], Create)
     assert plan(desired(web), observed(image=False)) == p
+
+
+def test_a_changed_limit_is_a_change_not_drift_when_live_matches_the_record():
+    was = dc("web", limits={"memory": "64m"})
+    now = dc("web", limits={"memory": "96m"})
+    a = plan(desired(now), observed(running(was))).actions[0]
+    assert a.changes[0].path == "memory" and not a.changes[0].live
+    assert a.reason == "changed: memory"
+    # ...but when someone also wrote the cgroup by hand, the live value is what is shown
+    live = dict(live_limits(was.config), memory=134217728)
+    a = plan(desired(now), observed(running(was, limits_in_force=live))).actions[0]
+    assert a.changes[0].live and a.changes[0].old == 134217728

@@ -1,0 +1,136 @@
+"""rocker.observe: a read-only snapshot of what a stack has on the host -> ObservedState.
+
+Owns the one place where stack commands read the host: container records
+(rocker.containers.records), liveness corrected by the live kernel
+(rocker.containers.state.observed: pid + start time, exit codes, OOM), the limits in force read
+back from each running container's cgroup, the image references of the store, and the stack's
+own record under ROOT/stacks/<name>/stack.json (the tar digests it imported). It never writes.
+
+    observe(paths, desired)        everything the planner needs for one stack file
+    observe_stack(paths, name)     only the stack's own containers (delete, status without file)
+    stack_record(paths, name)      the stack record (images imported, their digests)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+from rocker.paths import Paths
+from rocker.plan.model import DesiredState, ObservedContainer, ObservedImage, ObservedState
+
+STACK_RECORD = "stack.json"
+
+
+def stack_dir(paths: Paths, name: str) -> str:
+    return os.path.join(paths.stacks, name)
+
+
+def stack_record(paths: Paths, name: str) -> dict:
+    from rocker.errors import CorruptRecord
+    from rocker.state.store import read_json
+    try:
+        rec = read_json(os.path.join(stack_dir(paths, name), STACK_RECORD))
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    except CorruptRecord:
+        return {}
+    return rec if isinstance(rec, dict) else {}
+
+
+def _container(rec: dict, layout_cache: list) -> ObservedContainer:
+    from rocker.containers import state as cstate
+    st = cstate.observed(rec.get("state") or {})
+    status = st.get("status", "created")
+    limits = None
+    if status in ("running", "paused"):
+        limits = _live_limits(rec["id"], layout_cache)
+    owner = rec.get("stack") or {}
+    deps = owner.get("depends_on") or {}
+    health = (st.get("health") or {}).get("status") if status != "exited" else None
+    return ObservedContainer(
+        name=rec.get("name") or rec["id"][:12], id=rec["id"],
+        stack=owner.get("name"), service=owner.get("service"),
+        spec_hash=owner.get("spec_hash"), config=rec.get("config") or {},
+        status=status, alive=bool(st.get("alive")), exit_code=st.get("exit_code"),
+        oom_killed=bool(st.get("oom_killed")), evidence=st.get("evidence"), health=health,
+        limits_in_force=limits, image_id=rec.get("image_id"),
+        depends_on=tuple(sorted(deps.items())) if isinstance(deps, dict) else ())
+
+
+def _live_limits(cid: str, layout_cache: list) -> dict | None:
+    """The limits in force (None when the cgroup cannot be read)."""
+    from rocker.cgroups import detect, manager_for
+    from rocker.errors import RockerError
+    try:
+        if not layout_cache:
+            layout_cache.append(detect())
+        m = manager_for(cid, layout_cache[0])
+        if not m.exists():
+            return None
+        lim = m.read_limits()
+    except (RockerError, OSError):
+        return None
+    from rocker.plan.planner import LIMIT_FIELDS
+    return {f: getattr(lim, f, None) for f in LIMIT_FIELDS}
+
+
+def _cgroup_version(layout_cache: list) -> int:
+    if not layout_cache:
+        return 1
+    return 2 if layout_cache[0].version == 2 else 1
+
+
+def _containers(paths: Paths, stack: str, names: set[str]) -> tuple[dict, list]:
+    from rocker.containers.records import iter_records
+    layout_cache: list = []
+    out: dict[str, ObservedContainer] = {}
+    for cid, rec, err in iter_records(paths):
+        if rec is None:
+            continue
+        owner = (rec.get("stack") or {}).get("name")
+        if owner != stack and rec.get("name") not in names:
+            continue
+        if (rec.get("state") or {}).get("status") == "removing":
+            continue
+        o = _container(rec, layout_cache)
+        out[o.name] = o
+    return out, layout_cache
+
+
+def _images(paths: Paths, stack: str, refs: Iterable[str]) -> dict[str, ObservedImage]:
+    from rocker.errors import RockerError
+    from rocker.images.store import ImageStore
+    store = ImageStore(paths)
+    try:
+        table = store.refs()
+    except RockerError:
+        table = {}
+    recorded = (stack_record(paths, stack).get("images") or {})
+    out: dict[str, ObservedImage] = {}
+    for ref in dict.fromkeys(refs):
+        image_id = table.get(ref)
+        if image_id is None:
+            try:
+                image_id = store.resolve(ref).id    # an id or id prefix
+            except RockerError:
+                continue
+        r = recorded.get(ref) or {}
+        digest = r.get("digest") if r.get("id") == image_id else None
+        out[ref] = ObservedImage(ref=ref, id=image_id, source_digest=digest)
+    return out
+
+
+def observe(paths: Paths, desired: DesiredState) -> ObservedState:
+    names = {c.name for c in desired.containers}
+    containers, layout = _containers(paths, desired.stack, names)
+    refs = [i.ref for i in desired.images] + [c.image_ref for c in desired.containers]
+    return ObservedState(images=_images(paths, desired.stack, refs), containers=containers,
+                         cgroup_version=_cgroup_version(layout),
+                         page_size=os.sysconf("SC_PAGE_SIZE"))
+
+
+def observe_stack(paths: Paths, stack: str) -> ObservedState:
+    containers, layout = _containers(paths, stack, set())
+    return ObservedState(containers=containers, cgroup_version=_cgroup_version(layout),
+                         page_size=os.sysconf("SC_PAGE_SIZE"))
