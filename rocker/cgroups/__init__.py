@@ -10,7 +10,8 @@ Owns everything rocker does with cgroups, behind one interface with two backends
 
 Modules: limits (model, parsing, conversions), detect (mountinfo), fs (the one write path and
 its errors), manager (the shared interface), v1 / v2 (the backends). Imports are light (only
-os, errno, signal, time, dataclasses): `rocker run` imports this package.
+os, errno, signal, time; no dataclasses, see record.py): `rocker run` and the
+per-container monitor import this package.
 See docs/resources.md for the options and the files each one writes.
 """
 

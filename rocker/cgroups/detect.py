@@ -19,8 +19,8 @@ controllers of each mount come from its super options, so co-mounted hierarchies
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
+from rocker.cgroups.record import Record
 from rocker.errors import HostError
 
 MOUNTINFO = "/proc/self/mountinfo"
@@ -49,8 +49,7 @@ class DirOps:
         os.rmdir(path)
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(Record):
     """The host's cgroup mounts as the managers use them.
 
     mode          "v2", "hybrid" or "v1"
@@ -60,11 +59,10 @@ class Layout:
     ops           how directories are made and removed (see DirOps)
     """
 
-    mode: str
-    root: str = CGROUP_ROOT
-    unified: str | None = None
-    controllers: dict = field(default_factory=dict, hash=False)
-    ops: DirOps = field(default_factory=DirOps, compare=False, hash=False, repr=False)
+    __slots__ = ("mode", "root", "unified", "controllers", "ops")
+    _defaults = {"root": CGROUP_ROOT, "unified": None}
+    _factories = {"controllers": dict, "ops": DirOps}
+    _no_compare = ("ops",)
 
     @property
     def version(self) -> int:

@@ -5,7 +5,7 @@ shares, CPU quota, cpusets, pids) and every check made on those values BEFORE an
 created. It also owns the unit conversions shared by both cgroup backends (bytes with suffixes,
 CPU shares -> cgroup v2 weight, `--cpus` -> CFS quota/period).
 
-Conventions of `Limits` (a frozen dataclass, stored in JSON records through to_dict/from_dict):
+Conventions of `Limits` (an immutable record, stored in JSON records through to_dict/from_dict):
     None   the field is not set: nothing is written for it (the kernel default stays)
     -1     for memory_swap and pids_limit: explicitly unlimited
 
@@ -15,8 +15,8 @@ Imports are kept to the standard library's lightest modules: `rocker run` import
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
 
+from rocker.cgroups.record import Record
 from rocker.errors import InvalidInput
 
 MIN_MEMORY = 6 * 1024 * 1024
@@ -56,31 +56,36 @@ _UNITS = {
 # The model
 
 
-@dataclass(frozen=True)
-class Limits:
-    """The resource limits of one container. See the module docstring for None / -1."""
+class Limits(Record):
+    """The resource limits of one container. See the module docstring for None / -1.
 
-    memory: int | None = None               # bytes (memory.limit_in_bytes / memory.max)
-    memory_swap: int | None = None          # memory + swap, bytes; -1 = unlimited swap
-    memory_reservation: int | None = None   # soft limit, bytes (soft_limit_in_bytes / memory.low)
-    cpu_shares: int | None = None           # relative weight, 2..262144 (v2: cpu.weight)
-    cpus: float | None = None               # CPU quota in CPUs, e.g. 1.5
-    cpuset_cpus: str | None = None          # e.g. "0-1,3"
-    cpuset_mems: str | None = None          # NUMA nodes, e.g. "0"
-    pids_limit: int | None = None           # max tasks; -1 = unlimited
+    memory              bytes (memory.limit_in_bytes / memory.max)
+    memory_swap         memory + swap, bytes; -1 = unlimited swap
+    memory_reservation  soft limit, bytes (soft_limit_in_bytes / memory.low)
+    cpu_shares          relative weight, 2..262144 (v2: cpu.weight)
+    cpus                CPU quota in CPUs, e.g. 1.5
+    cpuset_cpus         e.g. "0-1,3"
+    cpuset_mems         NUMA nodes, e.g. "0"
+    pids_limit          max tasks; -1 = unlimited
+
+    Every field defaults to None. Immutable; `replace(**changes)` makes a changed copy.
+    """
+
+    __slots__ = ("memory", "memory_swap", "memory_reservation", "cpu_shares", "cpus",
+                 "cpuset_cpus", "cpuset_mems", "pids_limit")
+    FIELDS = __slots__
+    _defaults = dict.fromkeys(__slots__)
 
     def to_dict(self) -> dict:
         """Only the fields that are set, JSON-ready."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if getattr(self, f.name) is not None}
+        return {n: getattr(self, n) for n in self.FIELDS if getattr(self, n) is not None}
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "Limits":
         """Inverse of to_dict; unknown keys are ignored (records written by newer versions)."""
         if not d:
             return cls()
-        names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names and v is not None}
+        kw = {k: v for k, v in d.items() if k in cls._defaults and v is not None}
         if "cpus" in kw:
             kw["cpus"] = float(kw["cpus"])
         return cls(**kw)
@@ -94,7 +99,7 @@ class Limits:
         The result is checked across fields again (e.g. a new --memory above the
         --memory-swap in force raises InvalidInput), so `rocker update` fails before writing.
         """
-        merged = replace(self, **update.to_dict())
+        merged = self.replace(**update.to_dict())
         if (update.memory is not None and update.memory_swap is None
                 and merged.memory_swap not in (None, -1) and merged.memory_swap < update.memory):
             raise InvalidInput(
@@ -104,7 +109,19 @@ class Limits:
         return merged
 
     def set_fields(self) -> list[str]:
-        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+        return [n for n in self.FIELDS if getattr(self, n) is not None]
+
+    def effective(self) -> "Limits":
+        """The limits to write to the cgroup: these, with the values Docker derives filled in.
+
+        When --memory is set and --memory-swap is not, the container may use as much swap as
+        memory: memory_swap = 2 x memory (Docker's default). Everything else is unchanged. The
+        stored config keeps the limits as given (without the derived value), and drift() is
+        compared against those, so a derived value is never reported as drift.
+        """
+        if self.memory is not None and self.memory_swap is None:
+            return self.replace(memory_swap=2 * self.memory)
+        return self
 
 
 # ---------------------------------------------------------------------------------------------

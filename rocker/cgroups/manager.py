@@ -16,19 +16,18 @@ import errno
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass
 
 from rocker.cgroups import fs
 from rocker.cgroups.detect import Layout, detect
 from rocker.cgroups.limits import Limits, cpus_to_quota, parse_cpuset
+from rocker.cgroups.record import Record
 from rocker.errors import HostError, InvalidInput, NotFound
 
 PARENT = "rocker"
 """The directory below each hierarchy root that holds every container's cgroup."""
 
 
-@dataclass(frozen=True)
-class Stats:
+class Stats(Record):
     """One sample of a container's resource usage (what `rocker stats` shows).
 
     cpu_usage_ns           total CPU time used, nanoseconds (CPU % = delta / wall delta)
@@ -42,19 +41,14 @@ class Stats:
     read_at                time.monotonic() when sampled
     """
 
-    cpu_usage_ns: int
-    memory_usage: int
-    memory_limit: int | None
-    pids_current: int
-    memory_inactive_file: int = 0
-    pids_limit: int | None = None
-    io_read_bytes: int = 0
-    io_write_bytes: int = 0
-    oom_kills: int = 0
-    read_at: float = 0.0
+    __slots__ = ("cpu_usage_ns", "memory_usage", "memory_limit", "pids_current",
+                 "memory_inactive_file", "pids_limit", "io_read_bytes", "io_write_bytes",
+                 "oom_kills", "read_at")
+    _defaults = {"memory_inactive_file": 0, "pids_limit": None, "io_read_bytes": 0,
+                 "io_write_bytes": 0, "oom_kills": 0, "read_at": 0.0}
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return self.as_dict()
 
 
 def _check_id(container_id: str) -> None:
