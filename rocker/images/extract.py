@@ -506,13 +506,99 @@ def _mtime_ns(m: Any) -> int:
         1_000_000_000
 
 
+_FAST_TARINFO: Any = None
+
+
+class BadHeader(Exception):
+    """A tar header that is corrupt or cut short (raised through tarfile, caught below)."""
+
+
+def _fast_tarinfo_class() -> Any:
+    """A TarInfo whose `frombuf` parses the common header quickly.
+
+    tarfile still drives everything (PAX and GNU long names, sparse files, global headers);
+    only the parsing of a plain 512-byte header with octal numbers and a valid unsigned
+    checksum is done here, with one struct.unpack. Anything else (base-256 numbers, signed
+    checksums, old GNU sparse headers, bad headers) goes to tarfile's own parser.
+
+    tarfile silently ends the archive at a corrupt or truncated header after the first one;
+    here such a header raises BadHeader instead, so a damaged archive is refused rather than
+    imported in part."""
+    global _FAST_TARINFO
+    if _FAST_TARINFO is not None:
+        return _FAST_TARINFO
+    import struct
+    import tarfile
+
+    header = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s12x")
+    sparse, aregtype, dirtype = tarfile.GNUTYPE_SPARSE, tarfile.AREGTYPE, tarfile.DIRTYPE
+    gnu_types = tarfile.GNU_TYPES
+
+    def num(field: bytes) -> int:
+        # octal digits, NUL/space terminated; a leading 0x80/0xff (base-256) raises
+        return int(field.split(b"\0", 1)[0] or b"0", 8)
+
+    def text(field: bytes, encoding: str, errors: str) -> str:
+        return field.split(b"\0", 1)[0].decode(encoding, errors)
+
+    class FastTarInfo(tarfile.TarInfo):
+        __slots__ = ()
+
+        @classmethod
+        def _slow(cls, buf, encoding, errors):  # type: ignore[no-untyped-def]
+            try:
+                return super().frombuf(buf, encoding, errors)
+            except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as e:
+                raise BadHeader(str(e)) from None
+
+        @classmethod
+        def frombuf(cls, buf, encoding, errors):  # type: ignore[override]
+            if len(buf) != 512 or not buf[0]:
+                return cls._slow(buf, encoding, errors)
+            (name, mode, uid, gid, size, mtime, chksum, kind, linkname, _magic, _version,
+             uname, gname, devmajor, devminor, prefix) = header.unpack(buf)
+            if kind == sparse:
+                return cls._slow(buf, encoding, errors)
+            try:
+                chk = num(chksum)
+                if chk != 256 + sum(buf) - sum(buf[148:156]):
+                    return cls._slow(buf, encoding, errors)
+                obj = cls()
+                obj.mode = num(mode)
+                obj.uid = num(uid)
+                obj.gid = num(gid)
+                obj.size = num(size)
+                obj.mtime = num(mtime)
+                obj.devmajor = num(devmajor)
+                obj.devminor = num(devminor)
+            except ValueError:
+                return cls._slow(buf, encoding, errors)
+            obj.chksum = chk
+            obj.type = kind
+            obj.name = text(name, encoding, errors)
+            obj.linkname = text(linkname, encoding, errors)
+            obj.uname = text(uname, encoding, errors)
+            obj.gname = text(gname, encoding, errors)
+            pre = text(prefix, encoding, errors)
+            if kind == aregtype and obj.name.endswith("/"):
+                obj.type = dirtype
+            if obj.type == dirtype:
+                obj.name = obj.name.rstrip("/")
+            if pre and kind not in gnu_types:
+                obj.name = pre + "/" + obj.name
+            return obj
+
+    _FAST_TARINFO = FastTarInfo
+    return FastTarInfo
+
+
 def _archive_errors() -> tuple[type[BaseException], ...]:
     import sys
     import tarfile
     import zlib
 
     errs: list[type[BaseException]] = [tarfile.TarError, EOFError, OSError, ValueError,
-                                       zlib.error]
+                                       zlib.error, BadHeader]
     if "lzma" in sys.modules:
         errs.append(sys.modules["lzma"].LZMAError)
     return tuple(errs)
@@ -537,8 +623,9 @@ def extract_layer(f: BinaryIO, dest: str, *, total: int | None = None,
     name = None
     try:
         try:
-            tf = tarfile.open(fileobj=hashing, mode="r|", bufsize=TAR_BUFSIZE)
-        except tarfile.ReadError as e:
+            tf = tarfile.open(fileobj=hashing, mode="r|", bufsize=TAR_BUFSIZE,
+                              tarinfo=_fast_tarinfo_class())
+        except (tarfile.ReadError, BadHeader) as e:
             raise InvalidInput(f"not a tar archive ({kind} compression): {e}") from None
         with tf:
             for m in tf:
@@ -555,6 +642,9 @@ def extract_layer(f: BinaryIO, dest: str, *, total: int | None = None,
         if isinstance(e, OSError) and e.errno is not None:
             raise InvalidInput(f"cannot extract {name!r}: {e.strerror}" if name
                                else f"cannot read archive: {e.strerror or e}") from None
+        if isinstance(e, BadHeader):
+            raise InvalidInput(f"corrupt archive: bad tar header after entry {name!r}: {e}"
+                               ) from None
         where = f" at entry {name!r}" if name else ""
         raise InvalidInput(f"bad archive ({kind} compression){where}: {e}") from None
     finally:
