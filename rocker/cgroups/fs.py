@@ -35,9 +35,14 @@ VANISHED = (errno.ENOENT, errno.ENODEV)
 """What reading or writing a file of a cgroup that was just removed fails with."""
 
 
-def write(path: str, value, *, option: str | None = None, hint: str | None = None) -> None:
-    """Write `value` (str/int) to a cgroup file in one write(2)."""
+def write(path: str, value, *, option: str | None = None, hint: str | None = None,
+          undo: list | None = None) -> None:
+    """Write `value` (str/int) to a cgroup file in one write(2).
+
+    With `undo` (a list), the file's content before the write is read first and, once the
+    write succeeded, `(path, old content)` is appended: `rollback(undo)` puts it back."""
     data = str(value)
+    old = read_opt(path) if undo is not None else None
     try:
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
         try:
@@ -50,6 +55,19 @@ def write(path: str, value, *, option: str | None = None, hint: str | None = Non
             raise InvalidInput(f"cannot set {option} {data}: "
                                f"{hint or 'the kernel refused it'} ({reason})") from None
         raise _host_error(f"cannot write {data} to {path}: {reason}", e.errno) from None
+    if undo is not None and old is not None:
+        undo.append((path, old))
+
+
+def rollback(undo: list) -> None:
+    """Write back, newest first, what `write(..., undo=undo)` replaced (best effort: a value
+    the kernel no longer takes is skipped)."""
+    while undo:
+        path, old = undo.pop()
+        try:
+            write(path, old if old != "" else "\n")
+        except HostError:
+            pass
 
 
 def read(path: str) -> str:

@@ -271,7 +271,22 @@ class CgroupManager:
 
     def apply(self, limits: Limits) -> list[str]:
         """Write every field that is set in `limits` (at start, and for a live update).
-        Returns warnings for what this host cannot do (e.g. no swap accounting)."""
+        Returns warnings for what this host cannot do (e.g. no swap accounting).
+
+        All or nothing: when one write is refused (e.g. a memory limit below what the
+        container uses now: InvalidInput naming the option), the files already written are put
+        back as they were before the error is raised, so a failed `rocker update` changes
+        nothing. Writes exactly what is given: pass `limits.effective()` to get Docker's
+        derived values (swap = memory when only --memory is set)."""
+        undo: list = []
+        try:
+            return self._apply(limits, undo)
+        except BaseException:
+            fs.rollback(undo)
+            raise
+
+    def _apply(self, limits: Limits, undo: list) -> list[str]:
+        """Backend: the writes of apply(), each with `undo=undo`."""
         raise NotImplementedError
 
     def reset_unset(self, limits: Limits) -> list[str]:

@@ -85,7 +85,7 @@ class V1Manager(CgroupManager):
 
     # -- limits -------------------------------------------------------------------------------
 
-    def apply(self, limits: Limits) -> list[str]:
+    def _apply(self, limits: Limits, undo: list) -> list[str]:
         warnings: list[str] = []
         memory, swap = limits.memory, limits.memory_swap
         if swap is not None:
@@ -93,32 +93,37 @@ class V1Manager(CgroupManager):
             if not fs.exists(memsw):
                 warnings.append(SWAP_WARNING)
                 swap = None
-        self._set_memory(memory, swap)
+        self._set_memory(memory, swap, undo)
         if limits.memory_reservation is not None:
             fs.write(self._file("memory", "memory.soft_limit_in_bytes", "--memory-reservation"),
-                     limits.memory_reservation, option="--memory-reservation")
+                     limits.memory_reservation, undo=undo, option="--memory-reservation")
         if limits.cpu_shares is not None:
             fs.write(self._file("cpu", "cpu.shares", "--cpu-shares"), limits.cpu_shares,
-                     option="--cpu-shares")
+                     undo=undo, option="--cpu-shares")
         if limits.cpus is not None:
-            self._set_quota(cpus_to_quota(limits.cpus), option="--cpus")
+            self._set_quota(cpus_to_quota(limits.cpus), undo=undo, option="--cpus")
         if limits.cpuset_cpus is not None:
             fs.write(self._file("cpuset", "cpuset.cpus", "--cpuset-cpus"), limits.cpuset_cpus,
-                     option="--cpuset-cpus", hint="CPUs not available to this cgroup")
+                     undo=undo, option="--cpuset-cpus",
+                     hint="CPUs not available to this cgroup")
         if limits.cpuset_mems is not None:
             fs.write(self._file("cpuset", "cpuset.mems", "--cpuset-mems"), limits.cpuset_mems,
-                     option="--cpuset-mems", hint="memory nodes not available to this cgroup")
+                     undo=undo, option="--cpuset-mems",
+                     hint="memory nodes not available to this cgroup")
         if limits.pids_limit is not None:
             fs.write(self._file("pids", "pids.max", "--pids-limit"),
                      "max" if limits.pids_limit < 0 else limits.pids_limit,
-                     option="--pids-limit")
+                     undo=undo, option="--pids-limit")
         return warnings
 
-    def _set_quota(self, quota: int, option: str | None) -> None:
-        fs.write(self._file("cpu", "cpu.cfs_period_us", "--cpus"), CFS_PERIOD, option=option)
-        fs.write(self._file("cpu", "cpu.cfs_quota_us", "--cpus"), quota, option=option)
+    def _set_quota(self, quota: int, option: str | None, undo: list | None = None) -> None:
+        fs.write(self._file("cpu", "cpu.cfs_period_us", "--cpus"), CFS_PERIOD, option=option,
+                 undo=undo)
+        fs.write(self._file("cpu", "cpu.cfs_quota_us", "--cpus"), quota, option=option,
+                 undo=undo)
 
-    def _set_memory(self, memory: int | None, swap: int | None) -> None:
+    def _set_memory(self, memory: int | None, swap: int | None,
+                    undo: list | None = None) -> None:
         """memory.limit_in_bytes must stay <= memory.memsw.limit_in_bytes at every moment, so
         the order of the two writes depends on the values (like runc)."""
         if memory is None and swap is None:
@@ -128,13 +133,13 @@ class V1Manager(CgroupManager):
 
         def set_memory():
             if memory is not None:
-                fs.write(limit, memory, option="--memory",
+                fs.write(limit, memory, undo=undo, option="--memory",
                          hint="the container uses more memory than that now, or it is above "
                               "--memory-swap")
 
         def set_swap():
             if swap is not None:
-                fs.write(memsw, swap, option="--memory-swap",
+                fs.write(memsw, swap, undo=undo, option="--memory-swap",
                          hint="it must be at least --memory")
 
         current = fs.read_int(limit)

@@ -17,7 +17,7 @@ from rocker.cgroups import fs
 from rocker.cgroups.limits import CFS_PERIOD, DEFAULT_WEIGHT, Limits, cpus_to_quota, \
     quota_to_cpus, shares_to_weight, weight_to_shares
 from rocker.cgroups.manager import PARENT, CgroupManager, Stats
-from rocker.errors import HostError
+from rocker.errors import HostError, InvalidInput
 
 CONTROLLERS = ("cpu", "cpuset", "memory", "pids", "io")
 """Controllers enabled for containers, when the host offers them."""
@@ -74,41 +74,55 @@ class V2Manager(CgroupManager):
 
     # -- limits -------------------------------------------------------------------------------
 
-    def apply(self, limits: Limits) -> list[str]:
+    def _apply(self, limits: Limits, undo: list) -> list[str]:
         warnings: list[str] = []
         if limits.memory is not None:
             fs.write(self._file("memory.max", "--memory", "memory"), limits.memory,
-                     option="--memory", hint="the kernel refused the memory limit")
+                     undo=undo, option="--memory",
+                     hint="the kernel refused the memory limit")
         if limits.memory_swap is not None:
             swap_file = os.path.join(self.path, "memory.swap.max")
             if not fs.exists(swap_file):
                 self._file("memory.max", "--memory-swap", "memory")
                 warnings.append(SWAP_WARNING)
             elif limits.memory_swap == -1:
-                fs.write(swap_file, "max", option="--memory-swap")
-            elif limits.memory is None:
-                raise HostError("cannot set --memory-swap without --memory")
+                fs.write(swap_file, "max", undo=undo, option="--memory-swap")
             else:
-                fs.write(swap_file, limits.memory_swap - limits.memory, option="--memory-swap")
+                # an update of --memory-swap alone: swap.max is counted from the memory.max
+                # in force
+                memory = limits.memory
+                if memory is None:
+                    memory = fs.read_int(os.path.join(self.path, "memory.max"))
+                if memory is None:
+                    raise InvalidInput(f"invalid --memory-swap {limits.memory_swap}: it needs "
+                                       "--memory too (--memory-swap is memory plus swap)")
+                if limits.memory_swap < memory:
+                    raise InvalidInput(f"invalid --memory-swap {limits.memory_swap}: it must be "
+                                       f"at least --memory ({memory}); it counts memory plus "
+                                       "swap (use -1 for unlimited swap)")
+                fs.write(swap_file, limits.memory_swap - memory, undo=undo,
+                         option="--memory-swap")
         if limits.memory_reservation is not None:
             fs.write(self._file("memory.low", "--memory-reservation", "memory"),
-                     limits.memory_reservation, option="--memory-reservation")
+                     limits.memory_reservation, undo=undo, option="--memory-reservation")
         if limits.cpu_shares is not None:
             fs.write(self._file("cpu.weight", "--cpu-shares", "cpu"),
-                     shares_to_weight(limits.cpu_shares), option="--cpu-shares")
+                     shares_to_weight(limits.cpu_shares), undo=undo, option="--cpu-shares")
         if limits.cpus is not None:
             fs.write(self._file("cpu.max", "--cpus", "cpu"),
-                     f"{cpus_to_quota(limits.cpus)} {CFS_PERIOD}", option="--cpus")
+                     f"{cpus_to_quota(limits.cpus)} {CFS_PERIOD}", undo=undo, option="--cpus")
         if limits.cpuset_cpus is not None:
             fs.write(self._file("cpuset.cpus", "--cpuset-cpus", "cpuset"), limits.cpuset_cpus,
-                     option="--cpuset-cpus", hint="CPUs not available to this cgroup")
+                     undo=undo, option="--cpuset-cpus",
+                     hint="CPUs not available to this cgroup")
         if limits.cpuset_mems is not None:
             fs.write(self._file("cpuset.mems", "--cpuset-mems", "cpuset"), limits.cpuset_mems,
-                     option="--cpuset-mems", hint="memory nodes not available to this cgroup")
+                     undo=undo, option="--cpuset-mems",
+                     hint="memory nodes not available to this cgroup")
         if limits.pids_limit is not None:
             fs.write(self._file("pids.max", "--pids-limit", "pids"),
                      "max" if limits.pids_limit < 0 else limits.pids_limit,
-                     option="--pids-limit")
+                     undo=undo, option="--pids-limit")
         return warnings
 
     def reset_unset(self, limits: Limits) -> list[str]:
