@@ -403,18 +403,36 @@ class _Extractor:
         try:
             size = m.size
             if size:
-                # Non-sparse members: read straight from the tar stream (tarfile is positioned
-                # at the member's data; its next() skips to the following header).
-                src = tf.extractfile(m) if m.issparse() else tf.fileobj
                 write = os.write
-                while size > 0:
-                    buf = src.read(CHUNK if size > CHUNK else size)
-                    if not buf:
-                        raise InvalidInput(f"truncated archive: entry {m.name!r} is incomplete")
-                    size -= len(buf)
-                    view = memoryview(buf)
-                    while view:
-                        view = view[write(fd, view):]
+                if m.issparse():
+                    src = tf.extractfile(m)
+                    while size > 0:
+                        buf = src.read(CHUNK if size > CHUNK else size)
+                        if not buf:
+                            raise InvalidInput(f"truncated archive: entry {m.name!r} is "
+                                               f"incomplete")
+                        size -= len(buf)
+                        view = memoryview(buf)
+                        while view:
+                            view = view[write(fd, view):]
+                else:
+                    # Read straight from the tar stream, where tarfile left it (at the data),
+                    # with the block padding in the last read: tarfile then has nothing to
+                    # skip before the next header.
+                    stream = tf.fileobj
+                    pad = -size % 512
+                    while size > 0:
+                        want = CHUNK if size > CHUNK else size + pad
+                        buf = stream.read(want)
+                        if len(buf) < want and len(buf) < size:
+                            raise InvalidInput(f"truncated archive: entry {m.name!r} is "
+                                               f"incomplete")
+                        view = memoryview(buf)
+                        if len(view) > size:
+                            view = view[:size]
+                        size -= len(view)
+                        while view:
+                            view = view[write(fd, view):]
             self._owner(m, fd=fd)
             os.fchmod(fd, m.mode & 0o7777)
             self._xattrs(m, fd=fd)
@@ -533,6 +551,7 @@ def _fast_tarinfo_class() -> Any:
     header = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s12x")
     sparse, aregtype, dirtype = tarfile.GNUTYPE_SPARSE, tarfile.AREGTYPE, tarfile.DIRTYPE
     gnu_types = tarfile.GNU_TYPES
+    devices = (tarfile.CHRTYPE, tarfile.BLKTYPE)
 
     def num(field: bytes) -> int:
         # octal digits, NUL/space terminated; a leading 0x80/0xff (base-256) raises
@@ -569,8 +588,11 @@ def _fast_tarinfo_class() -> Any:
                 obj.gid = num(gid)
                 obj.size = num(size)
                 obj.mtime = num(mtime)
-                obj.devmajor = num(devmajor)
-                obj.devminor = num(devminor)
+                if kind in devices:
+                    obj.devmajor = num(devmajor)
+                    obj.devminor = num(devminor)
+                else:
+                    obj.devmajor = obj.devminor = 0
             except ValueError:
                 return cls._slow(buf, encoding, errors)
             obj.chksum = chk
