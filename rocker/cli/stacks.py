@@ -134,6 +134,8 @@ def _stack_name(file: str | None, stack: str | None) -> str:
 
 
 def _delete(ctx, file, stack, yes):
+    import dataclasses
+
     from rocker.apply import execute, stack_lock
     from rocker.observe import observe_stack
     from rocker.plan import DesiredState, plan
@@ -143,6 +145,8 @@ def _delete(ctx, file, stack, yes):
     desired = DesiredState(stack=name, source=file or "")
     with stack_lock(paths, name):
         p = plan(desired, observe_stack(paths, name))
+        p = dataclasses.replace(p, actions=tuple(
+            dataclasses.replace(a, reason=f"stack {name} is deleted") for a in p.actions))
         if p.is_empty():
             click.echo(f"Nothing to delete: stack {name} owns no containers.")
             return 0
