@@ -115,3 +115,19 @@ def test_tracked_size_matches_tree_walk(tmp_path):
     info = extract_layer(io.BytesIO(tar_bytes(entries)), str(dest))
     assert info.size == tree_size(str(dest)) == 1000 + 20 + 7
     assert not os.path.lexists(dest / "d" / "e")
+
+
+def test_many_folders_and_cross_folder_hardlinks(tmp_path):
+    """More folders than the fd cache holds, with hardlinks reaching back to early folders."""
+    entries = []
+    for i in range(600):
+        entries.append(("file", f"d{i:03d}/sub/f", str(i).encode()))
+        if i >= 300:
+            entries.append(("hardlink", f"d{i:03d}/h", f"d{i - 300:03d}/sub/f"))
+    dest = tmp_path / "x"
+    dest.mkdir()
+    info = extract_layer(io.BytesIO(tar_bytes(entries)), str(dest))
+    assert (dest / "d450/h").read_bytes() == b"150"
+    assert os.stat(dest / "d450/h").st_ino == os.stat(dest / "d150/sub/f").st_ino
+    assert info.size == tree_size(str(dest))
+    assert len(os.listdir(f"/proc/{os.getpid()}/fd")) < 64  # every fd was closed
