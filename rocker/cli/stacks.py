@@ -19,9 +19,13 @@ FILE_OPT = click.option("-f", "--file", "file", required=True, metavar="FILE",
                         help="Stack file (.yaml, .yml or .toml).")
 
 
-def _load(file: str):
-    from rocker.spec.loader import load_desired
-    return load_desired(file, display=file)
+def _load(file: str, paths=None):
+    """The DesiredState of a stack file (from the parse cache when nothing changed)."""
+    import os
+
+    from rocker.spec.cache import load_desired_cached
+    cache = os.path.join(paths.stacks, ".spec-cache") if paths is not None else None
+    return load_desired_cached(file, file, cache)
 
 
 def _color(stream=None) -> bool:
@@ -52,7 +56,7 @@ def _plan(paths, desired, adopt: bool):
 def diff_cmd(ctx, file, output, adopt):
     """Show what `apply` would do. Exit 0: no changes, 2: changes, 1: error."""
     from rocker.plan.render import render_json, render_text
-    desired = _load(file)
+    desired = _load(file, ctx.obj.paths)
     p, _ = _plan(ctx.obj.paths, desired, adopt)
     if output == "json":
         click.echo(render_json(p), nl=False)
@@ -88,7 +92,7 @@ def apply_cmd(ctx, file, dry_run, wait, timeout, yes, adopt):
     from rocker.apply import DEFAULT_TIMEOUT, execute, stack_lock
     from rocker.plan.render import render_text
     paths = ctx.obj.paths
-    desired = _load(file)
+    desired = _load(file, ctx.obj.paths)
     color = _color()
     if dry_run:
         p, _ = _plan(paths, desired, adopt)
@@ -241,7 +245,7 @@ def status_cmd(ctx, file, stack):
     if bool(file) == bool(stack):
         raise UsageError("give either -f FILE or --stack NAME")
     if file:
-        desired = _load(file)
+        desired = _load(file, ctx.obj.paths)
         _print_status(ctx.obj.paths, desired.stack, desired)
     else:
         _print_status(ctx.obj.paths, stack)

@@ -365,3 +365,33 @@ def _check_cycles(spec, desired: DesiredState) -> None:
 def load_desired(path: str, display: str | None = None) -> DesiredState:
     spec, lines, _fmt = load_spec(path, display)
     return desired_from_spec(spec, lines, path, display)
+
+
+def load_desired_with_deps(path: str, display: str | None = None
+                           ) -> tuple[DesiredState, list[str], bool]:
+    """The desired state, every other file it was built from (env files, image tars), and
+    whether it depends on nothing else (False when a bare `KEY` takes the host's value)."""
+    spec, lines, _fmt = load_spec(path, display)
+    desired = desired_from_spec(spec, lines, path, display)
+    base_dir = os.path.dirname(os.path.abspath(path))
+    deps = [img.source for img in desired.images]
+    pure = True
+    for c in spec.containers.values():
+        if isinstance(c.env, list) and any("=" not in e for e in c.env):
+            pure = False
+        if isinstance(c.env, dict) and any(v is None for v in c.env.values()):
+            pure = False
+        if c.env_file:
+            files = [c.env_file] if isinstance(c.env_file, str) else c.env_file
+            for f in files:
+                full = os.path.join(base_dir, f)
+                deps.append(full)
+                try:
+                    with open(full, encoding="utf-8") as fh:
+                        for line in fh:
+                            t = line.strip()
+                            if t and not t.startswith("#") and "=" not in t:
+                                pure = False
+                except OSError:
+                    pure = False
+    return desired, deps, pure
