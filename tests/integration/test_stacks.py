@@ -161,8 +161,7 @@ def test_member_deleted_from_the_file_is_removed(up, tmp_path):
     assert "- remove worker-2  (scaled away)" in d.stdout
     assert "+ create worker" in d.stdout
     rocker("apply", "-f", f)
-    names = set(rocker("ps", "-a", "--format", "json").stdout and
-                [r["Name"] for r in json.loads(rocker("ps", "-a", "--format", "json").stdout)])
+    names = {r["Name"] for r in json.loads(rocker("ps", "-a", "--format", "json").stdout)}
     assert names == {"web", "worker", "init"}
     text = open(f).read()
     start = text.index("  init:")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import textwrap
 
 import pytest
@@ -332,4 +331,3 @@ def test_schema_is_generated_from_the_models_and_committed():
 def test_load_spec_reports_format(stack_dir):
     spec, lines, fmt = load_spec(write(stack_dir, "s.yaml", BASIC))
     assert fmt == "yaml" and lines["containers.web.memory"] == 8
-    shutil.copy(os.path.join(EXAMPLES, "web.toml"), stack_dir / "w.toml")
