@@ -124,9 +124,11 @@ def test_kill9_of_foreground_cli(busybox):
 def test_kill9_of_cli_at_many_moments(busybox):
     """kill -9 of `rocker run` at a spread of moments during start: every leftover is either
     nothing or a container that ps -a reports truthfully and rm -f cleans."""
-    for delay in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6):
-        proc = busybox.popen("run", "busybox", "sleep", "30",
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    variants = [(), ("-d",), ("-i",), ("-t",)]  # --rm: see test_rm_f_of_running_rm_container
+    for i, delay in enumerate((0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0)):
+        proc = busybox.popen("run", *variants[i % len(variants)], "busybox", "sleep", "30",
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
         time.sleep(delay)
         proc.kill()
         proc.wait()

@@ -9,9 +9,9 @@ import os
 import re
 import time
 
-from tests.integration.helpers import (alive, assert_fully_removed, inspect, one_line_error,
-                                       ps_json, run_d, state, wait_exited, wait_for, wait_log,
-                                       wait_running)
+from tests.integration.helpers import (alive, assert_fully_removed, cgroup_dirs, inspect,
+                                       one_line_error, ps_json, run_d, state, wait_exited,
+                                       wait_for, wait_log, wait_running)
 
 TICKER = "while :; do echo tick; sleep 1; done"
 
@@ -57,13 +57,16 @@ def test_stop_sends_term_first(busybox):
 
 
 def test_stop_kills_every_process_of_the_container(busybox):
-    cid = run_d(busybox, "busybox", "sh", "-c", "trap '' TERM; sleep 100 & sleep 101 & "
+    cid = run_d(busybox, "busybox", "sh", "-c", "trap '' TERM; sleep 1001 & sleep 1002 & "
                 "while :; do sleep 0.2; done")
     wait_running(busybox, cid)
-    wait_for(lambda: "sleep 101" in busybox("exec", cid, "ps").stdout, 5)
+    wait_for(lambda: "sleep 1002" in busybox("exec", cid, "ps").stdout, 5)
+    procs = os.path.join(cgroup_dirs(cid)[0], "cgroup.procs")
+    with open(procs) as f:
+        pids = [int(x) for x in f.read().split()]
+    assert len(pids) >= 4
     busybox("stop", "-t", "1", cid)
-    out = os.popen("ps -eo args").read()
-    assert "sleep 100" not in out and "sleep 101" not in out
+    assert [p for p in pids if alive(p)] == []
 
 
 def test_stop_signal_and_timeout_options(busybox):
@@ -302,3 +305,37 @@ def test_ps_is_truthful_when_process_dies_behind_its_back(busybox):
     wait_exited(busybox, "v")
     assert busybox("ps", "-q").stdout == ""
     assert "Exited (137)" in busybox("ps", "-a").stdout
+
+
+def test_stop_right_after_run_d(busybox):
+    for _ in range(3):
+        cid = run_d(busybox, "busybox", "sleep", "100")
+        t0 = time.monotonic()
+        busybox("stop", "-t", "1", cid)
+        assert time.monotonic() - t0 < 5
+        st = state(busybox, cid)
+        assert st["Status"] == "exited" and st["MonitorPid"] == 0
+        busybox("rm", cid)
+        assert_fully_removed(busybox, cid)
+
+
+def test_stop_several_and_unknown(busybox):
+    a = run_d(busybox, "busybox", "sleep", "100")
+    b = run_d(busybox, "busybox", "sleep", "100")
+    p = busybox("stop", "-t", "0", a, "nosuch", b, check=False)
+    assert p.returncode != 0
+    assert p.stdout.split() == [a, b]
+    assert "nosuch" in one_line_error(p)
+    assert busybox("ps", "-q").stdout == ""
+
+
+def test_start_attach_exit_code(busybox):
+    busybox("run", "--name", "s3", "busybox", "sh", "-c", "echo hi; exit 3", check=False)
+    p = busybox("start", "-a", "s3", check=False)
+    assert p.returncode == 3 and p.stdout == "hi\n"
+
+
+def test_workdir_that_is_a_file(busybox):
+    p = busybox("run", "-w", "/etc/passwd", "busybox", "true", check=False)
+    assert p.returncode == 125
+    assert "/etc/passwd" in one_line_error(p)
