@@ -57,6 +57,7 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
             "rootfs": {"lower": store.layer_dirs(img), "upper": os.path.join(cdir, "upper"),
                        "work": os.path.join(cdir, "work")},
             "labels": dict(img.config.get("Labels") or {}) | cfg.labels,
+            "image_labels": dict(img.config.get("Labels") or {}),
             "stack": stack,
             "state": {"status": "created", "restart_count": 0},
         }
@@ -366,6 +367,6 @@ def update(paths: Paths, cid: str, limits: dict | None = None, restart: str | No
         if new_restart is not None:
             r["config"]["restart"] = new_restart
         if labels is not None:
-            r["labels"] = dict(labels)
+            r["labels"] = dict(r.get("image_labels") or {}) | dict(labels)
             r["config"]["labels"] = dict(labels)
     return records.update(paths, cid, fn), warnings
