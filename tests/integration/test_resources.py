@@ -91,7 +91,7 @@ def test_oom_is_killed_and_reported_and_50m_survives(busybox):
     assert state(r, "small")["OOMKilled"] is False
 
 
-def test_memory_files_and_docker_swap_default(busybox):
+def test_memory_and_reservation_files(busybox):
     r = busybox
     cid = run_d(r, "-m", "100m", "--memory-reservation", "50m", "busybox", "sleep", "1000")
     wait_running(r, cid)
