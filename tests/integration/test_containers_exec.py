@@ -153,3 +153,25 @@ def test_exec_it_via_pty(busybox):
         assert t.wait(10) == 5
     finally:
         t.close()
+
+
+def test_exec_it_window_size(busybox):
+    _box(busybox)
+    t = Pty(busybox, "exec", "-it", "x", "sh", rows=27, cols=91)
+    try:
+        t.expect("#", 10)
+        t.send("stty size; echo E$((1+1))ND\r")
+        t.expect("E$((1+1))ND", 10)
+        assert b"27 91" in t.expect("E2ND", 10)
+        t.send("exit\r")
+        assert t.wait(10) == 0
+    finally:
+        t.close()
+
+
+def test_exec_user_env_home(busybox):
+    _box(busybox)
+    # HOME from the image's /etc/passwd
+    assert busybox("exec", "-u", "nobody", "x", "sh", "-c", "echo $HOME").stdout == \
+        "/nonexistent\n"
+    assert busybox("exec", "x", "sh", "-c", "echo $HOME").stdout == "/root\n"

@@ -91,7 +91,8 @@ def test_container_mounts(busybox):
 def test_dev_nodes_and_links(busybox):
     out = busybox("run", "busybox", "sh", "-c",
                   "for d in null zero full random urandom tty; do "
-                  "stat -c '%n %F %t:%T' /dev/$d; done; for l in fd stdin ptmx; do readlink /dev/$l; done; "
+                  "stat -c '%n %F %t:%T' /dev/$d; done; "
+                  "for l in fd stdin ptmx; do readlink /dev/$l; done; "
                   "echo x > /dev/null && echo null-ok; head -c 4 /dev/zero | wc -c").stdout
     for name, major, minor in (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7),
                                ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)):
