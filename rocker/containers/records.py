@@ -28,6 +28,25 @@ def list_ids(paths: Paths) -> list[str]:
     return sorted(n for n in names if not n.startswith("."))
 
 
+def collect_garbage(paths: Paths, older_than: float = 60.0) -> None:
+    """Remove half-made (.new-*) and half-removed (.rm-*) folders that a crash left behind."""
+    import shutil
+    import time
+    try:
+        names = os.listdir(paths.containers)
+    except FileNotFoundError:
+        return
+    now = time.time()
+    for n in names:
+        if n.startswith((".new-", ".rm-")):
+            p = os.path.join(paths.containers, n)
+            try:
+                if now - os.lstat(p).st_mtime > older_than:
+                    shutil.rmtree(p, ignore_errors=True)
+            except OSError:
+                pass
+
+
 def containers_using_image(paths: Paths, image_id: str) -> list[str]:
     """Names (or ids) of containers whose record says they were created from `image_id`."""
     users = []

@@ -470,7 +470,7 @@ class Monitor:
             try:
                 self.cg.create()
                 self.cg.setup_devices()
-                self.cg.apply(Limits.from_dict(self.cfg.get("limits") or {}))
+                self.cg.apply(Limits.from_dict(self.cfg.get("limits") or {}).effective())
             except Exception as e:  # noqa: BLE001
                 msg = str(e)
                 records.update_state(self.paths, self.cid, status="exited", exit_code=125,

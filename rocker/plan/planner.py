@@ -292,6 +292,10 @@ def limits_drift(wanted: Mapping[str, Any], live: Mapping[str, Any] | None,
     out = []
     for f in LIMIT_FIELDS:
         w, h = wanted.get(f), live.get(f)
+        if w is None and f == "memory_swap" and wanted.get("memory") is not None:
+            if h is None:
+                continue  # no swap accounting on this host
+            w = 2 * int(wanted["memory"])  # Docker's default, written by Limits.effective()
         if w is None:
             if f in ("cpuset_cpus", "cpuset_mems") or _is_default(f, h, observed):
                 continue

@@ -41,11 +41,15 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
     process = resolve_process(cfg, img.config, cid)
     name = name or generate()
     makedirs(paths.containers)
+    records.collect_garbage(paths)
     cdir = paths.container_dir(cid)
-    os.mkdir(cdir, 0o700)
+    # built under a hidden name and renamed into place: a crash never leaves a folder that
+    # looks like a container without a record
+    staging = os.path.join(paths.containers, f".new-{cid}")
+    os.mkdir(staging, 0o700)
     try:
-        os.mkdir(os.path.join(cdir, "upper"), 0o755)
-        os.mkdir(os.path.join(cdir, "work"), 0o700)
+        os.mkdir(os.path.join(staging, "upper"), 0o755)
+        os.mkdir(os.path.join(staging, "work"), 0o700)
         rec = {
             "id": cid,
             "name": name,
@@ -61,10 +65,12 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
             "stack": stack,
             "state": {"status": "created", "restart_count": 0},
         }
-        write_json(records.record_path(paths, cid), rec)
+        write_json(os.path.join(staging, records.RECORD), rec)
+        os.rename(staging, cdir)
         records.claim_name(paths, name, cid)
     except BaseException:
         import shutil
+        shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(cdir, ignore_errors=True)
         raise
     return rec
@@ -223,12 +229,16 @@ def kill(paths: Paths, cid: str, sig: int | str = signal.SIGKILL) -> None:
         os.close(fd)
 
 
-def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict:
-    """Stop signal to init, wait, then SIGKILL to every process; returns the final record."""
+def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict | None:
+    """Stop signal to init, wait, then SIGKILL to every process; returns the final record
+    (None when the container was an --rm one, removed by its monitor)."""
     rec = records.load(paths, cid)
     cfg = rec["config"]
     timeout = cfg.get("stop_timeout", 10) if timeout is None else timeout
-    rec = records.update_state(paths, cid, stop_requested=True)
+    try:
+        rec = records.update_state(paths, cid, stop_requested=True)
+    except FileNotFoundError:
+        return None
     obs = cstate.observed(rec["state"])
     mon = _pidfd(obs.get("monitor_pid"), obs.get("monitor_start"))
     fd = _pidfd(obs.get("pid"), obs.get("pid_start")) if obs["status"] in (
@@ -260,9 +270,12 @@ def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict:
     return _settle(paths, cid, sent)
 
 
-def _settle(paths: Paths, cid: str, sent: int | None = None) -> dict:
+def _settle(paths: Paths, cid: str, sent: int | None = None) -> dict | None:
     """After the monitor is gone: make sure the record and the host say the same thing."""
-    rec = records.load(paths, cid)
+    try:
+        rec = records.load(paths, cid)
+    except FileNotFoundError:
+        return None  # an --rm container, removed by its monitor
     obs = cstate.observed(rec["state"])
     if obs.get("monitor_alive"):
         return rec
@@ -275,46 +288,98 @@ def _settle(paths: Paths, cid: str, sent: int | None = None) -> dict:
         if st.get("status") in ("running", "paused") and st.get("exit_code") is None:
             changes["exit_code"] = 128 + sent if sent else None
             changes["finished_at"] = _now()
-        rec = records.update_state(paths, cid, **changes)
+        try:
+            rec = records.update_state(paths, cid, **changes)
+        except FileNotFoundError:
+            return None
     return rec
 
 
 def remove(paths: Paths, cid: str, force: bool = False) -> None:
+    from rocker.errors import CorruptRecord
     from rocker.runtime.cleanup import remove_container
-    rec = records.load(paths, cid)
+    try:
+        rec = records.load(paths, cid)
+    except CorruptRecord:
+        if not force:
+            raise Conflict(f"the record of container {cid[:12]} is corrupt: use rm -f to "
+                           "remove what is left of it") from None
+        remove_container(paths, cid)
+        return
+    except FileNotFoundError:
+        return  # gone meanwhile (--rm)
     obs = cstate.observed(rec["state"])
     if obs["status"] in ("running", "paused", "restarting") or obs.get("monitor_alive"):
         if not force:
             raise Conflict(f"cannot remove container {rec['name']}: it is {obs['status']}; "
                            "stop it first or use -f")
-        stop(paths, cid, timeout=0)
+        if stop(paths, cid, timeout=0) is None:
+            return  # an --rm container: its monitor removed it
     else:
         _settle(paths, cid)
-    records.update_state(paths, cid, status="removing")
+    try:
+        records.update_state(paths, cid, status="removing")
+    except FileNotFoundError:
+        return
     remove_container(paths, cid)
 
 
 def wait(paths: Paths, cid: str, timeout: float | None = None) -> int | None:
-    """Block until the container has exited (and its monitor finished); return the exit code."""
+    """Block until the container has exited (and its monitor finished); return the exit code.
+
+    While the monitor runs, the exit code comes from its EXIT frame on the attach socket, so
+    it is known even for an --rm container whose record is gone right after.
+    """
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         try:
             rec = records.load(paths, cid)
         except FileNotFoundError:
-            return None  # removed (--rm) while we waited
+            return None  # removed (--rm) before we could learn the code
         obs = cstate.observed(rec["state"])
         if obs["status"] in ("exited", "created") and not obs.get("monitor_alive"):
             return obs.get("exit_code")
+        if obs.get("monitor_alive") and obs["status"] in ("running", "paused"):
+            code = _wait_exit_frame(paths, cid, deadline)
+            if code is not None:
+                return code
         fd = _pidfd(obs.get("monitor_pid"), obs.get("monitor_start"))
         if fd is not None:
             try:
-                _wait_fd(fd, 0.5)
+                _wait_fd(fd, 0.2)
             finally:
                 os.close(fd)
         else:
             time.sleep(0.05)
         if deadline is not None and time.monotonic() > deadline:
             raise Conflict("timed out waiting for the container to exit")
+
+
+def _wait_exit_frame(paths: Paths, cid: str, deadline: float | None) -> int | None:
+    from rocker.monitor import frames
+    try:
+        sock = frames.connect(os.path.join(paths.container_rundir(cid), "attach.sock"))
+    except OSError:
+        return None
+    reader = frames.Reader()
+    try:
+        while True:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                sock.settimeout(left)
+            try:
+                data = sock.recv(65536)
+            except (OSError, TimeoutError):
+                return None
+            if not data:
+                return None
+            for kind, payload in reader.feed(data):
+                if kind == frames.EXIT:
+                    return int(json.loads(payload).get("exit_code", 0))
+    finally:
+        sock.close()
 
 
 def pause(paths: Paths, cid: str, frozen: bool) -> None:
@@ -359,7 +424,10 @@ def update(paths: Paths, cid: str, limits: dict | None = None, restart: str | No
     if new_limits is not None and obs["status"] in ("running", "paused"):
         m = _cgroup(cid)
         if m.exists():
-            warnings += (m.replace(new_limits) if replace_limits else m.apply(given))
+            # the whole merged set, with Docker's derived swap (memsw = 2 x memory when only
+            # --memory is set); apply() is all or nothing
+            warnings += (m.replace(new_limits.effective()) if replace_limits
+                         else m.apply(new_limits.effective()))
 
     def fn(r):
         if new_limits is not None:

@@ -100,9 +100,6 @@ def test_memory_and_reservation_files(busybox):
     assert resources(r, cid) == {"memory": 100 * MiB, "memory_reservation": 50 * MiB}
 
 
-@pytest.mark.xfail(reason="needs the monitor to apply Limits.effective() (report of the "
-                          "cgroups engineer): memsw = 2 x memory when only --memory is set",
-                   strict=False)
 def test_memory_swap_defaults_to_twice_memory(busybox):
     r = busybox
     cid = run_d(r, "-m", "100m", "busybox", "sleep", "1000")
