@@ -103,9 +103,9 @@ def prepare_process(proc: dict) -> tuple[str, list[str], dict | list]:
         env.append(f"HOME={home}")
     cwd = proc.get("cwd") or "/"
     try:
-        os.makedirs(cwd, exist_ok=True)
-        if not os.path.isdir(cwd):
+        if os.path.lexists(cwd) and not os.path.isdir(cwd):
             raise NotADirectoryError(errno.ENOTDIR, "not a directory")
+        os.makedirs(cwd, exist_ok=True)
         os.chdir(cwd)
     except OSError as e:
         raise ContainerStartError(f"cannot use working directory {cwd}: {e.strerror}") from None

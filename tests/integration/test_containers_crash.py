@@ -191,10 +191,6 @@ def test_simulated_reboot(busybox):
                 subprocess.run(["umount", "-l", ln.split()[4]], check=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'BUG: `rm -f` of a container whose container.json is corrupt fails ("corrupt '
-    'record ..."): lifecycle.remove loads the record before cleanup.remove_container,'
-    ' which would tolerate it'))
 def test_corrupt_record_is_reported_not_fatal(busybox):
     busybox("run", "--name", "ok1", "busybox", "true")
     busybox("run", "--name", "bad1", "busybox", "true")

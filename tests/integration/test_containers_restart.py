@@ -116,10 +116,6 @@ def test_rm_detached(busybox):
     assert_fully_removed(busybox, cid)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'BUG: `stop` of a running --rm container exits 1 with "[Errno 2] No such file or '
-    'directory: .../container.json" (lifecycle.stop -> _settle reloads the record the'
-    ' monitor just removed)'))
 def test_rm_detached_stopped(busybox):
     cid = run_d(busybox, "--rm", "--name", "rmd", "busybox", "sleep", "100")
     wait_running(busybox, "rmd")
@@ -128,10 +124,6 @@ def test_rm_detached_stopped(busybox):
     assert_fully_removed(busybox, cid)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'BUG: `rm -f` of a running --rm container exits 1 with "[Errno 2] No such file or'
-    ' directory: .../container.json" (lifecycle.remove -> stop -> _settle / '
-    'update_state after the monitor removed the record)'))
 def test_rm_f_of_running_rm_container(busybox):
     cid = run_d(busybox, "--rm", "--name", "rmf", "busybox", "sleep", "100")
     wait_running(busybox, "rmf")
@@ -141,9 +133,6 @@ def test_rm_f_of_running_rm_container(busybox):
     assert_fully_removed(busybox, cid)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'BUG: `wait` on a --rm container prints -1: the monitor removes the record (and '
-    'its exit code) before wait reads it'))
 def test_wait_on_rm_container_prints_its_exit_code(busybox):
     cid = run_d(busybox, "--rm", "busybox", "sh", "-c", "sleep 0.5; exit 3")
     p = busybox("wait", cid, check=False)
