@@ -295,6 +295,9 @@ def limits_drift(wanted: Mapping[str, Any], live: Mapping[str, Any] | None,
         if w is None and f == "memory_swap" and wanted.get("memory") is not None:
             if h is None:
                 continue  # no swap accounting on this host
+            lm = live.get("memory")
+            if lm is not None and _norm(f, h, observed) == _norm(f, 2 * int(lm), observed):
+                continue  # the derived default follows the memory limit in force
             w = 2 * int(wanted["memory"])  # Docker's default, written by Limits.effective()
         if w is None:
             if f in ("cpuset_cpus", "cpuset_mems") or _is_default(f, h, observed):
