@@ -21,5 +21,5 @@ if [ -f examples/web.yaml ] && $R diff --help >/dev/null 2>&1; then
     say rocker diff -f examples/web.yaml
     $R diff -f examples/web.yaml || true
     echo
-    echo "The stack keeps running. Try: $R ps, $R logs --stack web, $R delete -f examples/web.yaml"
+    echo "The stack keeps running. Try: $R ps, $R logs --stack demo, $R delete -f examples/web.yaml"
 fi
