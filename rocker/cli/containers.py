@@ -50,8 +50,11 @@ def run_cmd(ctx, args, detach, **o):
     from rocker.errors import ContainerStartError
     from rocker.runtime import lifecycle
     paths = ctx.obj.paths
+    from rocker.util.trace import mark
+    mark("cli: run parsed")
     cfg, name = config_from_options(o, args)
     rec = lifecycle.create(paths, cfg, name=name)
+    mark("cli: created")
     cid = rec["id"]
     try:
         if detach:

@@ -260,6 +260,8 @@ class Monitor:
         return started.pid
 
     def start(self, first: bool) -> bool:
+        from rocker.util.trace import mark
+        mark("monitor: cgroup ready")
         self.oom_base = self.cg.oom_kill_count()
         try:
             pid = self._start_once()
@@ -288,6 +290,7 @@ class Monitor:
             self.health_next = time.monotonic() + hc["interval"]
         if first:
             self._sync({"ok": True, "pid": pid})
+            mark("monitor: started")
         return True
 
     def _sync(self, msg: dict) -> None:
@@ -495,6 +498,8 @@ class Monitor:
                 will_restart = self.should_restart(code, self.restarts)
             else:
                 status = self.wait_exit()
+                from rocker.util.trace import mark
+                mark("monitor: container exited")
                 code = os.waitstatus_to_exitcode(status)
                 if code < 0:
                     code = 128 - code
@@ -608,6 +613,8 @@ class Monitor:
         return not self.stopping
 
     def finish(self, exit_info: dict) -> None:
+        from rocker.util.trace import mark
+        mark("monitor: finish")
         from rocker.runtime.cleanup import release_runtime, remove_container
         try:
             self.cg.destroy() if self.cg else None
@@ -620,6 +627,7 @@ class Monitor:
         self._broadcast(frames.EXIT, json.dumps(exit_info).encode())
         for s in list(self.clients):
             self._drop_client(s)
+        mark("monitor: done")
 
 
 def main(argv: list[str]) -> None:
@@ -635,6 +643,8 @@ def main(argv: list[str]) -> None:
     except OSError:
         pass
     try:
+        from rocker.util.trace import mark
+        mark("monitor: begin")
         mon = Monitor(paths, cid, sync_fd, attach_fd)
         code = mon.run(resume)
     except BaseException as e:  # noqa: BLE001
