@@ -274,6 +274,22 @@ def logs_cmd(ctx, follow, tail, since, timestamps, stack, container):
                 timestamps=timestamps)
 
 
+def _for_each(ctx, refs, act) -> None:
+    """Run `act(cid)` for every container named, like Docker: report each failure on one line,
+    go on with the others, print the names that worked, and exit non-zero if any failed."""
+    from rocker.errors import RockerError
+    failed = None
+    for ref in refs:
+        try:
+            act(_resolve(ctx, ref))
+            click.echo(ref)
+        except RockerError as e:
+            failed = e
+            click.echo(f"rocker: {e}", err=True)
+    if failed is not None:
+        sys.exit(failed.exit_code)
+
+
 @click.command("stop")
 @click.option("-t", "--time", "timeout", type=int, default=None,
               help="Seconds to wait before SIGKILL [default: the container's stop timeout].")
@@ -282,16 +298,7 @@ def logs_cmd(ctx, follow, tail, since, timestamps, stack, container):
 def stop_cmd(ctx, timeout, containers):
     """Stop containers: stop signal, wait, then SIGKILL to every process."""
     from rocker.runtime import lifecycle
-    failed = None
-    for ref in containers:
-        try:
-            lifecycle.stop(ctx.obj.paths, _resolve(ctx, ref), timeout)
-            click.echo(ref)
-        except Exception as e:  # noqa: BLE001
-            failed = e
-            click.echo(f"rocker: {e}", err=True)
-    if failed is not None:
-        sys.exit(getattr(failed, "exit_code", 1))
+    _for_each(ctx, containers, lambda cid: lifecycle.stop(ctx.obj.paths, cid, timeout))
 
 
 @click.command("kill")
@@ -303,9 +310,7 @@ def kill_cmd(ctx, sig, containers):
     from rocker.containers.config import parse_signal
     from rocker.runtime import lifecycle
     signum = parse_signal(sig)
-    for ref in containers:
-        lifecycle.kill(ctx.obj.paths, _resolve(ctx, ref), signum)
-        click.echo(ref)
+    _for_each(ctx, containers, lambda cid: lifecycle.kill(ctx.obj.paths, cid, signum))
 
 
 @click.command("restart")
@@ -315,11 +320,11 @@ def kill_cmd(ctx, sig, containers):
 def restart_cmd(ctx, timeout, containers):
     """Stop (if running) and start containers again."""
     from rocker.runtime import lifecycle
-    for ref in containers:
-        cid = _resolve(ctx, ref)
+
+    def restart(cid):
         lifecycle.stop(ctx.obj.paths, cid, timeout)
         lifecycle.start(ctx.obj.paths, cid)
-        click.echo(ref)
+    _for_each(ctx, containers, restart)
 
 
 @click.command("wait")
@@ -340,16 +345,7 @@ def wait_cmd(ctx, containers):
 def rm_cmd(ctx, force, containers):
     """Remove containers and everything they had (storage, cgroup, state, log)."""
     from rocker.runtime import lifecycle
-    failed = None
-    for ref in containers:
-        try:
-            lifecycle.remove(ctx.obj.paths, _resolve(ctx, ref), force=force)
-            click.echo(ref)
-        except Exception as e:  # noqa: BLE001
-            failed = e
-            click.echo(f"rocker: {e}", err=True)
-    if failed is not None:
-        sys.exit(getattr(failed, "exit_code", 1))
+    _for_each(ctx, containers, lambda cid: lifecycle.remove(ctx.obj.paths, cid, force=force))
 
 
 @click.command("exec", context_settings={"help_option_names": ["--help"],
