@@ -37,6 +37,7 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
         raise InvalidInput(f"invalid container name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
     store = ImageStore(paths)
     img = store.resolve(cfg.image)
+    _canonical_image_ref(cfg, img)
     cid = os.urandom(32).hex()
     process = resolve_process(cfg, img.config, cid)
     name = name or generate()
@@ -74,6 +75,18 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
         shutil.rmtree(cdir, ignore_errors=True)
         raise
     return rec
+
+
+def _canonical_image_ref(cfg: ContainerConfig, img) -> None:
+    """`busybox` is stored as `busybox:latest` (when that is how it resolved), so a container
+    from `rocker run busybox` and one from a stack naming busybox:latest have the same config."""
+    from rocker.images.refs import normalize_reference
+    try:
+        ref = normalize_reference(cfg.image)
+    except InvalidInput:
+        return
+    if ref in img.refs:
+        cfg.image = ref
 
 
 def _write_etc(paths: Paths, rec: dict) -> None:
