@@ -165,6 +165,14 @@ def normalise_command(command: Iterable[str] | str | None) -> list[str] | None:
     return cmd
 
 
+def canonical_image(ref: str) -> str:
+    """`busybox` -> `busybox:latest`; an image ID or ID prefix stays as it is."""
+    from rocker.images.refs import id_hex, normalize_reference
+    if id_hex(ref) is not None:
+        return ref
+    return normalize_reference(ref)
+
+
 def parse_healthcheck(hc: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not hc:
         return None
@@ -207,6 +215,7 @@ def build_config(image: str, command: Iterable[str] | str | None = None, *,
     """Validate everything about a container before anything is created."""
     if not image:
         raise InvalidInput("an image is required")
+    image = canonical_image(image)
     merged_env: dict[str, str] = {}
     if env_file:
         for path in ([env_file] if isinstance(env_file, str) else env_file):

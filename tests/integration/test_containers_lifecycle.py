@@ -201,7 +201,7 @@ def test_inspect_fields(busybox):
     assert before - datetime.timedelta(seconds=2) < started < before + datetime.timedelta(
         seconds=30)
     assert info["Image"].startswith("sha256:")
-    assert info["ImageName"] == "busybox"
+    assert info["ImageName"] == "busybox:latest"  # stored canonical
     dests = {m["Destination"] for m in info["Mounts"]}
     assert {"/", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"} <= dests
     assert "A=1" in info["Config"]["Env"]
