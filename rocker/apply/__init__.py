@@ -2,17 +2,21 @@
 
 Owns the effects of stacks and nothing else: the decisions were made by rocker.plan.
 
-    ImportImage   ImageStore.import_tar, then the tar digest and image id go to the stack record
-                  (ROOT/stacks/<name>/stack.json)
+    ImportImage   ImageStore.import_tar (which records the source identity on the image: the
+                  sha256 of the bytes it read + canonical changes); the digest and image id
+                  also go to the stack record (ROOT/stacks/<name>/stack.json, informative)
     Create        lifecycle.create(..., stack={name, service, spec_hash, depends_on}) + start
-    Replace       lifecycle.stop (its stop signal and timeout) + remove + create + start
+    Replace       (dependencies waited for first) lifecycle.stop (its stop signal and
+                  timeout) + remove + create + start
     Update        lifecycle.update(limits=<all desired>, restart, labels, replace_limits=True),
-                  then the new spec hash is stamped on the record
+                  then the new stamp goes on the record; record-only: just the stamp
     Adopt         the record gets the stack's ownership stamp
     Start         lifecycle.start
+    Restart       lifecycle.stop + start (a container running without its monitor)
     Remove        lifecycle.stop + remove
 
-Before a container is created, replaced or started, the members of the services it depends on
+A failing action raises with exit code 1 (apply's codes are 0 / 1), naming the action and the
+cause. Before a container is created, replaced, started or restarted, the members of the services it depends on
 with `healthy` or `completed` are waited for (`timeout` seconds each). `wait=True` waits at the
 end for every member to be up (healthy if it has a healthcheck; exited 0 for one-shot jobs).
 The first failing action stops the run: what succeeded stays, the error names the action, and
@@ -38,6 +42,7 @@ from rocker.plan.model import (
     Plan,
     Remove,
     Replace,
+    Restart,
     Start,
     Update,
 )
@@ -100,7 +105,7 @@ class Executor:
                 self.progress(f"{a.kind} {a.name} failed: {e}")
                 err = type(e)(f"apply stopped at {a.kind} {a.name}: {e} ({done} of {total} "
                               "actions done and kept; apply again to continue)")
-                err.exit_code = e.exit_code
+                err.exit_code = 1   # apply's exit codes are 0 / 1, whatever the cause
                 raise err from e
             done += 1
             self.progress(f"{a.kind} {a.name} done{(': ' + detail) if detail else ''} "
@@ -115,17 +120,25 @@ class Executor:
         from rocker.runtime import lifecycle
         if isinstance(a, ImportImage):
             from rocker.images.store import ImageStore
+            from rocker.images.store import SOURCE_KEY
             img = ImageStore(self.paths).import_tar(a.image.source, a.image.ref,
                                                     changes=list(a.image.changes) or None)
-            record_image(self.paths, self.desired.stack, a.image.ref, a.image.digest, img.id,
+            # the digest of the bytes actually imported (the tar may have changed since the
+            # file was loaded): import_tar recorded it on the image
+            digest = (img.document.get(SOURCE_KEY) or {}).get("digest") or a.image.digest
+            record_image(self.paths, self.desired.stack, a.image.ref, digest, img.id,
                          a.image.source)
-            return img.short_id
+            changed = "" if digest == a.image.digest else \
+                f" (the tar changed while applying: imported {digest[:19]})"
+            return img.short_id + changed
         if isinstance(a, Remove):
             self._stop_remove(a.id)
             return ""
         if isinstance(a, Create):
             return self._create(a.container)
         if isinstance(a, Replace):
+            # dependencies first: if one fails, the old container is still there
+            self.wait_dependencies(a.container)
             self._stop_remove(a.id)
             return self._create(a.container)
         if isinstance(a, Update):
@@ -138,6 +151,11 @@ class Executor:
                 rec["stack"] = stamp
             records.update(self.paths, a.id, fn)
             return ""
+        if isinstance(a, Restart):
+            self.wait_dependencies(a.container)
+            lifecycle.stop(self.paths, a.id)
+            rec = lifecycle.start(self.paths, a.id)
+            return f"pid {rec['state'].get('pid')}, supervised again"
         if isinstance(a, Start):
             self.wait_dependencies(a.container)
             rec = lifecycle.start(self.paths, a.id)
@@ -168,13 +186,16 @@ class Executor:
         from rocker.containers import records
         from rocker.runtime import lifecycle
         cfg = a.container.config
-        _rec, warnings = lifecycle.update(
-            self.paths, a.id, limits=dict(cfg.get("limits") or {}), restart=cfg.get("restart"),
-            labels=dict(cfg.get("labels") or {}), replace_limits=True)
         stamp = _stamp(a.container, self.desired.stack)
 
         def fn(rec):
             rec["stack"] = stamp
+        if a.record_only:   # only the ownership record changes (depends_on)
+            records.update(self.paths, a.id, fn)
+            return "recorded, the container was not touched"
+        _rec, warnings = lifecycle.update(
+            self.paths, a.id, limits=dict(cfg.get("limits") or {}), restart=cfg.get("restart"),
+            labels=dict(cfg.get("labels") or {}), replace_limits=True)
         records.update(self.paths, a.id, fn)
         what = "applied live, the process kept running" if a.live else "recorded"
         return "; ".join([what] + list(warnings))

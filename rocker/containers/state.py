@@ -73,7 +73,8 @@ def is_alive(pid: int | None, pid_start: int | None, boot: str | None = None) ->
 
 
 def observed(state: dict) -> dict:
-    """The record's state corrected by the live kernel. Adds 'alive' and 'evidence'."""
+    """The record's state corrected by the live kernel. Adds 'alive', 'monitor_alive',
+    'evidence' and, for a live process whose monitor is gone, 'unsupervised'."""
     st = dict(state)
     status = st.get("status", "created")
     alive = is_alive(st.get("pid"), st.get("pid_start"), st.get("boot_id"))
@@ -92,6 +93,10 @@ def observed(state: dict) -> dict:
     elif status == "restarting" and not monitor_alive:
         st["status"] = "exited"
         st["evidence"] = "the monitor is gone"
+    elif status in ("running", "paused") and st.get("monitor_pid") and not monitor_alive:
+        # the process runs, but nothing supervises it: no logs, restarts, healthchecks
+        st["unsupervised"] = True
+        st["evidence"] = f"monitor {st.get('monitor_pid')} is gone"
     return st
 
 
@@ -109,6 +114,8 @@ def status_text(st: dict, now: float | None = None) -> str:
             extra = f" ({health})"
         if s == "paused":
             extra += " (Paused)"
+        if st.get("unsupervised"):
+            extra += " (unsupervised)"
         return f"Up {up}{extra}"
     if s == "restarting":
         return f"Restarting ({st.get('exit_code')}) {human_ago(st.get('finished_at'), now)}"

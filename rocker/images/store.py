@@ -4,7 +4,9 @@ Layout under ROOT/images (see docs/images.md):
 
     layers/<hex>/diff/          the extracted layer, used as an overlayfs lowerdir as it is
     layers/<hex>/layer.json     {"diff_id", "size", "tar_size", "created"}
-    configs/<hex>.json          an image config (OCI-like); <hex> = sha256 of these exact bytes
+    configs/<hex>.json          an image config (OCI-like); <hex> = sha256 of these exact bytes;
+                                an imported image's config has "rocker_source": {"digest", "changes"}
+                                (sha256 of the tar bytes read, canonical changes): its source identity
     repositories.json           {"refs": {"name:tag": "sha256:<image hex>"}}  (+ .lock)
     tmp/<pid>-<random>/         work in progress (extraction, commits, deletions)
 
@@ -97,6 +99,46 @@ class ImageError:
     @property
     def short_id(self) -> str:
         return self.id[len(ID_PREFIX):][:12]
+
+
+SOURCE_KEY = "rocker_source"
+"""The field of an imported image's config document holding its source identity."""
+
+
+def source_changes(changes: list[str] | tuple[str, ...] | None) -> list:
+    """`changes` in canonical form (parsed: [[KEYWORD, value], ...]), so spelling does not count:
+    `env A=1` and `ENV  A=1` are the same change."""
+    from rocker.images.changes import parse_changes
+    return [[k, v] for k, v in parse_changes(changes)]
+
+
+def changes_key(canonical: list | None) -> str:
+    """A comparable string of canonical changes (what `source_changes()` returns)."""
+    return json.dumps(canonical or [], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class _DigestReader:
+    """A binary reader that hashes every byte read through it (the tar as imported)."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        import hashlib
+        self.f = f
+        self.h = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read() if n is None or n < 0 else self.f.read(n)
+        if data:
+            self.h.update(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def drain(self) -> str:
+        """Read to the end (bytes past the archive count too); "sha256:<hex>" of everything."""
+        while self.read(1 << 20):
+            pass
+        return "sha256:" + self.h.hexdigest()
 
 
 def canonical_bytes(document: dict) -> bytes:
@@ -411,7 +453,9 @@ class ImageStore:
         """Import a (maybe compressed) tar as a one-layer image named `ref` (None: untagged).
 
         `src` is a path or a binary file object (stdin works: the tar is streamed). `progress`
-        is called as progress(bytes_read, total_or_None) now and then."""
+        is called as progress(bytes_read, total_or_None) now and then. The config records the
+        source identity (`rocker_source`: the sha256 of the bytes actually read and the
+        canonical changes), so anyone can tell whether a reference is current for a tar."""
         from rocker.images.changes import apply_changes, parse_changes
         from rocker.images.extract import remove_tree
         from rocker.images.sizes import now_rfc3339
@@ -442,8 +486,10 @@ class ImageStore:
         except (AttributeError, OSError, ValueError):
             pass
         staging = None
+        reader = _DigestReader(f)
         try:
-            diff_id, staging, _info = self._stage_layer(f, total, progress)
+            diff_id, staging, _info = self._stage_layer(reader, total, progress)  # type: ignore
+            digest = reader.drain()
             now = now_rfc3339()
             config = apply_changes(DEFAULT_CONFIG, parsed)
             history = {"created": now, "created_by": "rocker import"}
@@ -457,6 +503,7 @@ class ImageStore:
                 "config": config,
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
                 "history": [history],
+                SOURCE_KEY: {"digest": digest, "changes": [[k, v] for k, v in parsed]},
             }
             return self._register([(diff_id, staging)], document, [norm] if norm else [])
         finally:
@@ -495,6 +542,7 @@ class ImageStore:
             os.unlink(tar_path)
             now = now_rfc3339()
             document = json.loads(json.dumps(base.document))
+            document.pop(SOURCE_KEY, None)   # a commit is not what the base's tar holds
             document["created"] = now
             document["config"] = apply_changes(base.config, parsed)
             document["comment"] = message or ""
@@ -598,6 +646,20 @@ class ImageStore:
         for d in doomed:
             remove_tree(d)
         return out
+
+    def source_of(self, image_id: str) -> dict | None:
+        """The source identity recorded on an image ({"digest", "changes"}), None when it has
+        none (committed, or imported by an older rocker) or cannot be read."""
+        try:
+            with open(self.config_path(image_id), "rb") as f:
+                doc = json.loads(f.read())
+        except (OSError, ValueError):
+            return None
+        src = doc.get(SOURCE_KEY) if isinstance(doc, dict) else None
+        if not isinstance(src, dict) or not isinstance(src.get("digest"), str) or \
+                not isinstance(src.get("changes", []), list):
+            return None
+        return src
 
     def _layers_of(self, image_id: str) -> list[str] | None:
         """The diff ids of an image, or None if its config cannot be read."""

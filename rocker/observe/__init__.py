@@ -3,8 +3,11 @@
 Owns the one place where stack commands read the host: container records
 (rocker.containers.records), liveness corrected by the live kernel
 (rocker.containers.state.observed: pid + start time, exit codes, OOM), the limits in force read
-back from each running container's cgroup, the image references of the store, and the stack's
-own record under ROOT/stacks/<name>/stack.json (the tar digests it imported). It never writes.
+back from each running container's cgroup, whether its monitor still supervises it, the image
+references of the store and the source identity recorded on each image (rocker_source: tar
+digest + canonical changes, whoever imported it). The stack's own record under
+ROOT/stacks/<name>/stack.json is only read for images imported by an older rocker. It never
+writes.
 
     observe(paths, desired)        everything the planner needs for one stack file
     observe_stack(paths, name)     only the stack's own containers (delete, status without file)
@@ -55,7 +58,8 @@ def _container(rec: dict, layout_cache: list) -> ObservedContainer:
         status=status, alive=bool(st.get("alive")), exit_code=st.get("exit_code"),
         oom_killed=bool(st.get("oom_killed")), evidence=st.get("evidence"), health=health,
         limits_in_force=limits, image_id=rec.get("image_id"),
-        depends_on=tuple(sorted(deps.items())) if isinstance(deps, dict) else ())
+        depends_on=tuple(sorted(deps.items())) if isinstance(deps, dict) else (),
+        unsupervised=bool(st.get("unsupervised")))
 
 
 def _live_limits(cid: str, layout_cache: list) -> dict | None:
@@ -98,15 +102,49 @@ def _containers(paths: Paths, stack: str, names: set[str]) -> tuple[dict, list]:
     return out, layout_cache
 
 
-def _images(paths: Paths, stack: str, refs: Iterable[str]) -> dict[str, ObservedImage]:
+class _Sources:
+    """Source identities of images, read from their config documents (rocker_source), cached
+    per image id. An image imported by an older rocker (no rocker_source) that this stack's
+    record says it imported from a tar is taken as that tar without changes."""
+
+    def __init__(self, paths: Paths, stack: str) -> None:
+        from rocker.images.store import ImageStore
+        self.store = ImageStore(paths)
+        self.paths = paths
+        self.stack = stack
+        self._legacy: dict[str, str] | None = None
+        self._seen: dict[str, tuple[str, str] | None] = {}
+
+    def legacy(self) -> dict[str, str]:
+        if self._legacy is None:
+            recorded = stack_record(self.paths, self.stack).get("images") or {}
+            self._legacy = {r["id"]: r["digest"] for r in recorded.values()
+                            if isinstance(r, dict) and isinstance(r.get("id"), str)
+                            and isinstance(r.get("digest"), str)}
+        return self._legacy
+
+    def of(self, image_id: str | None) -> tuple[str, str] | None:
+        if not image_id:
+            return None
+        if image_id not in self._seen:
+            from rocker.images.store import changes_key
+            src = self.store.source_of(image_id)
+            if src is not None:
+                self._seen[image_id] = (src["digest"], changes_key(src.get("changes")))
+            elif image_id in self.legacy() and os.path.exists(self.store.config_path(image_id)):
+                self._seen[image_id] = (self.legacy()[image_id], changes_key([]))
+            else:
+                self._seen[image_id] = None
+        return self._seen[image_id]
+
+
+def _images(paths: Paths, refs: Iterable[str], sources: _Sources) -> dict[str, ObservedImage]:
     from rocker.errors import RockerError
-    from rocker.images.store import ImageStore
-    store = ImageStore(paths)
+    store = sources.store
     try:
         table = store.refs()
     except RockerError:
         table = {}
-    recorded = (stack_record(paths, stack).get("images") or {})
     out: dict[str, ObservedImage] = {}
     for ref in dict.fromkeys(refs):
         image_id = table.get(ref)
@@ -115,17 +153,21 @@ def _images(paths: Paths, stack: str, refs: Iterable[str]) -> dict[str, Observed
                 image_id = store.resolve(ref).id    # an id or id prefix
             except RockerError:
                 continue
-        r = recorded.get(ref) or {}
-        digest = r.get("digest") if r.get("id") == image_id else None
-        out[ref] = ObservedImage(ref=ref, id=image_id, source_digest=digest)
+        src = sources.of(image_id)
+        out[ref] = ObservedImage(ref=ref, id=image_id, source_digest=src and src[0],
+                                 source_changes=src and src[1])
     return out
 
 
 def observe(paths: Paths, desired: DesiredState) -> ObservedState:
+    import dataclasses
     names = {c.name for c in desired.containers}
     containers, layout = _containers(paths, desired.stack, names)
+    sources = _Sources(paths, desired.stack)
     refs = [i.ref for i in desired.images] + [c.image_ref for c in desired.containers]
-    return ObservedState(images=_images(paths, desired.stack, refs), containers=containers,
+    containers = {n: dataclasses.replace(o, image_identity=sources.of(o.image_id))
+                  for n, o in containers.items()}
+    return ObservedState(images=_images(paths, refs, sources), containers=containers,
                          cgroup_version=_cgroup_version(layout),
                          page_size=os.sysconf("SC_PAGE_SIZE"))
 

@@ -1,7 +1,7 @@
 """rocker.plan: deciding what to do, with no side effects (the kopf habit).
 
     model     DesiredState, ObservedState, the Action values (ImportImage, Create, Replace,
-              Update, Adopt, Start, Remove) and Plan
+              Update, Adopt, Start, Restart, Remove) and Plan
     planner   plan(desired, observed, adopt=False) -> Plan; the reconciliation rules
     render    the plan as Terraform-like text or JSON, secrets masked
 
@@ -23,6 +23,7 @@ from rocker.plan.model import (
     Plan,
     Remove,
     Replace,
+    Restart,
     Start,
     Update,
 )
@@ -31,5 +32,5 @@ from rocker.plan.planner import plan
 __all__ = [
     "Action", "Adopt", "Change", "Create", "DesiredContainer", "DesiredImage", "DesiredState",
     "ImportImage", "ObservedContainer", "ObservedImage", "ObservedState", "Plan", "Remove",
-    "Replace", "Start", "Update", "plan",
+    "Replace", "Restart", "Start", "Update", "plan",
 ]

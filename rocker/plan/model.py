@@ -24,6 +24,12 @@ class DesiredImage:
     source: str                    # absolute path of the tar
     digest: str                    # sha256 of the tar's bytes
     changes: tuple[str, ...] = ()
+    changes_key: str = "[]"        # the changes in canonical form (rocker.images.store)
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """The source identity: (tar digest, canonical changes), as recorded on the image."""
+        return (self.digest, self.changes_key)
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,15 @@ class DesiredState:
 class ObservedImage:
     ref: str
     id: str                        # what the reference points at now
-    source_digest: str | None = None   # the tar digest the stack recorded when it imported it
+    source_digest: str | None = None   # tar digest recorded on that image (None: unknown)
+    source_changes: str | None = None  # canonical changes recorded on it (a changes_key)
+
+    @property
+    def identity(self) -> tuple[str, str] | None:
+        """The image's source identity (tar digest, canonical changes), None when unknown."""
+        if self.source_digest is None or self.source_changes is None:
+            return None
+        return (self.source_digest, self.source_changes)
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,8 @@ class ObservedContainer:
     limits_in_force: Mapping[str, Any] | None = None   # read from the cgroup; None if not running
     image_id: str | None = None    # the image the container was created from
     depends_on: tuple[tuple[str, str], ...] = ()
+    image_identity: tuple[str, str] | None = None  # that image's source identity, if known
+    unsupervised: bool = False     # running, but its monitor is gone (no logs, restarts, health)
 
 
 @dataclass(frozen=True)
@@ -150,6 +166,7 @@ class Update(Action):
     id: str = ""
     changes: tuple[Change, ...] = ()
     live: bool = False                       # the container runs: limits are written live
+    record_only: bool = False                # only the ownership record changes (depends_on)
 
 
 @dataclass(frozen=True)
@@ -173,6 +190,13 @@ class Start(Action):
 
 
 @dataclass(frozen=True)
+class Restart(Start):
+    """Stop and start a container that runs unsupervised (its monitor is gone)."""
+
+    kind = "restart"
+
+
+@dataclass(frozen=True)
 class Remove(Action):
     kind = "remove"
     id: str = ""
@@ -182,7 +206,7 @@ class Remove(Action):
 
 # How each kind counts in the summary, strongest first for an object with several actions.
 CATEGORY = {"create": "add", "replace": "replace", "remove": "remove", "update": "change",
-            "adopt": "change", "start": "change"}
+            "adopt": "change", "start": "change", "restart": "change"}
 _STRENGTH = ["add", "replace", "remove", "change"]
 
 

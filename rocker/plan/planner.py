@@ -10,17 +10,22 @@ The rules (docs/stacks.md, "Reconciliation"), for each container the file wants:
       at another image (or is re-imported)         Replace, naming each forcing field
     owned, only limits / restart / labels differ,
       or a live cgroup value differs (drift)       Update in place (the process keeps running)
+    running, but its monitor is gone               Restart (stop + start), with the evidence
     not running (exited, created, dead)            Start, with the evidence; after an Update
                                                    when one is needed too. Exited 0 with a
                                                    restart policy of `no` / `on-failure` is
                                                    *completed*: nothing to do (one-shot jobs
                                                    do not re-run on every apply)
+    only depends_on differs from the record        Update, record-only (the container is not
+                                                   touched; removal order needs it)
     running (or paused / restarting), same hash,
       no drift                                     nothing
 
 Containers the stack owns that the file no longer has (gone, or replicas scaled away): Remove.
-Images: ImportImage when the reference is missing, its recorded tar digest differs from the
-tar's, or the reference was moved to another image since the stack imported it.
+Images: ImportImage when the reference is missing or points at an image whose source identity
+(the sha256 of the tar it was imported from and its canonical changes, recorded on the image by
+whoever imported it: this stack, another stack, `rocker import`) is not the file's. A container
+whose image has the wanted source identity is current, whatever that image's id.
 
 Order: image imports; removals in reverse dependency order; then the other container actions in
 dependency order (services topologically sorted, ties by name).
@@ -45,6 +50,7 @@ from rocker.plan.model import (
     Plan,
     Remove,
     Replace,
+    Restart,
     Start,
     Update,
 )
@@ -75,9 +81,13 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) ->
             images.append(ImportImage(name=img.ref, reason="new image",
                                       image=img))
             reimported.add(img.ref)
-        elif cur.source_digest != img.digest:
-            why = ("the tar changed" if cur.source_digest
-                   else "the reference exists but was not imported by this stack")
+        elif cur.identity != img.identity:
+            if cur.identity is None:
+                why = "the reference points at an image of unknown source (not imported from a tar)"
+            elif cur.source_digest != img.digest:
+                why = "the tar changed"
+            else:
+                why = "its changes changed"
             images.append(ImportImage(name=img.ref, reason=why, image=img, old_id=cur.id,
                                       old_digest=cur.source_digest))
             reimported.add(img.ref)
@@ -123,7 +133,7 @@ def _container_actions(desired: DesiredState, c: DesiredContainer, observed: Obs
         return [Create(name=c.name, reason="not on the host", container=c)]
     running = o.status in ("running", "paused", "restarting")
     changes = config_changes(o.config, c.config)
-    image_change = _image_change(c, o, observed, reimported)
+    image_change = _image_change(desired, c, o, observed, reimported)
     if image_change is not None:
         changes.insert(0, image_change)
     forced = tuple(dict.fromkeys(ch.path.split(".")[0] for ch in changes
@@ -157,20 +167,22 @@ def _container_actions(desired: DesiredState, c: DesiredContainer, observed: Obs
     drift = [d for d in drift if d.path not in by_path
              or _norm(d.path, d.old, observed) != _norm(d.path, by_path[d.path].old, observed)]
     recorded = [ch for ch in changes if ch.path not in {d.path for d in drift}]
+    deps = depends_on_changes(o.depends_on, c.depends_on)
     all_changes = tuple(recorded + drift)
-    if all_changes or o.spec_hash != c.spec_hash:
-        if all_changes:
-            bits = []
-            if recorded:
-                bits.append("changed: " + ", ".join(dict.fromkeys(
-                    ch.path.split(".")[0] for ch in recorded)))
-            if drift:
-                bits.append("drift in the live cgroup: " + ", ".join(d.path for d in drift))
-            why = "; ".join(bits)
-        else:
-            why = "the recorded spec hash is stale (same config)"
-        out.append(Update(name=c.name, reason=why, container=c, id=o.id, changes=all_changes,
-                          live=o.status in ("running", "paused")))
+    if all_changes or deps or o.spec_hash != c.spec_hash:
+        bits = []
+        if recorded or deps:
+            bits.append("changed: " + ", ".join(dict.fromkeys(
+                ch.path.split(".")[0] for ch in recorded + deps)))
+        if drift:
+            bits.append("drift in the live cgroup: " + ", ".join(d.path for d in drift))
+        why = "; ".join(bits) or "the recorded spec hash is stale (same config)"
+        record_only = not all_changes and o.spec_hash == c.spec_hash
+        if record_only:
+            why += " (recorded only: the container is not touched)"
+        out.append(Update(name=c.name, reason=why, container=c, id=o.id,
+                          changes=all_changes + tuple(deps),
+                          live=o.status in ("running", "paused"), record_only=record_only))
     start = _start_action(c, o)
     if start is not None:
         out.append(start)
@@ -178,6 +190,9 @@ def _container_actions(desired: DesiredState, c: DesiredContainer, observed: Obs
 
 
 def _start_action(c: DesiredContainer, o: ObservedContainer) -> Start | None:
+    if o.unsupervised and o.status == "running":
+        return Restart(name=c.name, reason="running unsupervised", container=c, id=o.id,
+                       evidence=f"running unsupervised: {o.evidence or 'its monitor is gone'}")
     if o.status in ("running", "paused", "restarting"):
         return None
     if o.status == "exited" and is_completed(c.config, o.exit_code):
@@ -210,19 +225,36 @@ def evidence_text(o: ObservedContainer) -> str:
     return ", ".join(bits)
 
 
-def _image_change(c: DesiredContainer, o: ObservedContainer, observed: ObservedState,
-                  reimported: set[str]) -> Change | None:
-    if c.image_ref in reimported:
-        return Change("image", o.image_id, f"{c.image_ref} (re-imported)",
-                      forces_replacement=True)
+def _image_change(desired: DesiredState, c: DesiredContainer, o: ObservedContainer,
+                  observed: ObservedState, reimported: set[str]) -> Change | None:
+    """The container's image is current when it is the image its reference points at, or an
+    image with the same source identity (the same tar and changes, whoever imported it)."""
+    wanted = next((i for i in desired.images if i.ref == c.image_ref), None)
+    if wanted is not None:
+        if o.image_identity is not None and o.image_identity == wanted.identity:
+            return None
+        if c.image_ref in reimported:
+            return Change("image", o.image_id, f"{c.image_ref} (re-imported)",
+                          forces_replacement=True)
     cur = observed.images.get(c.image_ref)
     if cur is not None and o.image_id and cur.id != o.image_id:
+        if o.image_identity is not None and o.image_identity == cur.identity:
+            return None
         return Change("image", o.image_id, cur.id, forces_replacement=True)
     return None
 
 
 # ---------------------------------------------------------------------------------------------
 # Field diffs
+
+
+def depends_on_changes(old: Iterable[tuple[str, str]], new: Iterable[tuple[str, str]]
+                       ) -> list[Change]:
+    """Recorded dependencies -> desired ones, one Change per service (`depends_on.web`). They
+    live only in the ownership record: an Update that changes nothing else is record-only."""
+    a, b = dict(old), dict(new)
+    return [Change(f"depends_on.{s}", a.get(s), b.get(s), False)
+            for s in sorted(set(a) | set(b)) if a.get(s) != b.get(s)]
 
 
 def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
@@ -299,6 +331,11 @@ def limits_drift(wanted: Mapping[str, Any], live: Mapping[str, Any] | None,
             if lm is not None and _norm(f, h, observed) == _norm(f, 2 * int(lm), observed):
                 continue  # the derived default follows the memory limit in force
             w = 2 * int(wanted["memory"])  # Docker's default, written by Limits.effective()
+        if w is None and f == "memory_swap" and wanted.get("memory") is None:
+            lm = live.get("memory")
+            if _is_default(f, h, observed) or (lm is not None and _norm(f, h, observed) ==
+                                                _norm(f, 2 * int(lm), observed)):
+                continue  # derived from the memory limit (reported itself), or unlimited
         if w is None:
             if f in ("cpuset_cpus", "cpuset_mems") or _is_default(f, h, observed):
                 continue

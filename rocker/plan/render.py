@@ -3,9 +3,11 @@
 Symbols (docs/stacks.md):
 
     +    create (an image import of a new reference is a `+` too)
-    ~    update in place (limits, restart policy, labels; drift read from the cgroup)
+    ~    update in place (limits, restart policy, labels; drift read from the cgroup; a
+         record-only depends_on change); re-import of an image whose source changed
     -/+  replace (stop, remove, create, start), `# forces replacement` on each forcing field
-    >    start (the container exists but is not running), with the evidence
+    >    start (the container exists but is not running), with the evidence; restart (it runs
+         unsupervised: its monitor is gone)
     =    adopt (take over an identical container the stack did not own)
     -    remove
 
@@ -36,10 +38,11 @@ from rocker.plan.planner import config_changes
 SENSITIVE = "(sensitive)"
 _SECRET_RE = re.compile(r"PASSWORD|TOKEN|SECRET|KEY", re.IGNORECASE)
 
-SYMBOL = {"import": "+", "create": "+", "update": "~", "replace": "-/+", "start": ">",
-          "adopt": "=", "remove": "-"}
-VERB = {"import": "import image", "create": "create", "update": "update in place",
-        "replace": "replace", "start": "start", "adopt": "adopt", "remove": "remove"}
+SYMBOL = {"import": "+", "reimport": "~", "create": "+", "update": "~", "replace": "-/+",
+          "start": ">", "restart": ">", "adopt": "=", "remove": "-"}
+VERB = {"import": "import image", "reimport": "re-import image", "create": "create",
+        "update": "update in place", "replace": "replace", "start": "start",
+        "restart": "restart", "adopt": "adopt", "remove": "remove"}
 _COLOR = {"+": "32", "~": "33", "-/+": "35", ">": "36", "=": "34", "-": "31"}
 
 CONFIG_DEFAULTS: dict[str, Any] = {
@@ -78,7 +81,8 @@ def _paint(text: str, symbol: str, color: bool) -> str:
 
 
 def _bold(text: str, color: bool) -> str:
-    return f"\033[1m{text}\033[0m" if color else text
+    # 22 = normal intensity: ends the bold only, so an enclosing colour goes on
+    return f"\033[1m{text}\033[22m" if color else text
 
 
 def created_fields(config: dict) -> list[Change]:
@@ -98,10 +102,18 @@ def _change_line(ch: Change, width: int) -> str:
     return line
 
 
+def _style(a: Action) -> str:
+    """The symbol / verb key: a re-import (the reference exists) is a change, shown `~`."""
+    if isinstance(a, ImportImage) and a.old_id is not None:
+        return "reimport"
+    return a.kind
+
+
 def render_action(a: Action, color: bool = False) -> list[str]:
-    sym = SYMBOL[a.kind]
+    style = _style(a)
+    sym = SYMBOL[style]
     what = a.target.split(" ", 1)[1]
-    head = f"{sym} {VERB[a.kind]} {_bold(what, color)}"
+    head = f"{sym} {VERB[style]} {_bold(what, color)}"
     lines: list[str] = []
     ind = "      "
     if isinstance(a, ImportImage):
@@ -125,7 +137,7 @@ def render_action(a: Action, color: bool = False) -> list[str]:
         w = max((len(c.path) for c in a.changes), default=0)
         for ch in a.changes:
             lines.append(ind + _change_line(ch, w))
-    elif isinstance(a, Start):
+    elif isinstance(a, Start):   # and Restart
         head += f"  ({a.evidence})"
     elif isinstance(a, (Adopt, Remove)):
         head += f"  ({a.reason})"
@@ -180,6 +192,7 @@ def action_json(a: Action) -> dict:
             d["forced_by"] = list(a.forced_by)
         else:
             d["live"] = a.live
+            d["record_only"] = a.record_only
     elif isinstance(a, Start):
         d.update(id=a.id, evidence=a.evidence, exit_code=a.exit_code, oom_killed=a.oom_killed)
     elif isinstance(a, Adopt):

@@ -33,7 +33,7 @@ _FIELD_HINTS = (
     ("stop timeout", "stop_timeout"), ("hostname", "hostname"), ("working directory", "workdir"),
     ("invalid user", "user"), ("env file", "env_file"), ("line in", "env_file"),
     ("environment variable", "env"), ("--env", "env"), ("label", "labels"),
-    ("--rm", "restart"), ("image", "image"),
+    ("--rm", "restart"), ("invalid reference", "image"), ("image", "image"),
 )
 
 
@@ -46,10 +46,83 @@ def _yaml_module():
     return yaml
 
 
+_STR = "tag:yaml.org,2002:str"
+_CORE_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+              "tag:yaml.org,2002:timestamp")
+_LOADER: list = []
+
+# Fields whose plain scalars are text by nature: they keep their source text (`1.10`, `0755`,
+# `on` stay as written), as the same value quoted in TOML would. `*` is any key or index.
+_TEXT_FIELDS = [tuple(p.split(".")) for p in (
+    "name", "images.*.import", "images.*.tag", "images.*.changes.*",
+    "containers.*.image", "containers.*.command", "containers.*.command.*",
+    "containers.*.entrypoint", "containers.*.entrypoint.*", "containers.*.env.*",
+    "containers.*.env_file", "containers.*.env_file.*", "containers.*.workdir",
+    "containers.*.user", "containers.*.hostname", "containers.*.labels.*",
+    "containers.*.restart", "containers.*.cpuset", "containers.*.cpuset_cpus",
+    "containers.*.cpuset_mems", "containers.*.depends_on.*",
+    "containers.*.healthcheck.test", "containers.*.healthcheck.test.*")]
+
+
+def _is_text_field(path: str) -> bool:
+    parts = path.split(".")
+    return any(len(t) == len(parts) and all(a == "*" or a == b for a, b in zip(t, parts))
+               for t in _TEXT_FIELDS)
+
+
+def _core_loader():
+    """A safe loader with the YAML 1.2 core schema's implicit types: only true/false are
+    booleans (not yes/no/on/off), ints are decimal, 0o octal or 0x hex (`0755` is 755, `33:33`
+    is a string, no sexagesimal), no timestamps. The C parser is used when available."""
+    if _LOADER:
+        return _LOADER[0]
+    import re
+    yaml = _yaml_module()
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class CoreLoader(base):  # type: ignore[misc, valid-type]
+        pass
+
+    CoreLoader.yaml_implicit_resolvers = {
+        ch: [(tag, rx) for tag, rx in rs if tag not in _CORE_TAGS]
+        for ch, rs in base.yaml_implicit_resolvers.items()}
+    CoreLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"))
+    CoreLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+        list("-+0123456789"))
+    CoreLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:float", re.compile(
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
+
+    def core_bool(loader, node):
+        value = loader.construct_scalar(node)
+        if value in ("true", "True", "TRUE", "false", "False", "FALSE"):
+            return value in ("true", "True", "TRUE")
+        return yaml.SafeLoader.construct_yaml_bool(loader, node)   # an explicit !!bool
+
+    def core_int(loader, node):
+        value = loader.construct_scalar(node)
+        try:
+            if value.startswith("0o"):
+                return int(value[2:], 8)
+            if value.startswith("0x"):
+                return int(value[2:], 16)
+            return int(value, 10)
+        except ValueError:
+            return yaml.SafeLoader.construct_yaml_int(loader, node)  # an explicit !!int
+
+    CoreLoader.add_constructor("tag:yaml.org,2002:bool", core_bool)
+    CoreLoader.add_constructor("tag:yaml.org,2002:int", core_int)
+    _LOADER.append(CoreLoader)
+    return CoreLoader
+
+
 def _parse_yaml(text: str, display: str) -> tuple[Any, dict[str, int]]:
     yaml = _yaml_module()
-    Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = Loader(text)
+    loader = _core_loader()(text)
     try:
         node = loader.get_single_node()
         lines: dict[str, int] = {}
@@ -71,11 +144,19 @@ def _parse_yaml(text: str, display: str) -> tuple[Any, dict[str, int]]:
 
 
 def _index(node, path: str, lines: dict[str, int], display: str) -> None:
-    """Record the line of every mapping key / sequence item; refuse duplicate keys."""
+    """Record the line of every mapping key / sequence item; refuse duplicate keys; keys, and
+    plain scalars of text fields (_TEXT_FIELDS), keep their source text."""
     import yaml
+    if isinstance(node, yaml.ScalarNode):
+        if not node.style and node.tag in _CORE_TAGS and _is_text_field(path):
+            node.tag = _STR
+        return
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and not k.style and \
+                    k.tag in _CORE_TAGS + ("tag:yaml.org,2002:null",):
+                k.tag = _STR   # keys are names: `on:`, `1:`, `NULL:` stay as written
             key = str(k.value)
             sub = f"{path}.{key}" if path else key
             line = k.start_mark.line + 1
@@ -165,6 +246,11 @@ def _message(err: dict) -> str:
     return msg[0].lower() + msg[1:] if msg else msg
 
 
+def _related(a: str, b: str) -> bool:
+    """One field path is the other or inside it."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
 def validate(data: Any, lines: dict[str, int], display: str):
     from pydantic import ValidationError
 
@@ -186,7 +272,11 @@ def validate(data: Any, lines: dict[str, int], display: str):
             m.removeprefix("input should be ") for m in msgs)
         if len(msgs) > 1:
             msg = "input should be " + msg
-        extra = len(errors) - len(same)
+        # other errors, counted once per field: a union reports one error per branch, at
+        # the field or inside it (`env` and `env.A`), which is one mistake, not several
+        others = {".".join(_clean_loc(err["loc"], data, err.get("type") == "missing"))
+                  for err in errors}
+        extra = len({o for o in others if not _related(o, path)})
         more = f" (and {extra} more error{'s' if extra > 1 else ''})" if extra > 0 else ""
         raise SpecError(f"{where(display, lines, path)}{msg}{more}") from None
 
@@ -303,12 +393,12 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
             raise SpecError(f"{where(display, lines, p + '.import')}cannot read {src}: "
                             f"{e.strerror}") from None
         try:
-            from rocker.images.changes import parse_changes
-            parse_changes(img.changes)
+            from rocker.images.store import changes_key, source_changes
+            key_of_changes = changes_key(source_changes(img.changes))
         except InvalidInput as e:
             raise SpecError(f"{where(display, lines, p + '.changes')}{e}") from None
         images.append(DesiredImage(name=key, ref=ref, source=src, digest=digest,
-                                   changes=tuple(img.changes)))
+                                   changes=tuple(img.changes), changes_key=key_of_changes))
         by_key[key] = ref
 
     containers: list[DesiredContainer] = []
@@ -323,7 +413,10 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
         else:
             try:
                 image_ref = normalize_reference(c.image)
-            except InvalidInput:
+            except InvalidInput as e:
+                from rocker.images.refs import id_hex
+                if id_hex(c.image) is None:
+                    raise SpecError(f"{where(display, lines, p + '.image')}{e}") from None
                 image_ref = c.image  # an image id or id prefix: the store resolves it
         for dep in c.depends_on:
             if dep not in spec.containers:

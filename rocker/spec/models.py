@@ -1,7 +1,7 @@
 """The pydantic models of a stack file (YAML or TOML: the same model). Unknown keys are errors.
 
-These models only check the *shape* of the file (types, unknown keys, replicas >= 0, the
-dependency conditions). What a value means (a size, a signal, a restart policy, a user) is
+These models only check the *shape* of the file (types, strictly: no bool for an int, no string
+for a bool; unknown keys; replicas >= 0; the dependency conditions). What a value means (a size, a signal, a restart policy, a user) is
 checked by rocker.containers.config.build_config(), the one code path shared with `rocker run`;
 rocker.spec.loader calls it for every container. Field names follow `rocker run`'s options.
 """
@@ -17,7 +17,9 @@ Condition = Literal["started", "healthy", "completed"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # strict: no lax coercion (`replicas: true`, `tty: "yes"`, `cpu_shares: "512"` are errors);
+    # sizes, durations and signals take strings or numbers by their declared unions
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class ImageSpec(_Strict):
@@ -101,4 +103,9 @@ def json_schema() -> dict:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://rocker.invalid/specs/stack.schema.json"
     schema["title"] = "rocker stack file"
+    # the accepted aliases (validation_alias): editors must not flag them as unknown keys
+    props = schema["$defs"]["ContainerSpec"]["properties"]
+    for alias, name in (("stdin_open", "interactive"), ("cpuset_cpus", "cpuset")):
+        props[alias] = dict(props[name], description=f"Alias of `{name}`.")
+        props[alias]["title"] = alias.replace("_", " ").title()
     return schema

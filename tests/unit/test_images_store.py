@@ -355,3 +355,51 @@ def test_tarfile_gnu_format_longnames(store, tmp_path):
     d = store.layer_dirs(img)[0]
     assert os.path.isfile(os.path.join(d, long))
     assert os.readlink(os.path.join(d, "l" * 150)) == "t" * 150
+
+
+# ---------------------------------------------------------------------------------------------
+# source identity (stacks: a reference is current when its image came from the same tar+changes)
+
+
+def test_import_records_the_source_identity_of_the_bytes_read(store, tmp_path):
+    from rocker.images.store import SOURCE_KEY, changes_key, source_changes
+    path = make_tar(tmp_path / "s.tar.gz", BASIC, "gz")
+    with open(path, "ab") as f:
+        f.write(b"\0" * 1000)         # bytes past the archive count too
+    raw = open(path, "rb").read()
+    img = store.import_tar(str(path), "app:1", changes=["env A=1", "CMD sh"])
+    src = store.source_of(img.id)
+    assert src == img.document[SOURCE_KEY]
+    assert src["digest"] == "sha256:" + hashlib.sha256(raw).hexdigest()
+    # canonical: spelling does not count, order does
+    assert changes_key(src["changes"]) == changes_key(source_changes(["ENV  A=1", "CMD sh"]))
+    assert changes_key(src["changes"]) != changes_key(source_changes(["CMD sh", "ENV A=1"]))
+    # a second import of the same tar: another image id, the same identity
+    again = store.import_tar(str(path), "app:1", changes=["ENV A=1", "CMD sh"])
+    assert again.id != img.id or again.document["created"] == img.document["created"]
+    assert store.source_of(again.id)["digest"] == src["digest"]
+
+
+def test_streamed_import_records_the_digest_of_the_stream(store, tmp_path):
+    data = tar_bytes(BASIC)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.write(w, data)
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        img = store.import_tar(f, "piped")
+    os.waitpid(pid, 0)
+    assert store.source_of(img.id)["digest"] == "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_commit_has_no_source_identity(store, tmp_path):
+    base = _import(store, tmp_path, BASIC, "base")
+    assert store.source_of(base.id) is not None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    img = store.commit(str(empty), "base", "derived")
+    assert store.source_of(img.id) is None
+    assert store.source_of("sha256:" + "0" * 64) is None

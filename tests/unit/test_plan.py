@@ -32,6 +32,8 @@ STACK = "demo"
 REF = "busybox:latest"
 IMG_ID = "sha256:" + "1" * 64
 DIGEST = "sha256:" + "a" * 64
+NO_CHANGES = "[]"          # rocker.images.store.changes_key([])
+IDENTITY = (DIGEST, NO_CHANGES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,13 +72,13 @@ def running(d: DesiredContainer, cid: str = "c1", **kw) -> ObservedContainer:
     base = dict(name=d.name, id=cid, stack=STACK, service=d.service, spec_hash=d.spec_hash,
                 config=dict(d.config), status="running", alive=True,
                 limits_in_force=live_limits(d.config), image_id=IMG_ID,
-                depends_on=d.depends_on)
+                depends_on=d.depends_on, image_identity=IDENTITY)
     base.update(kw)
     return ObservedContainer(**base)
 
 
 def observed(*containers: ObservedContainer, image=True, **kw) -> ObservedState:
-    imgs = {REF: ObservedImage(REF, IMG_ID, DIGEST)} if image else {}
+    imgs = {REF: ObservedImage(REF, IMG_ID, DIGEST, NO_CHANGES)} if image else {}
     imgs.update(kw.pop("images", {}))
     return ObservedState(images=imgs, containers={c.name: c for c in containers}, **kw)
 
@@ -164,15 +166,17 @@ def test_replace_names_each_forcing_field_and_keeps_updatable_ones_as_changes():
 
 def test_image_moved_to_another_id_forces_replacement():
     web = dc("web")
-    p = plan(desired(web), observed(running(web, image_id="sha256:" + "2" * 64)))
+    p = plan(desired(web), observed(running(web, image_id="sha256:" + "2" * 64,
+                                            image_identity=None)))
     assert kinds(p) == [("replace", "web")]
     assert p.actions[0].forced_by == ("image",)
 
 
 def test_changed_tar_reimports_and_replaces_its_users():
     web, other = dc("web"), dc("other", image="alpine:latest")
-    obs = observed(running(web), running(other, "c2"),
-                   images={REF: ObservedImage(REF, IMG_ID, "sha256:old"),
+    obs = observed(running(web, image_identity=("sha256:old", NO_CHANGES)),
+                   running(other, "c2"),
+                   images={REF: ObservedImage(REF, IMG_ID, "sha256:old", NO_CHANGES),
                            "alpine:latest": ObservedImage("alpine:latest", IMG_ID, None)})
     p = plan(desired(web, other), obs)
     assert kinds(p) == [("import", REF), ("replace", "web")]
@@ -442,3 +446,114 @@ def test_a_changed_limit_is_a_change_not_drift_when_live_matches_the_record():
     live = dict(live_limits(was.config), memory=134217728)
     a = plan(desired(now), observed(running(was, limits_in_force=live))).actions[0]
     assert a.changes[0].live and a.changes[0].old == 134217728
+
+
+# ---------------------------------------------------------------------------------------------
+# source identity of images (shared references, `changes`)
+
+
+def test_reference_imported_by_someone_else_from_the_same_tar_is_current():
+    """Another stack or `rocker import` imported the same tar: another image id (ids are not
+    deterministic), the same source identity: nothing to import, nothing to replace."""
+    web = dc("web")
+    other_id = "sha256:" + "3" * 64
+    obs = observed(running(web), images={REF: ObservedImage(REF, other_id, DIGEST, NO_CHANGES)})
+    assert plan(desired(web), obs).is_empty()
+
+
+def test_container_of_an_image_with_the_same_source_is_not_replaced():
+    web = dc("web")
+    p = plan(desired(web), observed(running(web, image_id="sha256:" + "2" * 64)))
+    assert p.is_empty()
+
+
+def test_changed_changes_reimport_and_replace_users():
+    web = dc("web")
+    img = DesiredImage(name="busybox", ref=REF, source="/x/busybox.tar", digest=DIGEST,
+                       changes=("ENV A=2",), changes_key='[["ENV",{"A":"2"}]]')
+    d = replace(desired(web), images=(img,))
+    obs = observed(running(web, image_identity=(DIGEST, '[["ENV",{"A":"1"}]]')),
+                   images={REF: ObservedImage(REF, IMG_ID, DIGEST, '[["ENV",{"A":"1"}]]')})
+    p = plan(d, obs)
+    assert kinds(p) == [("import", REF), ("replace", "web")]
+    assert p.actions[0].reason == "its changes changed"
+    assert p.actions[1].forced_by == ("image",)
+
+
+def test_shared_store_image_reimported_by_hand_is_current():
+    """`image: alpine` from the store, re-imported with `rocker import` from the same tar."""
+    web = dc("web", image="alpine:latest")
+    ident = ("sha256:" + "b" * 64, NO_CHANGES)
+    obs = observed(running(web, image_identity=ident),
+                   images={"alpine:latest": ObservedImage("alpine:latest", "sha256:" + "4" * 64,
+                                                          *ident)})
+    assert plan(desired(web, images=False), obs).is_empty()
+
+
+# ---------------------------------------------------------------------------------------------
+# unsupervised containers, depends_on restamps
+
+
+def test_running_unsupervised_is_restarted_with_the_evidence():
+    web = dc("web")
+    obs = observed(running(web, unsupervised=True, evidence="monitor 4242 is gone"))
+    p = plan(desired(web), obs)
+    assert kinds(p) == [("restart", "web")]
+    assert "monitor 4242 is gone" in p.actions[0].evidence
+    assert p.summary() == (0, 1, 0, 0)
+    text = render_text(p)
+    assert "> restart web  (running unsupervised: monitor 4242 is gone)" in text
+
+
+def test_depends_on_change_is_a_record_only_update():
+    was = dc("worker", deps=[("web", "started")])
+    now = dc("worker", deps=[("web", "healthy")])
+    assert was.spec_hash == now.spec_hash
+    p = plan(desired(dc("web"), now), observed(running(dc("web"), "c0"), running(was)))
+    assert kinds(p) == [("update", "worker")]
+    a = p.actions[0]
+    assert a.record_only and [(c.path, c.old, c.new) for c in a.changes] == [
+        ("depends_on.web", "started", "healthy")]
+    assert "depends_on" in a.reason and "not touched" in a.reason
+    assert json.loads(render_json(p))["actions"][0]["record_only"] is True
+    # with a limit change too, it is a normal update that also restamps
+    now2 = dc("worker", deps=[("web", "healthy")], limits={"memory": "64m"})
+    a = plan(desired(dc("web"), now2), observed(running(dc("web"), "c0"), running(was))
+             ).actions[0]
+    assert not a.record_only and {c.path for c in a.changes} == {"memory", "depends_on.web"}
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering details
+
+
+def test_colour_of_the_action_survives_the_bold_name():
+    p = plan(desired(dc("new")), observed())
+    line = next(ln for ln in render_text(p, color=True).splitlines() if "create" in ln)
+    assert line.count("\033[0m") == 1 and line.endswith("\033[0m")
+    assert "\033[1mnew\033[22m" in line
+
+
+def test_reimport_is_shown_as_a_change():
+    web = dc("web")
+    obs = observed(running(web, image_identity=("sha256:old", NO_CHANGES)),
+                   images={REF: ObservedImage(REF, IMG_ID, "sha256:old", NO_CHANGES)})
+    p = plan(desired(web), obs)
+    text = render_text(p)
+    assert "  ~ re-import image busybox:latest  (the tar changed)" in text
+    assert "+ import" not in text
+    assert p.summary() == (0, 1, 1, 0)
+    new = render_text(plan(desired(web), observed(image=False)))
+    assert "  + import image busybox:latest  (new image)" in new
+
+
+def test_removing_memory_does_not_report_the_derived_swap():
+    was = dc("web", limits={"memory": "64m"})
+    now = dc("web")
+    live = dict(live_limits(was.config), memory=67108864, memory_swap=134217728)
+    p = plan(desired(now), observed(running(was, limits_in_force=live)))
+    assert [c.path for c in p.actions[0].changes] == ["memory"]
+    # a swap limit that is not derived from the memory limit is still drift
+    live["memory_swap"] = 999997952
+    p = plan(desired(now), observed(running(was, limits_in_force=live)))
+    assert [c.path for c in p.actions[0].changes] == ["memory", "memory_swap"]

@@ -331,3 +331,156 @@ def test_schema_is_generated_from_the_models_and_committed():
 def test_load_spec_reports_format(stack_dir):
     spec, lines, fmt = load_spec(write(stack_dir, "s.yaml", BASIC))
     assert fmt == "yaml" and lines["containers.web.memory"] == 8
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML 1.2 core scalars, strict types
+
+
+def test_yaml_text_fields_keep_their_source_text(stack_dir):
+    y = write(stack_dir, "s.yaml", """
+        containers:
+          web:
+            image: busybox
+            command: [echo, 1.10, 0755, on, yes, 2001-01-01, 1_000]
+            env: {VERSION: 1.10, MODE: on, PERM: 0755, OFF: no, N: 1e3}
+            labels: {version: 1.10, enabled: yes}
+            user: 33:33
+            hostname: 0x10
+            restart: no
+            workdir: /srv
+    """)
+    t = write(stack_dir, "s.toml", """
+        [containers.web]
+        image = "busybox"
+        command = ["echo", "1.10", "0755", "on", "yes", "2001-01-01", "1_000"]
+        env = {VERSION = "1.10", MODE = "on", PERM = "0755", OFF = "no", N = "1e3"}
+        labels = {version = "1.10", enabled = "yes"}
+        user = "33:33"
+        hostname = "0x10"
+        restart = "no"
+        workdir = "/srv"
+    """)
+    a, b = load_desired(y), load_desired(t)
+    cfg = a.containers[0].config
+    assert cfg["command"] == ["echo", "1.10", "0755", "on", "yes", "2001-01-01", "1_000"]
+    assert cfg["env"] == {"VERSION": "1.10", "MODE": "on", "PERM": "0755", "OFF": "no",
+                          "N": "1e3"}
+    assert cfg["labels"] == {"version": "1.10", "enabled": "yes"}
+    assert cfg["user"] == "33:33" and cfg["hostname"] == "0x10" and cfg["restart"] == "no"
+    assert a.containers == b.containers
+    from rocker.plan import ObservedImage
+    obs = ObservedState(images={"busybox:latest": ObservedImage("busybox:latest", "sha256:1")})
+    assert plan(a, obs).actions == plan(b, obs).actions
+
+
+def test_yaml_core_schema_for_other_fields(stack_dir):
+    """Only true/false are booleans; 0755 is decimal elsewhere; quoted values stay strings."""
+    y = write(stack_dir, "s.yaml", """
+        containers:
+          web:
+            image: busybox
+            tty: true
+            cpu_shares: 0512
+            pids_limit: 0o100
+            replicas: 1
+            env: {QUOTED: "1.10", NULL: ~}
+    """)
+    c = load_desired(y).containers[0].config
+    assert c["tty"] is True
+    assert c["limits"]["cpu_shares"] == 512 and c["limits"]["pids_limit"] == 64
+    assert c["env"]["QUOTED"] == "1.10" and "NULL" in c["env"]
+    for bad in ("tty: yes", "tty: on", "interactive: no"):
+        p = write(stack_dir, "b.yaml", "containers:\n  web:\n    image: busybox\n"
+                  f"    {bad}\n")
+        assert "input should be a valid boolean" in error_of(p), bad
+
+
+@pytest.mark.parametrize("line, path, what", [
+    ("replicas: true", "replicas", "integer"),
+    ('replicas: "2"', "replicas", "integer"),
+    ('tty: "yes"', "tty", "boolean"),
+    ("tty: 1", "tty", "boolean"),
+    ("restart_on_unhealthy: 1", "restart_on_unhealthy", "boolean"),
+    ('cpu_shares: "512"', "cpu_shares", "integer"),
+    ("stop_timeout: true", "stop_timeout", "integer"),
+    ("memory: true", "memory", "string or a valid integer"),
+])
+def test_no_lax_coercion(stack_dir, line, path, what):
+    p = write(stack_dir, "s.yaml", f"containers:\n  web:\n    image: busybox\n    {line}\n")
+    msg = error_of(p)
+    assert f"s.yaml:4: containers.web.{path}: input should be a valid {what}" in msg, msg
+    t = write(stack_dir, "s.toml", "[containers.web]\nimage = \"busybox\"\n"
+              + line.replace(":", " =", 1) + "\n")
+    assert f"containers.web.{path}: input should be a valid {what}" in error_of(t)
+
+
+def test_numbers_still_accepted_where_they_make_sense(stack_dir):
+    p = write(stack_dir, "s.yaml", """
+        containers:
+          web:
+            image: busybox
+            cpus: 1
+            memory: 67108864
+            stop_signal: 9
+            healthcheck: {test: [CMD, true], interval: 2, retries: 2}
+    """)
+    c = load_desired(p).containers[0].config
+    assert c["limits"]["cpus"] == 1.0 and c["limits"]["memory"] == 67108864
+    assert c["stop_signal"] == "SIGKILL" and c["healthcheck"]["test"] == ["true"]  # CMD: exec
+
+
+# ---------------------------------------------------------------------------------------------
+# error messages
+
+
+def test_bad_image_reference_names_the_image_field(stack_dir):
+    p = write(stack_dir, "s.yaml", """
+        containers:
+          web:
+            command: [sh]
+            image: "Busy Box"
+    """)
+    assert error_of(p).startswith(f"{p}:4: containers.web.image: invalid reference 'Busy Box'")
+
+
+def test_union_branches_are_not_counted_as_more_errors(stack_dir):
+    p = write(stack_dir, "s.yaml", """
+        containers:
+          web:
+            image: busybox
+            env: {A: [1]}
+    """)
+    assert error_of(p) == (f"{p}:4: containers.web.env.A: input should be a valid string or "
+                           "a valid integer or a valid number or a valid boolean")
+    p = write(stack_dir, "s.yaml", """
+        containers:
+          web:
+            image: busybox
+            env: {A: [1]}
+            replicas: -1
+    """)
+    assert error_of(p).endswith("(and 1 more error)")
+
+
+def test_image_changes_are_canonical_in_the_desired_state(stack_dir):
+    a = write(stack_dir, "a.yaml", """
+        images:
+          busybox: {import: img.tar, changes: ["env A=1", "CMD sh"]}
+    """)
+    b = write(stack_dir, "b.yaml", """
+        images:
+          busybox: {import: img.tar, changes: ["ENV  A=1", "cmd sh"]}
+    """)
+    c = write(stack_dir, "c.yaml", """
+        images:
+          busybox: {import: img.tar, changes: ["ENV A=2", "CMD sh"]}
+    """)
+    ka, kb, kc = (load_desired(p).images[0].identity for p in (a, b, c))
+    assert ka == kb and ka != kc and ka[0] == kc[0]
+
+
+def test_schema_lists_the_accepted_aliases():
+    props = json_schema()["$defs"]["ContainerSpec"]["properties"]
+    assert props["stdin_open"]["type"] == "boolean"
+    assert props["cpuset_cpus"]["anyOf"] == props["cpuset"]["anyOf"]
