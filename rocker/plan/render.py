@@ -120,7 +120,8 @@ def render_action(a: Action, color: bool = False) -> list[str]:
         img = a.image
         head += f"  ({a.reason})"
         lines.append(f"{ind}from:   {img.source}")
-        lines.append(f"{ind}digest: {_short(a.old_digest) + ' -> ' if a.old_digest else ''}"
+        moved = a.old_digest and a.old_digest != img.digest
+        lines.append(f"{ind}digest: {_short(a.old_digest) + ' -> ' if moved else ''}"
                      f"{_short(img.digest)}")
         if img.changes:
             lines.append(f"{ind}changes: {fmt(list(img.changes))}")

@@ -245,3 +245,101 @@ def test_status_and_delete(up):
     assert json.loads(rocker("ps", "-a", "--format", "json").stdout) == []
     p = rocker("down", "--stack", "demo")
     assert "Nothing to delete" in p.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# shared image references, `changes`, unsupervised members, depends_on, exit codes
+
+
+def small_stack(tmp_path, name: str = "solo", changes: str = "", command: str =
+                "[sh, -c, \"trap 'exit 0' TERM; sleep 1000 & wait\"]",
+                fname: str = "small.yaml", extra: str = "") -> str:
+    p = tmp_path / fname
+    p.write_text(f"name: {name}\nimages:\n  busybox:\n    import: {BASE_TAR}\n"
+                 + (f"    changes: {changes}\n" if changes else "")
+                 + f"containers:\n  {name}-box:\n    image: busybox\n    command: {command}\n"
+                 f"    stop_timeout: 1\n{extra}")
+    return str(p)
+
+
+def test_shared_reference_converges_across_stacks_and_rocker_import(busybox, tmp_path):
+    """The demo: `rocker import busybox.tar busybox`, then two stacks importing the same tar
+    as busybox:latest; a manual re-import in between. Nobody re-imports or replaces anything."""
+    rocker = busybox
+    a = stack_file(tmp_path)
+    b = small_stack(tmp_path, name="other")
+    p = rocker("apply", "-f", a, "--wait", timeout=120)
+    assert "import image" not in p.stdout, p.stdout      # `rocker import` made it already
+    rocker("apply", "-f", b)
+    before = ids_pids(rocker)
+    other = inspect(rocker, "other-box")["Id"]
+    rocker("import", BASE_TAR, "busybox")                 # again: a new image id
+    for f in (a, b, a, b):
+        p = rocker("apply", "-f", f)
+        assert p.stdout.startswith("No changes."), p.stdout
+    assert ids_pids(rocker) == before and inspect(rocker, "other-box")["Id"] == other
+    rocker("delete", "-f", b)
+
+
+def test_changes_edit_reimports_and_replaces(rocker, tmp_path):
+    f = small_stack(tmp_path, changes='["ENV MODE=one"]')
+    rocker("apply", "-f", f)
+    old = inspect(rocker, "solo-box")["Id"]
+    g = small_stack(tmp_path, changes='["ENV MODE=two"]', fname="two.yaml")
+    d = rocker("diff", "-f", g, check=False)
+    assert d.returncode == 2
+    assert "~ re-import image busybox:latest  (its changes changed)" in d.stdout, d.stdout
+    assert "-/+ replace solo-box  (changed: image)" in d.stdout
+    rocker("apply", "-f", g)
+    new = inspect(rocker, "solo-box")
+    assert new["Id"] != old and "MODE=two" in new["Config"]["Env"]
+    assert rocker("diff", "-f", g, check=False).returncode == 0
+    # spelling of the changes does not count
+    h = small_stack(tmp_path, changes='["env  MODE=two"]', fname="three.yaml")
+    assert rocker("diff", "-f", h, check=False).returncode == 0
+    rocker("delete", "-f", g)
+
+
+def test_killed_monitor_is_found_and_the_member_restarted(up):
+    rocker = up
+    st = inspect(rocker, "worker-1")
+    mon = st["State"]["MonitorPid"]
+    assert mon
+    os.kill(mon, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while inspect(rocker, "worker-1")["State"]["MonitorPid"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ps = {r["Name"]: r for r in json.loads(rocker("ps", "--format", "json").stdout)}
+    assert "(unsupervised)" in ps["worker-1"]["Status"], ps["worker-1"]
+    d = rocker("diff", "-f", EXAMPLE_YAML, check=False)
+    assert d.returncode == 2
+    assert f"> restart worker-1  (running unsupervised: monitor {mon} is gone)" in d.stdout
+    assert "Plan: 0 to add, 1 to change, 0 to replace, 0 to remove." in d.stdout
+    rocker("apply", "-f", EXAMPLE_YAML)
+    after = inspect(rocker, "worker-1")
+    assert after["Id"] == st["Id"] and after["State"]["Running"]
+    assert after["State"]["MonitorPid"] not in (0, mon)
+    assert rocker("diff", "-f", EXAMPLE_YAML, check=False).returncode == 0
+
+
+def test_depends_on_change_is_recorded_without_touching_containers(up, tmp_path):
+    rocker = up
+    before = ids_pids(rocker)
+    f = stack_file(tmp_path, ("depends_on: {web: healthy}", "depends_on: {web: started}"))
+    d = rocker("diff", "-f", f, check=False)
+    assert d.returncode == 2
+    assert "~ update in place worker-1  (changed: depends_on (recorded only" in d.stdout
+    assert 'depends_on.web: "healthy" -> "started"' in d.stdout
+    rocker("apply", "-f", f)
+    assert ids_pids(rocker) == before
+    dump = rocker("spec", "dump", "--stack", "demo").stdout
+    assert "web: started" in dump and "healthy" not in dump.split("worker:")[1].split("init")[0]
+    assert rocker("diff", "-f", f, check=False).returncode == 0
+
+
+def test_apply_exits_1_when_a_command_is_not_found(rocker, tmp_path):
+    f = small_stack(tmp_path, command="[nosuch-command]")
+    p = rocker("apply", "-f", f, check=False)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "create solo-box" in p.stderr and "nosuch-command" in p.stderr
+    rocker("delete", "-f", f, check=False)
