@@ -26,7 +26,6 @@ DEVICE_RULES = (
     "c 1:8 rwm",    # random
     "c 1:9 rwm",    # urandom
     "c 5:0 rwm",    # tty
-    "c 5:1 rwm",    # console
     "c 5:2 rwm",    # ptmx
     "c 136:* rwm",  # pts/*
 )

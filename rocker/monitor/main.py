@@ -205,10 +205,15 @@ class Monitor:
                           for n in ("hostname", "hosts", "resolv.conf")},
             "hostname": self.cfg.get("hostname") or self.cid[:12],
             "tty": bool(self.cfg.get("tty")),
-            "process": rec["process"],
+            "process": dict(rec["process"], cap_mask=self._cap_mask()),
             "mounts": rec.get("mounts", []),
             "cgroup_mount": self._cgroup_mount(),
         }
+
+    def _cap_mask(self) -> int:
+        from rocker.runtime.init import cap_mask
+        layout = getattr(self.cg, "layout", None)
+        return cap_mask(layout.version if layout is not None else 2)
 
     def _cgroup_mount(self) -> dict | None:
         """What the container sees at /sys/fs/cgroup: its own cgroups, read-only."""
@@ -383,7 +388,8 @@ class Monitor:
         try:
             hpid = spawn_in_container(self.pid, {"args": hc["test"], "env": self.rec["process"]["env"],
                                                  "cwd": self.rec["process"]["cwd"],
-                                                 "user": self.rec["process"]["user"]},
+                                                 "user": self.rec["process"]["user"],
+                                                 "cap_mask": self._cap_mask()},
                                       self.cg.paths(), quiet=True)
             self.health_proc = (hpid, now)
         except Exception:  # noqa: BLE001

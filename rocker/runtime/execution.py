@@ -32,25 +32,93 @@ def exec_in(paths, cid: str, command: list[str], interactive=False, tty=False, d
             "cwd": workdir or base.get("cwd") or "/", "user": user or base.get("user") or "0",
             "tty": tty and not detach}
     m = manager_for(cid)
+    from rocker.runtime.init import cap_mask
+    proc["cap_mask"] = cap_mask(m.layout.version)
+    # The command never gets one of this CLI's own descriptors (a host terminal would let the
+    # container type into the host's shell with TIOCSTI): pipes, a pty, or /dev/null.
+    parent_ends: list[int] = []
+    child_ends: list[int] = []
     stdio = None
-    devnull = None
-    if detach or not interactive:
+    if detach:
         devnull = os.open("/dev/null", os.O_RDWR)
-        stdio = (devnull, devnull, devnull) if detach else (devnull, 1, 2)
+        child_ends = [devnull]
+        stdio = (devnull, devnull, devnull)
+    elif not proc["tty"]:
+        if interactive:
+            in_r, in_w = os.pipe()
+        else:
+            in_r, in_w = os.open("/dev/null", os.O_RDONLY), -1
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        stdio = (in_r, out_w, err_w)
+        child_ends = [in_r, out_w, err_w]
+        parent_ends = [in_w, out_r, err_r]
     try:
         j = join(obs["pid"], proc, m.paths() if m.exists() else [], stdio=stdio, detach=detach,
                  die_with_parent=not detach)
-    finally:
-        if devnull is not None:
-            os.close(devnull)
+    except BaseException:
+        for fd in child_ends + parent_ends:
+            if fd >= 0:
+                os.close(fd)
+        raise
+    for fd in child_ends:
+        os.close(fd)
     try:
         if j.master_fd is not None:
             _relay_pty(j.master_fd, j.pid)
+        elif parent_ends:
+            _relay_pipes(*parent_ends)
         j.wait_started()
     except BaseException:
         _reap(j.pid)
         raise
     return _reap(j.pid)
+
+
+def _relay_pipes(in_w: int, out_r: int, err_r: int) -> None:
+    """Our stdin -> the command's stdin (in a thread: stdin may be a file, a tty or a pipe);
+    its stdout and stderr -> ours, until both are closed."""
+    import selectors
+    import threading
+    if in_w >= 0:
+        def pump() -> None:
+            try:
+                while True:
+                    data = os.read(0, 65536)
+                    if not data:
+                        break
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(in_w, view):]
+            except OSError:
+                pass
+            finally:
+                try:
+                    os.close(in_w)
+                except OSError:
+                    pass
+        threading.Thread(target=pump, daemon=True).start()
+    sel = selectors.DefaultSelector()
+    sel.register(out_r, selectors.EVENT_READ, 1)
+    sel.register(err_r, selectors.EVENT_READ, 2)
+    open_fds = 2
+    try:
+        while open_fds:
+            for key, _ in sel.select():
+                data = os.read(key.fd, 65536)
+                if not data:
+                    sel.unregister(key.fd)
+                    os.close(key.fd)
+                    open_fds -= 1
+                    continue
+                view = memoryview(data)
+                while view:
+                    try:
+                        view = view[os.write(key.data, view):]
+                    except BrokenPipeError:
+                        view = view[len(view):]
+    finally:
+        sel.close()
 
 
 def _reap(pid: int) -> int:
@@ -84,7 +152,7 @@ def _relay_pty(master: int, child: int) -> None:
         ttymod.setraw(0)
     prev = signal.signal(signal.SIGWINCH, resize)
     resize()
-    sel = selectors.DefaultSelector()
+    sel = selectors.PollSelector()  # poll, unlike epoll, takes files and /dev/null
     sel.register(master, selectors.EVENT_READ, "m")
     sel.register(0, selectors.EVENT_READ, "in")
     try:

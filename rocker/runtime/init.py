@@ -35,6 +35,13 @@ DEFAULT_CAPS = {
     "CAP_SETFCAP": 31,
 }
 DEFAULT_CAP_MASK = sum(1 << b for b in DEFAULT_CAPS.values())
+NO_MKNOD_CAP_MASK = DEFAULT_CAP_MASK & ~(1 << DEFAULT_CAPS["CAP_MKNOD"])
+
+
+def cap_mask(cgroup_version: int) -> int:
+    """Docker's set, less CAP_MKNOD where no device cgroup guards device nodes (cgroup v2,
+    whose device controller is an eBPF program rocker does not load)."""
+    return DEFAULT_CAP_MASK if cgroup_version == 1 else NO_MKNOD_CAP_MASK
 
 TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
@@ -81,16 +88,17 @@ def open_pty_in(devpts: str) -> tuple[int, str]:
     return master, os.path.join(devpts, str(n))
 
 
-def drop_privileges(uid: int, gid: int, groups: list[int], no_new_privs: bool = True) -> None:
+def drop_privileges(uid: int, gid: int, groups: list[int], no_new_privs: bool = True,
+                    caps: int = DEFAULT_CAP_MASK) -> None:
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
-    sc.drop_bounding_caps(DEFAULT_CAP_MASK)
+    sc.drop_bounding_caps(caps)
     if no_new_privs:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
     os.setgroups(groups)
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
     if uid == 0:
-        sc.capset(DEFAULT_CAP_MASK, DEFAULT_CAP_MASK, 0)
+        sc.capset(caps, caps, 0)
     else:
         sc.capset(0, 0, 0)
 
@@ -109,7 +117,8 @@ def prepare_process(proc: dict) -> tuple[str, list[str], dict | list]:
         os.chdir(cwd)
     except OSError as e:
         raise ContainerStartError(f"cannot use working directory {cwd}: {e.strerror}") from None
-    drop_privileges(uid, gid, groups, proc.get("no_new_privs", True))
+    drop_privileges(uid, gid, groups, proc.get("no_new_privs", True),
+                    proc.get("cap_mask", DEFAULT_CAP_MASK))
     path = find_executable(proc["args"][0], env, cwd)
     seccomp.install()
     return path, env, {}

@@ -69,6 +69,14 @@ def join(init_pid: int, proc: dict, cgroup_paths: list[str], stdio=None, detach:
                 for i, fd in enumerate(stdio):
                     if fd != i:
                         os.dup2(fd, i)
+            # nothing of the caller's but 0-2 and our own pipes: a write end of the command's
+            # stdin kept open here would keep it from ever seeing EOF
+            keep = sorted({status_w} | ({console[1].fileno()} if console else set()))
+            lo = 3
+            for fd in keep:
+                os.closerange(lo, fd)
+                lo = fd + 1
+            os.closerange(lo, 65536)
             for p in cgroup_paths:
                 with open(os.path.join(p, "cgroup.procs"), "w") as f:
                     f.write(str(os.getpid()))
@@ -122,8 +130,8 @@ def _in_container(proc: dict, status_fd: int, console_fd: int | None, detach: bo
             for i in range(3):
                 os.dup2(slave, i)
             os.close(slave)
-        elif detach:
-            os.setsid()
+        else:
+            os.setsid()  # never keep the caller's controlling terminal
         path, env, _ = prepare_process(proc)
         exec_process(path, proc["args"], env, status_fd)
     except BaseException as e:  # noqa: BLE001

@@ -31,6 +31,33 @@ MASKED_PATHS = [
 ]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 NOSUID_NOEXEC_NODEV = sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV
+PROC_SUPER_MAGIC = 0x9FA0
+SYSFS_MAGIC = 0x62656572
+TMPFS_MAGIC = 0x01021994
+
+
+def _real_dir(rootfs: str, name: str) -> str:
+    """The image's /proc, /sys or /dev, which must be a real directory (or absent).
+
+    An image that makes one of them a symlink would move rocker's mounts, and with them the
+    masked and read-only paths, somewhere else (runc CVE-2025-31133 and relatives): refuse.
+    """
+    from rocker.errors import ContainerStartError
+    path = os.path.join(rootfs, name)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        os.mkdir(path, 0o755)
+        return path
+    if not stat.S_ISDIR(st.st_mode):
+        raise ContainerStartError(f"the image's /{name} is not a directory (a symlink or a "
+                                  "file): refusing to start")
+    return path
+
+
+def _check_fs(path: str, magic: int, what: str) -> None:
+    if sc.statfs_type(path) != magic:
+        raise OSError(errno.EPERM, f"{path} is not {what} after mounting it: refusing to start")
 
 
 def secure_join(root: str, unsafe: str) -> str:
@@ -85,12 +112,15 @@ def mount_overlay(rootfs: str, lower: list[str], upper: str, work: str) -> None:
         os.chdir(common)
         rel = [os.path.relpath(p, common) for p in lower]
         opts = f"lowerdir={':'.join(rel)},upperdir={upper},workdir={work}"
-    sc.mount("overlay", rootfs, "overlay", 0, opts)
+    # nodev: device nodes shipped in image layers are never usable (the container's /dev is
+    # rocker's own tmpfs); this also covers cgroup v2 hosts, which have no device cgroup
+    sc.mount("overlay", rootfs, "overlay", sc.MS_NODEV, opts)
 
 
 def _mount_dev(rootfs: str, tty: bool) -> None:
-    dev = _mkdirs_in(rootfs, "/dev")
+    dev = _real_dir(rootfs, "dev")
     sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
+    _check_fs(dev, TMPFS_MAGIC, "a tmpfs")
     old = os.umask(0)
     try:
         for name, major, minor in DEVICES:
@@ -133,10 +163,10 @@ def _mask(rootfs: str) -> None:
     st = os.lstat(null)
     if not stat.S_ISCHR(st.st_mode) or os.major(st.st_rdev) != 1 or os.minor(st.st_rdev) != 3:
         raise OSError(errno.EPERM, "/dev/null is not the null device: refusing to mask paths")
+    # /proc and /sys are rocker's own mounts on real directories (see _real_dir), so these
+    # paths are the kernel's, not the image's
     for path in MASKED_PATHS:
-        target = secure_join(rootfs, path)
-        if not (target.startswith(rootfs + "/proc/") or target.startswith(rootfs + "/sys/")):
-            continue  # resolved outside /proc or /sys: not ours to mask
+        target = os.path.join(rootfs, path.lstrip("/"))
         try:
             st = os.lstat(target)
         except FileNotFoundError:
@@ -146,8 +176,8 @@ def _mask(rootfs: str) -> None:
         else:
             sc.mount(null, target, None, sc.MS_BIND)
     for path in READONLY_PATHS:
-        target = secure_join(rootfs, path)
-        if not target.startswith(rootfs + "/proc/") or not os.path.lexists(target):
+        target = os.path.join(rootfs, path.lstrip("/"))
+        if not os.path.lexists(target):
             continue
         sc.mount(target, target, None, sc.MS_BIND | sc.MS_REC)
         sc.mount(target, target, None,
@@ -161,11 +191,13 @@ def setup(spec: dict) -> None:
     os.makedirs(rootfs, exist_ok=True)
     mount_overlay(rootfs, spec["lower"], spec["upper"], spec["work"])
     os.chdir("/")
-    proc = _mkdirs_in(rootfs, "/proc")
+    proc = _real_dir(rootfs, "proc")
     sc.mount("proc", proc, "proc", NOSUID_NOEXEC_NODEV)
+    _check_fs(proc, PROC_SUPER_MAGIC, "procfs")
     _mount_dev(rootfs, spec.get("tty", False))
-    sys_dir = _mkdirs_in(rootfs, "/sys")
+    sys_dir = _real_dir(rootfs, "sys")
     sc.mount("sysfs", sys_dir, "sysfs", NOSUID_NOEXEC_NODEV | sc.MS_RDONLY)
+    _check_fs(sys_dir, SYSFS_MAGIC, "sysfs")
     _mount_cgroups(os.path.join(sys_dir, "fs/cgroup"), spec.get("cgroup_mount") or {})
     for name, src in spec.get("etc_files", {}).items():
         target = _mkfile_in(rootfs, "/etc/" + name)

@@ -139,6 +139,13 @@ def drop_bounding_caps(keep: int) -> None:
             prctl(PR_CAPBSET_DROP, cap)
 
 
+def statfs_type(path: str) -> int:
+    """f_type of the filesystem holding `path` (statfs(2); the first field on Linux)."""
+    buf = ctypes.create_string_buffer(256)
+    _check(_libc.statfs(_b(path), buf), f"statfs {path}")
+    return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
+
+
 def link_up(name: str = "lo") -> None:
     """Set an interface up with the SIOCSIFFLAGS ioctl (no netlink library needed)."""
     SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
