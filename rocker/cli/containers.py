@@ -128,7 +128,8 @@ def attach_cmd(ctx, container):
         raise Conflict(f"container {rec['name']} is not running")
     sock = frames.connect(os.path.join(paths.container_rundir(cid), "attach.sock"))
     cfg = rec["config"]
-    code = relay(sock, tty=cfg.get("tty", False), stdin=cfg.get("interactive", False))
+    code = relay(sock, tty=cfg.get("tty", False), stdin=cfg.get("interactive", False),
+                 hello=True)
     if code is None:
         code = lifecycle.wait(paths, cid)
     return code or 0

@@ -114,7 +114,8 @@ def claim_name(paths: Paths, name: str, cid: str) -> None:
             return
         except FileExistsError:
             owner = os.readlink(link)
-        if owner != cid and os.path.exists(paths.container_dir(owner)):
+        if owner != cid and (os.path.exists(paths.container_dir(owner)) or
+                             os.path.exists(os.path.join(paths.containers, f".new-{owner}"))):
             raise Conflict(f'the container name "{name}" is already in use by container '
                            f'{owner[:12]}: remove or rename that container first')
         os.unlink(link)  # stale: its container is gone

@@ -2,7 +2,9 @@
 
 A stream socket carrying frames: one type byte, a 4-byte big-endian length, the payload.
 monitor -> client: STDOUT, STDERR (output), EXIT (JSON {"exit_code", "oom_killed"}).
-client -> monitor: STDIN (data), STDIN_EOF, RESIZE (rows, cols as two u16), SIGNAL (u8).
+client -> monitor: HELLO (JSON {"stdin", "output"}: what this client wants; sent first by
+clients that connect to the socket), STDIN (data), STDIN_EOF, RESIZE (rows, cols as two u16),
+SIGNAL (u8).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import socket
 import struct
 
-STDIN, STDOUT, STDERR, EXIT, ERROR, STDIN_EOF, RESIZE, SIGNAL = range(8)
+STDIN, STDOUT, STDERR, EXIT, ERROR, STDIN_EOF, RESIZE, SIGNAL, HELLO = range(9)
 _HDR = struct.Struct(">BI")
 
 

@@ -26,6 +26,7 @@ import time
 from rocker.containers import records
 from rocker.containers import state as cstate
 from rocker.monitor import frames
+from rocker.monitor.hub import Hub
 from rocker.paths import Paths
 from rocker.runtime import syscalls as sc
 from rocker.util.timefmt import rfc3339
@@ -34,6 +35,7 @@ BACKOFF_START = 0.1
 BACKOFF_MAX = 30.0
 BACKOFF_RESET_AFTER = 10.0
 SLIM_AFTER = 1.0
+HELD_SIGNALS = {signal.SIGTERM, signal.SIGCHLD, signal.SIGINT, signal.SIGHUP}
 
 
 def monitor_argv() -> list[str]:
@@ -54,13 +56,14 @@ class Monitor:
         self.cfg = self.rec["config"]
         self.rundir = paths.container_rundir(cid)
         self.sel = selectors.DefaultSelector()
-        self.clients: dict[socket.socket, frames.Reader] = {}
-        self.stdin_clients: set[socket.socket] = set()
+        self.hub = Hub(self.sel)
+        self.hub.on_output = self._write_log
+        self.hub.on_signal = self._signal_container
+        self.hub.on_resize = self._resize
         self.pid: int | None = None
-        self.out_fds: dict[int, str] = {}
         self.line_buf: dict[str, bytes] = {}
-        self.stdin_w: int | None = None
         self.master: int | None = None
+        self.stop_deadline: float | None = None
         self.log = open(os.path.join(paths.container_dir(cid), "container.log"), "ab",
                         buffering=0)
         self.stopping = False
@@ -75,85 +78,36 @@ class Monitor:
         self.restarts = 0
         self.backoff = BACKOFF_START
         self.unhealthy_restart = False
+        self.health_timed_out = False
         if attach_fd >= 0:
-            s = socket.socket(fileno=attach_fd)
-            self._add_client(s, stdin=bool(self.cfg.get("interactive")))
+            self.hub.add_client(socket.socket(fileno=attach_fd),
+                                stdin=bool(self.cfg.get("interactive")), output=True,
+                                initial=True)
 
     # ---- clients -----------------------------------------------------------------------
-    def _add_client(self, s: socket.socket, stdin: bool) -> None:
-        s.setblocking(True)
-        s.settimeout(30)
-        self.clients[s] = frames.Reader()
-        if stdin:
-            self.stdin_clients.add(s)
-        self.sel.register(s, selectors.EVENT_READ, ("client", s))
-
-    def _drop_client(self, s: socket.socket) -> None:
-        if s in self.clients:
-            del self.clients[s]
-            self.stdin_clients.discard(s)
+    def _signal_container(self, signum: int) -> None:
+        if self.pid:
             try:
-                self.sel.unregister(s)
-            except (KeyError, ValueError):
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
                 pass
-            s.close()
 
-    def _broadcast(self, kind: int, data: bytes) -> None:
-        frame = frames.pack(kind, data)
-        for s in list(self.clients):
-            try:
-                s.sendall(frame)
-            except OSError:
-                self._drop_client(s)
-
-    def _client_input(self, s: socket.socket) -> None:
-        try:
-            data = s.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
-            if s in self.stdin_clients and len(self.stdin_clients) == 1 and not self.cfg.get("tty"):
-                self._close_stdin()
-            self._drop_client(s)
+    def _resize(self, rows: int, cols: int) -> None:
+        if self.master is None:
             return
-        for kind, payload in self.clients[s].feed(data):
-            if kind == frames.STDIN and s in self.stdin_clients:
-                fd = self.master if self.master is not None else self.stdin_w
-                if fd is not None:
-                    try:
-                        os.write(fd, payload)
-                    except OSError:
-                        pass
-            elif kind == frames.STDIN_EOF and s in self.stdin_clients:
-                if self.master is None:
-                    self._close_stdin()
-            elif kind == frames.RESIZE and self.master is not None:
-                import fcntl
-                import struct
-                import termios
-                rows, cols = struct.unpack(">HH", payload[:4])
-                try:
-                    fcntl.ioctl(self.master, termios.TIOCSWINSZ,
-                                struct.pack("HHHH", rows, cols, 0, 0))
-                except OSError:
-                    pass
-            elif kind == frames.SIGNAL and self.pid:
-                try:
-                    os.kill(self.pid, payload[0])
-                except (ProcessLookupError, IndexError):
-                    pass
-
-    def _close_stdin(self) -> None:
-        if self.stdin_w is not None:
-            try:
-                os.close(self.stdin_w)
-            except OSError:
-                pass
-            self.stdin_w = None
+        import fcntl
+        import struct
+        import termios
+        try:
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        except OSError:
+            pass
 
     # ---- output ------------------------------------------------------------------------
-    def _write_log(self, stream: str, data: bytes, final: bool = False) -> None:
-        buf = self.line_buf.get(stream, b"") + data
+    def _write_log(self, stream: str, data: bytes | None) -> None:
+        """One JSON line per output line; `data` None flushes the stream's last partial line."""
+        final = data is None
+        buf = self.line_buf.get(stream, b"") + (data or b"")
         lines = buf.split(b"\n")
         rest = lines.pop()
         now = rfc3339(time.time())
@@ -172,26 +126,6 @@ class Monitor:
         self.line_buf[stream] = rest
         if out:
             self.log.write(("\n".join(out) + "\n").encode())
-
-    def _output(self, fd: int) -> bool:
-        stream = self.out_fds[fd]
-        try:
-            data = os.read(fd, 65536)
-        except OSError as e:
-            if e.errno == errno.EAGAIN:
-                return True
-            data = b""  # EIO on a pty master once the slave side is gone
-        if not data:
-            self.sel.unregister(fd)
-            del self.out_fds[fd]
-            os.close(fd)
-            if fd == self.master:
-                self.master = None
-            self._write_log(stream, b"", final=True)
-            return False
-        self._write_log(stream, data)
-        self._broadcast(frames.STDOUT if stream == "stdout" else frames.STDERR, data)
-        return True
 
     # ---- lifecycle ---------------------------------------------------------------------
     def _spec(self) -> dict:
@@ -229,25 +163,24 @@ class Monitor:
         from rocker.runtime.launch import launch
         spec = self._spec()
         stdio = None
-        child_fds = []
+        child_fds: list[int] = []
+        parent_fds: dict[int, str] = {}
+        in_w = None
         if not spec["process"].get("tty"):
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
             if spec["process"].get("stdin"):
                 in_r, in_w = os.pipe()
-                self.stdin_w = in_w
             else:
                 in_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
             stdio = (in_r, out_w, err_w)
             child_fds = [in_r, out_w, err_w]
-            self.out_fds = {out_r: "stdout", err_r: "stderr"}
+            parent_fds = {out_r: "stdout", err_r: "stderr"}
         try:
             started = launch(spec, self.cg.add_pid, stdio)
         except BaseException:
-            for fd in list(self.out_fds) + child_fds:
+            for fd in list(parent_fds) + ([in_w] if in_w is not None else []):
                 os.close(fd)
-            self.out_fds = {}
-            self._close_stdin()
             raise
         finally:
             for fd in child_fds:
@@ -257,10 +190,11 @@ class Monitor:
                     pass
         if started.master_fd is not None:
             self.master = started.master_fd
-            self.out_fds = {self.master: "stdout"}
-        for fd in self.out_fds:
-            os.set_blocking(fd, False)
-            self.sel.register(fd, selectors.EVENT_READ, ("out", fd))
+            self.hub.set_output({self.master: "stdout"})
+            self.hub.set_stdin(self.master, is_master=True)
+        else:
+            self.hub.set_output(parent_fds)
+            self.hub.set_stdin(in_w)
         self.pid = started.pid
         return started.pid
 
@@ -310,47 +244,60 @@ class Monitor:
     def wait_exit(self) -> int:
         """Serve I/O until the container's init exits; returns its wait status."""
         status = self._reap()
-        while status is None or self.out_fds:
-            timeout = None
-            if self.health_next:
-                timeout = max(0.0, self.health_next - time.monotonic())
-            if not self.slimmed:
-                left = SLIM_AFTER - (time.monotonic() - self.mono_started)
-                timeout = max(0.0, left) if timeout is None else min(timeout, max(0.0, left))
-            if status is not None:
-                timeout = 0.5  # drain what is left in the pipes
-            events = self.sel.select(timeout)
-            for key, _mask in events:
-                kind, obj = key.data
-                if kind == "out":
-                    self._output(obj)
-                elif kind == "client":
-                    self._client_input(obj)
+        while status is None:
+            events = self.sel.select(self._timeout())
+            for key, mask in events:
+                kind = key.data[0]
+                if kind in ("io", "client"):
+                    self.hub.handle(key.data, mask)
                 elif kind == "listen":
                     try:
-                        conn, _ = obj.accept()
-                        self._add_client(conn, stdin=bool(self.cfg.get("interactive")))
+                        conn, _ = key.data[1].accept()
+                        self.hub.add_client(conn, stdin=False, output=False)
                     except OSError:
                         pass
                 elif kind == "wake":
                     try:
-                        os.read(obj, 512)
+                        os.read(key.data[1], 512)
                     except OSError:
                         pass
+            status = self._reap()
             if status is None:
-                status = self._reap()
-            if status is not None and not events:
-                break
-            self._health_tick()
-            if status is None:
+                self._stop_tick()
+                self._health_tick()
                 self._maybe_slim()
-        for fd in list(self.out_fds):
-            self.sel.unregister(fd)
-            os.close(fd)
-            self._write_log(self.out_fds.pop(fd), b"", final=True)
+        self.hub.drain_output()
+        self.hub.close_all_output()
         self.master = None
-        self._close_stdin()
         return status
+
+    def _timeout(self) -> float | None:
+        now = time.monotonic()
+        deadlines = []
+        if self.health_next:
+            deadlines.append(self.health_next)
+        if self.health_proc is not None:
+            deadlines.append(self.health_proc[1] + self.cfg["healthcheck"]["timeout"])
+        if not self.slimmed:
+            deadlines.append(self.mono_started + SLIM_AFTER)
+        if self.stopping:
+            deadlines.append(self.stop_deadline if self.stop_deadline is not None else now)
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - now)
+
+    def _stop_tick(self) -> None:
+        """A SIGTERM to the monitor means: stop the container (stop signal, timeout, kill)."""
+        if not self.stopping or self.pid is None:
+            return
+        now = time.monotonic()
+        if self.stop_deadline is None:
+            from rocker.containers.config import parse_signal
+            self._signal_container(parse_signal(self.cfg.get("stop_signal") or "SIGTERM"))
+            self.stop_deadline = now + float(self.cfg.get("stop_timeout", 10))
+        elif now >= self.stop_deadline:
+            self.cg.kill(signal.SIGKILL)
+            self.stop_deadline = now + 3600
 
     def _reap(self) -> int | None:
         """Collect exited children; the container init's wait status, if it exited."""
@@ -376,7 +323,8 @@ class Monitor:
         now = time.monotonic()
         if self.health_proc:
             hpid, started = self.health_proc
-            if now - started > hc["timeout"]:
+            if now - started >= hc["timeout"] and not self.health_timed_out:
+                self.health_timed_out = True
                 try:
                     os.kill(hpid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -399,7 +347,12 @@ class Monitor:
     def _health_result(self, st: int) -> None:
         code = os.waitstatus_to_exitcode(st)
         self.health_proc = None
-        self._health_record(0 if code == 0 else 1, f"exit code {code}")
+        if self.health_timed_out:
+            self.health_timed_out = False
+            timeout = self.cfg["healthcheck"]["timeout"]
+            self._health_record(1, f"Health check exceeded timeout ({timeout:g}s)")
+        else:
+            self._health_record(0 if code == 0 else 1, f"exit code {code}")
 
     def _health_record(self, code: int, output: str) -> None:
         hc = self.cfg["healthcheck"]
@@ -449,6 +402,7 @@ class Monitor:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         self.sel.register(r, selectors.EVENT_READ, ("wake", r))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)  # held across a slim execve
         if resume is not None:
             listener = socket.socket(fileno=resume["listen"])
         else:
@@ -518,10 +472,10 @@ class Monitor:
                 records.update_state(self.paths, self.cid, status="exited", exit_code=code,
                                      oom_killed=oom, finished_at=now, restarting=will_restart,
                                      restart_count=self.restarts)
-                self._broadcast(frames.EXIT, json.dumps(exit_info).encode())
-                for s in list(self.clients):
-                    self._drop_client(s)
+                self.hub.broadcast(frames.EXIT, json.dumps(exit_info).encode())
+                self.hub.flush_and_close()
                 self.pid = None
+                self.stop_deadline = None
                 # the PID namespace died with its init, so its processes are gone; a process
                 # that escaped it into the cgroup (exec'd helpers) is not
                 if self.cg.procs():
@@ -532,7 +486,7 @@ class Monitor:
             self.restarts += 1
             records.update_state(self.paths, self.cid, status="running", restarting=True,
                                  restart_count=self.restarts, pid=None)
-            if not self._sleep(self.backoff):
+            if not self._sleep(self.backoff) or self._stop_wanted():
                 records.update_state(self.paths, self.cid, status="exited", restarting=False)
                 break
             self.backoff = min(self.backoff * 2, BACKOFF_MAX)
@@ -545,11 +499,14 @@ class Monitor:
 
         The monitor starts as a fork of the CLI (fast, but it carries click and everything
         the CLI loaded). execve keeps the pid, the children and the inherited descriptors, so
-        the container never notices; the state goes along as JSON.
+        the container never notices; the state goes along as JSON. Signals that arrive while
+        the new interpreter starts stay blocked and pending, and are handled once it has
+        installed its handlers.
         """
-        if (self.slimmed or self.pid is None or self.health_proc is not None
-                or time.monotonic() - self.mono_started < SLIM_AFTER
-                or any(r.buf for r in self.clients.values())):
+        hub = self.hub
+        if (self.slimmed or self.pid is None or self.health_proc is not None or self.stopping
+                or time.monotonic() - self.mono_started < SLIM_AFTER or hub.stdin_buf
+                or any(c.reader.buf or c.outq for c in hub.clients.values())):
             return
         self.slimmed = True
         now = time.monotonic()
@@ -557,21 +514,24 @@ class Monitor:
             "cid": self.cid, "root": self.paths.root, "runroot": self.paths.runroot,
             "pid": self.pid, "started_at": self.started_at, "run_for": now - self.mono_started,
             "oom_base": self.oom_base, "restarts": self.restarts, "backoff": self.backoff,
-            "health": self.health, "stopping": self.stopping,
+            "health": self.health,
             "health_in": (self.health_next - now) if self.health_next else None,
-            "out_fds": {str(fd): st for fd, st in self.out_fds.items()},
-            "master": self.master, "stdin_w": self.stdin_w, "listen": self.listener.fileno(),
-            "clients": [[s.fileno(), s in self.stdin_clients] for s in self.clients],
+            "out_fds": {str(fd): st for fd, st in hub.out_fds.items()},
+            "master": self.master, "stdin": hub.stdin_fd, "stdin_eof": hub.stdin_eof,
+            "listen": self.listener.fileno(),
+            "clients": [[fd, c.stdin, c.output, c.initial] for fd, c in hub.clients.items()],
             "line_buf": {k: v.hex() for k, v in self.line_buf.items()},
         }
         keep = [int(fd) for fd in state["out_fds"]] + [state["listen"]] + \
-            [c[0] for c in state["clients"]] + [fd for fd in (self.stdin_w,) if fd is not None]
+            [c[0] for c in state["clients"]] + ([hub.stdin_fd] if hub.stdin_fd is not None else [])
         for fd in keep:
             os.set_inheritable(fd, True)
         self.log.flush()
+        signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
         try:
             os.execv(sys.executable, monitor_argv() + ["--resume", json.dumps(state)])
         except OSError:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
             for fd in keep:
                 os.set_inheritable(fd, False)
 
@@ -583,26 +543,36 @@ class Monitor:
         self.restarts = st["restarts"]
         self.backoff = st["backoff"]
         self.health = st["health"]
-        self.stopping = self.stopping or st["stopping"]
         if st["health_in"] is not None:
             self.health_next = time.monotonic() + st["health_in"]
         self.master = st["master"]
-        self.stdin_w = st["stdin_w"]
-        self.out_fds = {int(fd): stream for fd, stream in st["out_fds"].items()}
         self.line_buf = {k: bytes.fromhex(v) for k, v in st["line_buf"].items()}
-        for fd in self.out_fds:
+        out = {int(fd): stream for fd, stream in st["out_fds"].items()}
+        for fd in out:
             os.set_inheritable(fd, False)
-            self.sel.register(fd, selectors.EVENT_READ, ("out", fd))
-        if self.stdin_w is not None:
-            os.set_inheritable(self.stdin_w, False)
-        for fd, stdin in st["clients"]:
-            s = socket.socket(fileno=fd)
+        self.hub.set_output(out)
+        if st["stdin"] is not None:
+            os.set_inheritable(st["stdin"], False)
+        self.hub.set_stdin(st["stdin"], is_master=st["stdin"] is not None
+                           and st["stdin"] == self.master)
+        self.hub.stdin_eof = st["stdin_eof"]
+        for fd, stdin, output, initial in st["clients"]:
             os.set_inheritable(fd, False)
-            self._add_client(s, stdin=stdin)
+            self.hub.add_client(socket.socket(fileno=fd), stdin=stdin, output=output,
+                                initial=initial)
         self.slimmed = True
 
     def _on_term(self, *_):
         self.stopping = True
+
+    def _stop_wanted(self) -> bool:
+        """Checked right before a policy restart: a `rocker stop` may have come meanwhile."""
+        if self.stopping:
+            return True
+        try:
+            return bool(records.load(self.paths, self.cid)["state"].get("stop_requested"))
+        except Exception:  # noqa: BLE001
+            return True
 
     def _sleep(self, seconds: float) -> bool:
         """Back-off between restarts; False if a stop came in meanwhile."""
@@ -630,9 +600,8 @@ class Monitor:
         records.update_state(self.paths, self.cid, monitor_pid=None, restarting=False)
         if self.cfg.get("auto_remove"):
             remove_container(self.paths, self.cid)
-        self._broadcast(frames.EXIT, json.dumps(exit_info).encode())
-        for s in list(self.clients):
-            self._drop_client(s)
+        self.hub.broadcast(frames.EXIT, json.dumps(exit_info).encode())
+        self.hub.flush_and_close()
         mark("monitor: done")
 
 

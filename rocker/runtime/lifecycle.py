@@ -67,12 +67,17 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
             "state": {"status": "created", "restart_count": 0},
         }
         write_json(os.path.join(staging, records.RECORD), rec)
-        os.rename(staging, cdir)
+        # the name first (it counts as taken while the staging folder exists), then the folder:
+        # a crash in between leaves a name that frees itself once the staging folder is gone
         records.claim_name(paths, name, cid)
+        try:
+            os.rename(staging, cdir)
+        except BaseException:
+            records.release_name(paths, name, cid)
+            raise
     except BaseException:
         import shutil
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(cdir, ignore_errors=True)
         raise
     return rec
 
@@ -256,35 +261,39 @@ def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict | None:
     mon = _pidfd(obs.get("monitor_pid"), obs.get("monitor_start"))
     fd = _pidfd(obs.get("pid"), obs.get("pid_start")) if obs["status"] in (
         "running", "paused") else None
-    sent = None
+    killed = False
     try:
         if fd is not None:
             m = _cgroup(cid)
             if obs["status"] == "paused" or (m.exists() and m.is_frozen()):
                 m.thaw()
-            sent = parse_signal(cfg.get("stop_signal") or "SIGTERM")
             if timeout > 0:
-                _signal_fd(fd, sent)
+                _signal_fd(fd, parse_signal(cfg.get("stop_signal") or "SIGTERM"))
             if timeout <= 0 or not _wait_fd(fd, timeout):
-                sent = signal.SIGKILL
+                killed = True  # still alive: whatever ends it now is our SIGKILL
                 if m.exists():
                     m.kill(signal.SIGKILL)
                 _signal_fd(fd, signal.SIGKILL)
                 _wait_fd(fd, 10)
         if mon is not None:
-            _signal_fd(mon, signal.SIGTERM)  # cancels a pending restart back-off
-            if not _wait_fd(mon, 15):
+            # cancels a pending restart back-off; a container the monitor (re)started
+            # meanwhile is stopped by the monitor itself (stop signal, timeout, kill)
+            _signal_fd(mon, signal.SIGTERM)
+            if not _wait_fd(mon, timeout + 15):
                 _signal_fd(mon, signal.SIGKILL)
                 _wait_fd(mon, 5)
     finally:
         for f in (fd, mon):
             if f is not None:
                 os.close(f)
-    return _settle(paths, cid, sent)
+    return _settle(paths, cid, killed)
 
 
-def _settle(paths: Paths, cid: str, sent: int | None = None) -> dict | None:
-    """After the monitor is gone: make sure the record and the host say the same thing."""
+def _settle(paths: Paths, cid: str, killed: bool = False) -> dict | None:
+    """After the monitor is gone: make sure the record and the host say the same thing.
+
+    `killed`: the caller SIGKILLed a container that was still alive, so 137 is certain;
+    otherwise an exit nobody saw is recorded as unknown rather than guessed."""
     try:
         rec = records.load(paths, cid)
     except FileNotFoundError:
@@ -292,14 +301,22 @@ def _settle(paths: Paths, cid: str, sent: int | None = None) -> dict | None:
     obs = cstate.observed(rec["state"])
     if obs.get("monitor_alive"):
         return rec
-    from rocker.runtime.cleanup import destroy_cgroup, release_runtime
+    from rocker.runtime.cleanup import destroy_cgroup, release_runtime, remove_container
+    st = rec["state"]
+    was_live = st.get("status") in ("running", "paused", "restarting") or st.get("monitor_pid")
+    if was_live and rec["config"].get("auto_remove"):
+        remove_container(paths, cid)  # what its monitor would have done
+        return None
     destroy_cgroup(cid)
     release_runtime(paths, cid)
-    st = rec["state"]
-    if st.get("status") in ("running", "paused", "restarting") or st.get("monitor_pid"):
+    if was_live:
         changes = {"status": "exited", "monitor_pid": None, "restarting": False}
         if st.get("status") in ("running", "paused") and st.get("exit_code") is None:
-            changes["exit_code"] = 128 + sent if sent else None
+            if killed:
+                changes["exit_code"] = 128 + signal.SIGKILL
+            else:
+                changes["exit_code"] = None
+                changes["error"] = "the monitor was gone: exit status unknown"
             changes["finished_at"] = _now()
         try:
             rec = records.update_state(paths, cid, **changes)
@@ -376,6 +393,7 @@ def _wait_exit_frame(paths: Paths, cid: str, deadline: float | None) -> int | No
         return None
     reader = frames.Reader()
     try:
+        sock.sendall(frames.pack(frames.HELLO, b'{"stdin": false, "output": false}'))
         while True:
             if deadline is not None:
                 left = deadline - time.monotonic()
