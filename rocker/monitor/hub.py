@@ -29,7 +29,7 @@ LOW = 256 << 10
 
 
 class Client:
-    __slots__ = ("sock", "reader", "outq", "stdin", "output", "initial", "closing")
+    __slots__ = ("sock", "reader", "outq", "stdin", "output", "initial")
 
     def __init__(self, sock: socket.socket, stdin: bool, output: bool, initial: bool) -> None:
         self.sock = sock
@@ -38,7 +38,6 @@ class Client:
         self.stdin = stdin
         self.output = output
         self.initial = initial
-        self.closing = False
 
 
 class Hub:
@@ -64,34 +63,27 @@ class Hub:
             ev |= selectors.EVENT_WRITE
         return ev
 
-    def refresh(self, fd: int) -> None:
-        ev = self._events(fd)
+    def _interest(self, fd: int, ev: int, data) -> None:
+        """Make the selector watch `fd` for exactly `ev` (nothing: not at all)."""
         try:
             key = self.sel.get_key(fd)
         except KeyError:
             key = None
         if ev and key is None:
-            self.sel.register(fd, ev, ("io", fd))
-        elif ev and key is not None and key.events != ev:
-            self.sel.modify(fd, ev, ("io", fd))
+            self.sel.register(fd, ev, data)
+        elif ev and key.events != ev:
+            self.sel.modify(fd, ev, data)
         elif not ev and key is not None:
             self.sel.unregister(fd)
 
+    def refresh(self, fd: int) -> None:
+        self._interest(fd, self._events(fd), ("io", fd))
+
     def _refresh_client(self, c: Client) -> None:
-        ev = 0 if (len(self.stdin_buf) > HIGH or c.closing) else selectors.EVENT_READ
+        ev = 0 if len(self.stdin_buf) > HIGH else selectors.EVENT_READ
         if c.outq:
             ev |= selectors.EVENT_WRITE
-        fd = c.sock.fileno()
-        try:
-            key = self.sel.get_key(fd)
-        except KeyError:
-            key = None
-        if ev and key is None:
-            self.sel.register(fd, ev, ("client", c))
-        elif ev and key.events != ev:
-            self.sel.modify(fd, ev, ("client", c))
-        elif not ev and key is not None:
-            self.sel.unregister(fd)
+        self._interest(c.sock.fileno(), ev, ("client", c))
 
     def set_output(self, fds: dict[int, str]) -> None:
         for fd in fds:
@@ -216,9 +208,6 @@ class Hub:
                 self.drop_client(c)
                 return
             del c.outq[:n]
-        if c.closing and not c.outq:
-            self.drop_client(c)
-            return
         self._refresh_client(c)
         self._update_pause()
 
