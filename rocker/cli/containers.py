@@ -37,7 +37,11 @@ def _foreground(paths, cid: str, tty: bool, stdin: bool) -> int:
         mine.close()
     if code is None:
         code = lifecycle.wait(paths, cid)
-    return 0 if code is None else code
+    if code is None:
+        click.echo("rocker: the container's exit status is unknown (its monitor is gone)",
+                   err=True)
+        return 125
+    return code
 
 
 @click.command("run", context_settings=RUN_CONTEXT)
@@ -53,6 +57,8 @@ def run_cmd(ctx, args, detach, **o):
     from rocker.util.trace import mark
     mark("cli: run parsed")
     cfg, name = config_from_options(o, args)
+    if cfg.tty and cfg.interactive and not detach and not os.isatty(0):
+        raise InvalidInput("the input device is not a TTY: drop -t, or run from a terminal")
     rec = lifecycle.create(paths, cfg, name=name)
     mark("cli: created")
     cid = rec["id"]
@@ -132,7 +138,11 @@ def attach_cmd(ctx, container):
                  hello=True)
     if code is None:
         code = lifecycle.wait(paths, cid)
-    return code or 0
+    if code is None:
+        click.echo("rocker: the container's exit status is unknown (its monitor is gone)",
+                   err=True)
+        return 125
+    return code
 
 
 def _row(rec: dict, obs: dict) -> dict:
@@ -363,6 +373,8 @@ def rm_cmd(ctx, force, containers):
 def exec_cmd(ctx, interactive, tty, detach, env, workdir, user, container, command):
     """Run a command in a running container; exits with the command's code."""
     from rocker.runtime.execution import exec_in
+    if tty and interactive and not detach and not os.isatty(0):
+        raise InvalidInput("the input device is not a TTY: drop -t, or run from a terminal")
     cid = _resolve(ctx, container)
     return exec_in(ctx.obj.paths, cid, list(command), interactive=interactive, tty=tty,
                    detach=detach, env=list(env), workdir=workdir, user=user)

@@ -26,11 +26,16 @@ class Reader:
     def __init__(self) -> None:
         self.buf = b""
 
+    MAX = 4 << 20
+
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        """Complete frames so far; ValueError if a frame announces more than MAX bytes."""
         self.buf += data
         out = []
         while len(self.buf) >= _HDR.size:
             kind, n = _HDR.unpack_from(self.buf)
+            if n > self.MAX:
+                raise ValueError(f"frame of {n} bytes")
             if len(self.buf) < _HDR.size + n:
                 break
             out.append((kind, self.buf[_HDR.size:_HDR.size + n]))

@@ -80,7 +80,9 @@ class Hub:
         self._interest(fd, self._events(fd), ("io", fd))
 
     def _refresh_client(self, c: Client) -> None:
-        ev = 0 if len(self.stdin_buf) > HIGH else selectors.EVENT_READ
+        # while the container's stdin is backed up, stop reading only the clients that feed
+        # it; others (wait, attach without stdin, hello, resize, signals) are always read
+        ev = 0 if (c.stdin and len(self.stdin_buf) > HIGH) else selectors.EVENT_READ
         if c.outq:
             ev |= selectors.EVENT_WRITE
         self._interest(c.sock.fileno(), ev, ("client", c))
@@ -232,7 +234,12 @@ class Hub:
         if not data:
             self.drop_client(c)
             return
-        for kind, payload in c.reader.feed(data):
+        try:
+            got = c.reader.feed(data)
+        except ValueError:
+            self.drop_client(c)
+            return
+        for kind, payload in got:
             if kind == frames.HELLO:
                 try:
                     hello = json.loads(payload)
@@ -268,6 +275,8 @@ class Hub:
                     self.stdin_buf = bytearray()
                     if not self.stdin_is_master:
                         self.close_stdin()
+                    for c in self.clients.values():
+                        self._refresh_client(c)
                     return
                 raise
             del self.stdin_buf[:n]
@@ -291,6 +300,8 @@ class Hub:
             return
         self.stdin_fd = None
         self.stdin_buf = bytearray()
+        for c in self.clients.values():
+            self._refresh_client(c)
         try:
             self.sel.unregister(fd)
         except (KeyError, ValueError):

@@ -508,6 +508,10 @@ class Monitor:
                 or time.monotonic() - self.mono_started < SLIM_AFTER or hub.stdin_buf
                 or any(c.reader.buf or c.outq for c in hub.clients.values())):
             return
+        signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+        if self.stopping:  # a SIGTERM handled just now: stay, and stop the container
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
+            return
         self.slimmed = True
         now = time.monotonic()
         state = {
@@ -527,7 +531,6 @@ class Monitor:
         for fd in keep:
             os.set_inheritable(fd, True)
         self.log.flush()
-        signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
         try:
             os.execv(sys.executable, monitor_argv() + ["--resume", json.dumps(state)])
         except OSError:

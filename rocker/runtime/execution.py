@@ -65,7 +65,7 @@ def exec_in(paths, cid: str, command: list[str], interactive=False, tty=False, d
         os.close(fd)
     try:
         if j.master_fd is not None:
-            _relay_pty(j.master_fd, j.pid)
+            _relay_pty(j.master_fd, interactive)
         elif parent_ends:
             _relay_pipes(*parent_ends)
         j.wait_started()
@@ -130,12 +130,12 @@ def _reap(pid: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _relay_pty(master: int, child: int) -> None:
-    """Terminal <-> pty master until the command's side closes."""
+def _relay_pty(master: int, interactive: bool) -> None:
+    """Terminal <-> pty master until the command's side closes. Writes to the master are
+    queued and non-blocking, so a command that is busy writing never deadlocks with us."""
     import fcntl
     import selectors
     import signal
-    import struct
     import termios
     import tty as ttymod
 
@@ -147,36 +147,53 @@ def _relay_pty(master: int, child: int) -> None:
             pass
 
     old = None
-    if os.isatty(0):
+    if interactive and os.isatty(0):
         old = termios.tcgetattr(0)
         ttymod.setraw(0)
     prev = signal.signal(signal.SIGWINCH, resize)
     resize()
+    os.set_blocking(master, False)
     sel = selectors.PollSelector()  # poll, unlike epoll, takes files and /dev/null
     sel.register(master, selectors.EVENT_READ, "m")
-    sel.register(0, selectors.EVENT_READ, "in")
+    if interactive:
+        sel.register(0, selectors.EVENT_READ, "in")
+    inq = bytearray()
     try:
         while True:
-            for key, _ in sel.select():
+            ev = selectors.EVENT_READ | (selectors.EVENT_WRITE if inq else 0)
+            sel.modify(master, ev, "m")
+            for key, mask in sel.select():
                 if key.data == "m":
-                    try:
-                        data = os.read(master, 65536)
-                    except OSError:
-                        data = b""
-                    if not data:
-                        return
-                    os.write(1, data)
+                    if mask & selectors.EVENT_WRITE and inq:
+                        try:
+                            del inq[:os.write(master, inq)]
+                        except BlockingIOError:
+                            pass
+                        except OSError:
+                            inq.clear()
+                    if mask & selectors.EVENT_READ:
+                        try:
+                            data = os.read(master, 65536)
+                        except BlockingIOError:
+                            continue
+                        except OSError:
+                            data = b""
+                        if not data:
+                            return
+                        from rocker.monitor.client import _write_all
+                        _write_all(1, data)
                 else:
-                    data = os.read(0, 65536)
+                    data = os.read(0, 65536) if len(inq) < (1 << 20) else b"?"
+                    if data == b"?":
+                        continue
                     if not data:
                         sel.unregister(0)
-                        os.write(master, b"\x04")
+                        inq += b"\x04"
                     else:
-                        os.write(master, data)
+                        inq += data
     finally:
         if old is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, old)
         signal.signal(signal.SIGWINCH, prev)
         sel.close()
         os.close(master)
-

@@ -145,7 +145,22 @@ def close_fds_except(keep: int) -> None:
     os.closerange(keep + 1, 65536)
 
 
+def reset_signals() -> None:
+    """Default dispositions and an empty mask: ignored signals survive execve (the monitor
+    and Python ignore SIGPIPE, SIGHUP, SIGXFSZ), and the command must not inherit that."""
+    import signal
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def exec_process(path: str, args: list[str], env: list[str], status_fd: int) -> None:
+    reset_signals()
     close_fds_except(status_fd)
     try:
         os.execve(path, args, dict(e.split("=", 1) if "=" in e else (e, "") for e in env))
