@@ -157,3 +157,17 @@ def test_rm_f_of_a_container_whose_monitor_died_with_rm(busybox):
     busybox("stop", "-t", "0", "gone")
     assert busybox("ps", "-aq").stdout == ""
     assert_fully_removed(busybox, cid)
+
+
+def test_commands_start_with_default_signal_dispositions(busybox):
+    p = busybox("run", "--rm", "busybox", "grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status")
+    assert p.stdout.split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
+    run_d(busybox, "--name", "sg", "busybox", "sleep", "100")
+    p = busybox("exec", "sg", "grep", "^SigIgn", "/proc/self/status")
+    assert p.stdout.split() == ["SigIgn:", "0000000000000000"]
+
+
+def test_it_without_a_terminal_is_refused(busybox):
+    p = busybox("run", "-it", "busybox", "cat", input="x\n", check=False)
+    assert p.returncode != 0 and "not a TTY" in one_line_error(p)
+    assert busybox("ps", "-aq").stdout == ""

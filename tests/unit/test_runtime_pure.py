@@ -56,3 +56,9 @@ def test_frames_round_trip_in_pieces():
     for i in range(len(data)):
         got += r.feed(data[i:i + 1])
     assert got == [(frames.STDOUT, b"hello"), (frames.EXIT, b'{"exit_code": 3}')]
+
+
+def test_frames_refuse_oversized_announcements():
+    r = frames.Reader()
+    with pytest.raises(ValueError):
+        r.feed(b"\x00\xff\xff\xff\xff")
