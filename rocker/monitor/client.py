@@ -34,7 +34,9 @@ def _winsize(fd: int) -> tuple[int, int] | None:
         return None
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Write everything to `fd`, waiting when it is non-blocking and full; a reader that went
+    away (EPIPE) ends it quietly."""
     view = memoryview(data)
     while view:
         try:
@@ -143,7 +145,7 @@ def relay(sock: socket.socket, tty: bool, stdin: bool, hello: bool = False) -> i
                             return None
                         for kind, payload in reader.feed(data):
                             if kind in (frames.STDOUT, frames.STDERR):
-                                _write_all(1 if kind == frames.STDOUT else 2, payload)
+                                write_all(1 if kind == frames.STDOUT else 2, payload)
                             elif kind == frames.EXIT:
                                 return int(json.loads(payload).get("exit_code", 0))
     finally:

@@ -146,14 +146,11 @@ class Monitor:
 
     def _cap_mask(self) -> int:
         from rocker.runtime.init import cap_mask
-        layout = getattr(self.cg, "layout", None)
-        return cap_mask(layout.version if layout is not None else 2)
+        return cap_mask(self.cg.layout.version)
 
     def _cgroup_mount(self) -> dict | None:
         """What the container sees at /sys/fs/cgroup: its own cgroups, read-only."""
-        layout = getattr(self.cg, "layout", None)
-        if layout is None:
-            return None
+        layout = self.cg.layout
         if layout.version == 2:
             return {"version": 2}
         return {"version": 1, "hierarchies": {os.path.basename(mnt): ctrls
@@ -338,7 +335,7 @@ class Monitor:
                                                  "cwd": self.rec["process"]["cwd"],
                                                  "user": self.rec["process"]["user"],
                                                  "cap_mask": self._cap_mask()},
-                                      self.cg.paths(), quiet=True)
+                                      self.cg.paths())
             self.health_proc = (hpid, now)
         except Exception:  # noqa: BLE001
             self._health_record(1, "cannot run healthcheck")

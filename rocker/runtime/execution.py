@@ -8,6 +8,7 @@ from rocker.containers import records
 from rocker.containers import state as cstate
 from rocker.containers.config import parse_env_list
 from rocker.errors import Conflict, InvalidInput
+from rocker.monitor.client import write_all
 
 
 def exec_in(paths, cid: str, command: list[str], interactive=False, tty=False, detach=False,
@@ -111,12 +112,7 @@ def _relay_pipes(in_w: int, out_r: int, err_r: int) -> None:
                     os.close(key.fd)
                     open_fds -= 1
                     continue
-                view = memoryview(data)
-                while view:
-                    try:
-                        view = view[os.write(key.data, view):]
-                    except BrokenPipeError:
-                        view = view[len(view):]
+                write_all(key.data, data)
     finally:
         sel.close()
 
@@ -180,8 +176,7 @@ def _relay_pty(master: int, interactive: bool) -> None:
                             data = b""
                         if not data:
                             return
-                        from rocker.monitor.client import _write_all
-                        _write_all(1, data)
+                        write_all(1, data)
                 else:
                     data = os.read(0, 65536) if len(inq) < (1 << 20) else b"?"
                     if data == b"?":

@@ -103,7 +103,7 @@ def drop_privileges(uid: int, gid: int, groups: list[int], no_new_privs: bool = 
         sc.capset(0, 0, 0)
 
 
-def prepare_process(proc: dict) -> tuple[str, list[str], dict | list]:
+def prepare_process(proc: dict) -> tuple[str, list[str]]:
     """User, working folder and executable for `proc` inside the (already entered) root."""
     uid, gid, groups, home = resolve_user(proc.get("user") or "0")
     env = list(proc["env"])
@@ -121,7 +121,7 @@ def prepare_process(proc: dict) -> tuple[str, list[str], dict | list]:
                     proc.get("cap_mask", DEFAULT_CAP_MASK))
     path = find_executable(proc["args"][0], env, cwd)
     seccomp.install()
-    return path, env, {}
+    return path, env
 
 
 def report(status_fd: int, err: BaseException) -> None:
@@ -200,7 +200,7 @@ def container_init(spec: dict, status_fd: int, go_fd: int, console_sock: int | N
             fcntl.ioctl(slave, TIOCSCTTY, 0)
             for i in range(3):
                 os.dup2(slave, i)
-        path, env, _ = prepare_process(spec["process"])
+        path, env = prepare_process(spec["process"])
         exec_process(path, spec["process"]["args"], env, status_fd)
     except BaseException as e:  # noqa: BLE001 - everything is reported to the parent
         report(status_fd, e)

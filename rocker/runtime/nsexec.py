@@ -132,19 +132,18 @@ def _in_container(proc: dict, status_fd: int, console_fd: int | None, detach: bo
             os.close(slave)
         else:
             os.setsid()  # never keep the caller's controlling terminal
-        path, env, _ = prepare_process(proc)
+        path, env = prepare_process(proc)
         exec_process(path, proc["args"], env, status_fd)
     except BaseException as e:  # noqa: BLE001
         report(status_fd, e)
     os._exit(125)
 
 
-def spawn_in_container(init_pid: int, proc: dict, cgroup_paths: list[str],
-                       quiet: bool = False) -> int:
+def spawn_in_container(init_pid: int, proc: dict, cgroup_paths: list[str]) -> int:
     """Start `proc` in the container without waiting (healthchecks); returns C1's pid."""
     devnull = os.open("/dev/null", os.O_RDWR)
     try:
-        j = join(init_pid, proc, cgroup_paths, stdio=(devnull, devnull, devnull) if quiet else None)
+        j = join(init_pid, proc, cgroup_paths, stdio=(devnull, devnull, devnull))
     finally:
         os.close(devnull)
     os.close(j.status_fd)
