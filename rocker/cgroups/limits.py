@@ -5,6 +5,10 @@ shares, CPU quota, cpusets, pids) and every check made on those values BEFORE an
 created. It also owns the unit conversions shared by both cgroup backends (bytes with suffixes,
 CPU shares -> cgroup v2 weight, `--cpus` -> CFS quota/period).
 
+Every parser here does work bounded by the length of what the user typed, never by the numbers
+in it: cpuset lists stay ranges (never expanded into sets), sizes are exact integer arithmetic
+with an upper bound, and numbers are plain ASCII digits of a bounded length.
+
 Conventions of `Limits` (an immutable record, stored in JSON records through to_dict/from_dict):
     None   the field is not set: nothing is written for it (the kernel default stays)
     -1     for memory_swap and pids_limit: explicitly unlimited
@@ -21,6 +25,16 @@ from rocker.errors import InvalidInput
 
 MIN_MEMORY = 6 * 1024 * 1024
 """The smallest memory limit accepted, like Docker (the kernel needs some room to start a task)."""
+
+MAX_BYTES = 2 ** 63 - 1
+"""The largest size accepted (8 EiB, a signed 64-bit count as Docker and the kernel keep it)."""
+
+MAX_PIDS = 4194304
+"""The largest --pids-limit the kernel takes (PID_MAX_LIMIT on 64-bit; pids.max refuses more)."""
+
+MAX_CPUSET_DIGITS = 9
+"""A CPU or memory node number in a cpuset list has at most this many digits (the kernel's
+limits are far lower; the host check below names the real ones)."""
 
 MIN_SHARES, MAX_SHARES = 2, 262144
 DEFAULT_SHARES = 1024
@@ -120,7 +134,7 @@ class Limits(Record):
         compared against those, so a derived value is never reported as drift.
         """
         if self.memory is not None and self.memory_swap is None:
-            return self.replace(memory_swap=2 * self.memory)
+            return self.replace(memory_swap=min(2 * self.memory, MAX_BYTES))
         return self
 
 
@@ -155,64 +169,125 @@ def quota_to_cpus(quota: int, period: int) -> float | None:
     return round(quota / period, 6)
 
 
+def _too_large(option: str, value) -> InvalidInput:
+    return InvalidInput(f"invalid {option} {value!r}: too large (the maximum is 8 EiB, "
+                        f"{MAX_BYTES} bytes)")
+
+
 def parse_bytes(value, option: str = "size") -> int:
     """A size in bytes: an int, or a string like "512", "100m", "1.5g", "64KB" (base 1024,
-    case-insensitive units b, k, m, g, t, optionally followed by b / ib). Raises InvalidInput."""
+    case-insensitive units b, k, m, g, t, optionally followed by b / ib), at most MAX_BYTES.
+
+    Exact integer arithmetic (no float: `1e400` digits cannot overflow), and the work is bounded
+    by the length of the text. Raises InvalidInput naming `option`."""
     if isinstance(value, bool):
         raise InvalidInput(f"invalid {option} {value!r}: expected a size like 100m or 1g")
     if isinstance(value, int):
         if value < 0:
             raise InvalidInput(f"invalid {option} {value}: a size cannot be negative")
+        if value > MAX_BYTES:
+            raise _too_large(option, value)
         return value
     if isinstance(value, float):
         if value < 0 or value != value or value == float("inf"):
             raise InvalidInput(f"invalid {option} {value}: expected a size like 100m or 1g")
+        if value > MAX_BYTES:
+            raise _too_large(option, value)
         return int(value)
     if not isinstance(value, str):
         raise InvalidInput(f"invalid {option} {value!r}: expected a size like 100m or 1g")
     s = value.strip().lower()
     i = 0
-    while i < len(s) and (s[i].isdigit() or s[i] == "."):
+    while i < len(s) and s[i] in "0123456789.":
         i += 1
     number, unit = s[:i], s[i:].strip()
     if not number or number.count(".") > 1 or number == "." or unit not in _UNITS:
         raise InvalidInput(
             f"invalid {option} {value!r}: expected a number with an optional unit "
             "b, k, m or g (e.g. 100m, 1g)")
-    try:
-        n = float(number) if "." in number else int(number)
-    except ValueError:  # pragma: no cover - guarded above
-        raise InvalidInput(f"invalid {option} {value!r}: not a number") from None
-    return int(n * _UNITS[unit])
+    whole, _, frac = number.partition(".")
+    whole = whole.lstrip("0")
+    if len(whole) > 19:  # more than MAX_BYTES bytes whatever the unit; never converted
+        raise _too_large(option, value)
+    mult = _UNITS[unit]
+    n = int(whole or "0") * mult
+    # 1 / 1024**4 needs 40 decimal places: digits past 48 cannot change the whole bytes
+    frac = frac[:48].rstrip("0")
+    if frac:
+        n += int(frac) * mult // 10 ** len(frac)
+    if n > MAX_BYTES:
+        raise _too_large(option, value)
+    return n
 
 
-def parse_cpuset(text: str) -> list[int]:
-    """ "0-2,4" -> [0, 1, 2, 4]. Raises ValueError on a malformed list."""
-    out: set[int] = set()
+Cpuset = tuple  # tuple[tuple[int, int], ...]: sorted, merged, inclusive ranges
+
+
+def _cpuset_number(text: str, part: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"bad {'range' if '-' in part else 'number'} {part!r}")
+    if len(text.lstrip("0")) > MAX_CPUSET_DIGITS:
+        raise ValueError(f"number too large in {part!r}")
+    return int(text)
+
+
+def parse_cpuset(text: str) -> Cpuset:
+    """ "0-2,4" -> ((0, 2), (4, 4)): the sorted, merged ranges of a CPU or memory node list.
+
+    The list is never expanded into its members: the work and the result are bounded by the
+    length of the text, whatever the numbers in it (`0-99999999999` is one range, two numbers).
+    Raises ValueError on a malformed list."""
     s = text.strip()
     if not s:
         raise ValueError("empty list")
+    ranges = []
     for part in s.split(","):
         part = part.strip()
-        if "-" in part:
-            lo, _, hi = part.partition("-")
-            if not (lo.isdigit() and hi.isdigit()):
-                raise ValueError(f"bad range {part!r}")
-            a, b = int(lo), int(hi)
-            if a > b:
-                raise ValueError(f"bad range {part!r}")
-            out.update(range(a, b + 1))
+        lo, dash, hi = part.partition("-")
+        a = _cpuset_number(lo, part)
+        b = _cpuset_number(hi, part) if dash else a
+        if a > b:
+            raise ValueError(f"bad range {part!r}")
+        ranges.append((a, b))
+    ranges.sort()
+    merged = [ranges[0]]
+    for a, b in ranges[1:]:
+        la, lb = merged[-1]
+        if a <= lb + 1:
+            merged[-1] = (la, max(lb, b))
         else:
-            if not part.isdigit():
-                raise ValueError(f"bad number {part!r}")
-            out.add(int(part))
-    return sorted(out)
+            merged.append((a, b))
+    return tuple(merged)
 
 
-def _read_online(path: str, default: str | None) -> list[int]:
+def cpuset_size(ranges: Cpuset) -> int:
+    """How many CPUs (or nodes) the ranges of parse_cpuset() hold."""
+    return sum(b - a + 1 for a, b in ranges)
+
+
+def format_cpuset(ranges: Cpuset) -> str:
+    """((0, 2), (4, 4)) -> "0-2,4" (the kernel's own spelling)."""
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def first_missing(wanted: Cpuset, have: Cpuset) -> int | None:
+    """The smallest number in `wanted` that is not in `have` (None if every one is), in
+    O(len(wanted) + len(have)): both are parse_cpuset() results, sorted and merged."""
+    j = 0
+    for a, b in wanted:
+        while j < len(have) and have[j][1] < a:
+            j += 1
+        if j == len(have) or have[j][0] > a:
+            return a
+        if have[j][1] < b:  # merged ranges: the next one starts after a gap
+            return have[j][1] + 1
+    return None
+
+
+def _read_online(path: str, default: str | None) -> Cpuset:
     try:
         with open(path) as f:
-            text = f.read().strip()
+            text = f.read(65536).strip()
     except OSError:
         if default is None:
             raise
@@ -233,10 +308,12 @@ def _int_value(field: str, value) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
+        text = value.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        if digits.isascii() and digits.isdigit():
+            if len(digits.lstrip("0")) > 18:
+                raise InvalidInput(f"invalid {opt} {value!r}: the number is too large")
+            return int(text)
     raise InvalidInput(f"invalid {opt} {value!r}: expected a whole number")
 
 
@@ -265,14 +342,13 @@ def _cpuset_value(field: str, value, online_path: str, default: str | None) -> s
     except ValueError as e:
         raise InvalidInput(f"invalid {opt} {value!r}: {e} (expected a list like 0-2,4)") from None
     try:
-        online = set(_read_online(online_path, default))
+        online = _read_online(online_path, default)
     except (OSError, ValueError):
         return value.strip()  # cannot check here; the kernel will refuse a bad one
-    missing = [n for n in wanted if n not in online]
-    if missing:
-        have = ",".join(str(n) for n in sorted(online))
-        raise InvalidInput(f"invalid {opt} {value!r}: {what} {missing[0]} is not available "
-                           f"on this host (online: {have})")
+    missing = first_missing(wanted, online)
+    if missing is not None:
+        raise InvalidInput(f"invalid {opt} {value!r}: {what} {missing} is not available "
+                           f"on this host (online: {format_cpuset(online)})")
     return value.strip().replace(" ", "")
 
 
@@ -320,9 +396,9 @@ def parse_limits(*, memory=None, memory_swap=None, memory_reservation=None, cpu_
         n = _int_value("pids_limit", pids_limit)
         if n in (0, -1):
             n = -1
-        elif n < 1:
-            raise InvalidInput(f"invalid --pids-limit {pids_limit!r}: must be at least 1 "
-                               "(or -1 / 0 for unlimited)")
+        elif not 1 <= n <= MAX_PIDS:
+            raise InvalidInput(f"invalid --pids-limit {pids_limit!r}: must be between 1 and "
+                               f"{MAX_PIDS} (or -1 / 0 for unlimited)")
         kw["pids_limit"] = n
     limits = Limits(**kw)
     check_combination(limits, partial=partial)
@@ -334,7 +410,7 @@ def _cpus_value(value, cpu_online: str) -> float:
         raise InvalidInput(f"invalid --cpus {value!r}: expected a number of CPUs like 1.5")
     try:
         n = float(value.strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past float's range
         raise InvalidInput(f"invalid --cpus {value!r}: expected a number of CPUs like 1.5"
                            ) from None
     if n != n or n in (float("inf"), float("-inf")):
@@ -342,7 +418,7 @@ def _cpus_value(value, cpu_online: str) -> float:
     if n <= 0:
         raise InvalidInput(f"invalid --cpus {value!r}: must be more than 0")
     try:
-        have = len(_read_online(cpu_online, None))
+        have = cpuset_size(_read_online(cpu_online, None))
     except (OSError, ValueError):
         have = os.cpu_count() or 1
     if n > have:

@@ -259,6 +259,11 @@ def logs_cmd(ctx, follow, tail, since, timestamps, stack, container):
     """Show a container's output (stdout and stderr, each to its own stream)."""
     from rocker.runtime.logs import stream_logs
     paths = ctx.obj.paths
+    tail_n = _tail(tail)
+    since_ts = None
+    if since:
+        from rocker.util.durations import parse_since
+        since_ts = parse_since(since)
     if stack:
         rows, _ = list_rows(paths, True, [("stack", stack)])
         if not rows:
@@ -270,19 +275,26 @@ def logs_cmd(ctx, follow, tail, since, timestamps, stack, container):
         targets = [(cid, None)]
     else:
         raise InvalidInput("a container (or --stack NAME) is required")
-    if tail != "all":
-        try:
-            tail_n = int(tail)
-        except ValueError:
-            raise InvalidInput(f"invalid --tail {tail!r}: a number or 'all'") from None
-    else:
-        tail_n = None
-    since_ts = None
-    if since:
-        from rocker.util.durations import parse_since
-        since_ts = parse_since(since)
     stream_logs(paths, targets, follow=follow, tail=tail_n, since=since_ts,
                 timestamps=timestamps)
+
+
+def _tail(tail: str) -> int | None:
+    """`--tail`: 'all' (None) or a number of lines, 0 or more."""
+    text = tail.strip()
+    if text == "all":
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidInput(f"invalid --tail {tail!r}: use 'all' or a number of lines, 0 or more")
+    return int(text) if len(text.lstrip("0")) <= 18 else None  # more lines than a log can hold
+
+
+def _stop_timeout(timeout: str | None) -> int | None:
+    """`stop -t` / `restart -t`: -1 waits without a limit (as in Docker), else 0..a week."""
+    if timeout is None:
+        return None
+    from rocker.containers.config import parse_timeout
+    return parse_timeout(timeout, "-t/--time", unlimited=True)
 
 
 def _for_each(ctx, refs, act) -> None:
@@ -302,13 +314,15 @@ def _for_each(ctx, refs, act) -> None:
 
 
 @click.command("stop")
-@click.option("-t", "--time", "timeout", type=int, default=None,
-              help="Seconds to wait before SIGKILL [default: the container's stop timeout].")
+@click.option("-t", "--time", "timeout", default=None, metavar="SECONDS",
+              help="Seconds to wait before SIGKILL, -1 without a limit "
+                   "[default: the container's stop timeout].")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
 def stop_cmd(ctx, timeout, containers):
     """Stop containers: stop signal, wait, then SIGKILL to every process."""
     from rocker.runtime import lifecycle
+    timeout = _stop_timeout(timeout)
     _for_each(ctx, containers, lambda cid: lifecycle.stop(ctx.obj.paths, cid, timeout))
 
 
@@ -325,12 +339,15 @@ def kill_cmd(ctx, sig, containers):
 
 
 @click.command("restart")
-@click.option("-t", "--time", "timeout", type=int, default=None)
+@click.option("-t", "--time", "timeout", default=None, metavar="SECONDS",
+              help="Seconds to wait before SIGKILL, -1 without a limit "
+                   "[default: the container's stop timeout].")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
 def restart_cmd(ctx, timeout, containers):
     """Stop (if running) and start containers again."""
     from rocker.runtime import lifecycle
+    timeout = _stop_timeout(timeout)
 
     def restart(cid):
         lifecycle.stop(ctx.obj.paths, cid, timeout)
@@ -372,7 +389,11 @@ def rm_cmd(ctx, force, containers):
 @click.pass_context
 def exec_cmd(ctx, interactive, tty, detach, env, workdir, user, container, command):
     """Run a command in a running container; exits with the command's code."""
+    from rocker.containers.config import parse_env_list, parse_user
     from rocker.runtime.execution import exec_in
+    if user is not None:
+        parse_user(user)
+    parse_env_list(env, {})  # the form of every -e, before the container is looked up
     if tty and interactive and not detach and not os.isatty(0):
         raise InvalidInput("the input device is not a TTY: drop -t, or run from a terminal")
     cid = _resolve(ctx, container)

@@ -2,7 +2,9 @@
 
 Every verb lives in a module of rocker.cli and is imported only when it runs (see COMMANDS).
 All expected errors are RockerError subclasses: they print one line on stderr and exit with the
-error's code. Anything else is a bug: one line, exit 70, and the traceback with --debug.
+error's code. Anything else is a bug: one line, exit 70, and the traceback with --debug. Every
+failure goes through rocker.errors.exit_code_for(), the one place where a code depends on the
+command (`run`, `create` and `exec` exit 125 for any failure of rocker itself, as Docker's do).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 import click
 
 from rocker import __version__
-from rocker.errors import INTERNAL_ERROR_EXIT, RockerError
+from rocker.errors import INTERNAL_ERROR_EXIT, RockerError, exit_code_for
 from rocker.paths import Paths
 
 # name -> "module:attribute"; the module is imported only when the command runs.
@@ -57,6 +59,14 @@ COMMANDS: dict[str, str] = {
 
 
 class LazyGroup(click.Group):
+    invoked: str | None = None
+    """The sub-command this invocation runs, once click has found it (for exit_code_for)."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        LazyGroup.invoked = cmd.name if cmd is not None else name
+        return name, cmd, rest
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(COMMANDS) | set(self.commands))
 
@@ -125,6 +135,11 @@ def main(argv: list[str] | None = None) -> None:
 def _main(argv: list[str] | None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
         os.environ.get("ROCKER_DEBUG"))
+    LazyGroup.invoked = None
+
+    def fail(code: int) -> None:
+        sys.exit(exit_code_for(LazyGroup.invoked, code))
+
     try:
         rv = cli.main(args=argv, prog_name="rocker", standalone_mode=False)
     except RockerError as e:
@@ -132,25 +147,25 @@ def _main(argv: list[str] | None) -> None:
             import traceback
             traceback.print_exc()
         click.echo(f"rocker: {e}", err=True)
-        sys.exit(e.exit_code)
+        fail(e.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
-        sys.exit(130)
+        fail(130)
     except click.ClickException as e:
         e.show()
-        sys.exit(e.exit_code)
+        fail(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        sys.exit(130)
+        fail(130)
     except BrokenPipeError:
-        sys.exit(141)
+        fail(141)
     except Exception as e:  # a bug: one line, traceback only with --debug
         if debug:
             raise
         click.echo(f"rocker: internal error: {type(e).__name__}: {e} (run with --debug for details)",
                    err=True)
-        sys.exit(INTERNAL_ERROR_EXIT)
+        fail(INTERNAL_ERROR_EXIT)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

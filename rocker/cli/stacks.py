@@ -69,11 +69,14 @@ def diff_cmd(ctx, file, output, adopt):
 # apply
 
 
-def _confirm(yes: bool, what: str) -> None:
+def _confirm(yes: bool, what: str, verb: str) -> None:
+    """Ask on a terminal; "no" is an answer, not an interruption: Cancelled (exit 1), with
+    Terraform's words ("Apply cancelled."). Ctrl-C at the prompt stays an Abort (130)."""
     if yes or not sys.stdin.isatty():
         return
     if not click.confirm(f"Do you want to {what}?", default=False):
-        raise click.exceptions.Abort()
+        from rocker.errors import Cancelled
+        raise Cancelled(f"{verb} cancelled.")
 
 
 @click.command("apply")
@@ -81,8 +84,9 @@ def _confirm(yes: bool, what: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop (same as diff).")
 @click.option("--wait", is_flag=True,
               help="Wait until every member is up (healthy when it has a healthcheck).")
-@click.option("--timeout", type=float, default=None, metavar="S",
-              help="Seconds to wait for each dependency / member [default: 120].")
+@click.option("--timeout", default=None, metavar="S",
+              help="Seconds to wait for each dependency / member, more than 0 and at most "
+                   "604800 [default: 120].")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @click.option("--adopt", is_flag=True,
               help="Take over same-named containers the stack does not own.")
@@ -92,6 +96,7 @@ def apply_cmd(ctx, file, dry_run, wait, timeout, yes, adopt):
     from rocker.apply import DEFAULT_TIMEOUT, execute, stack_lock
     from rocker.plan.render import render_text
     paths = ctx.obj.paths
+    timeout = _apply_timeout(timeout)
     desired = _load(file, ctx.obj.paths)
     color = _color()
     if dry_run:
@@ -106,7 +111,7 @@ def apply_cmd(ctx, file, dry_run, wait, timeout, yes, adopt):
                 execute(paths, p, desired, wait=True, timeout=timeout or DEFAULT_TIMEOUT,
                         progress=_progress)
             return 0
-        _confirm(yes, "apply these changes")
+        _confirm(yes, "apply these changes", "Apply")
         click.echo("")
         n = execute(paths, p, desired, wait=wait, timeout=timeout or DEFAULT_TIMEOUT,
                     progress=_progress)
@@ -115,6 +120,22 @@ def apply_cmd(ctx, file, dry_run, wait, timeout, yes, adopt):
                f"{remove} removed ({n} actions).")
     _print_status(paths, desired.stack, desired)
     return 0
+
+
+def _apply_timeout(value: str | None) -> float | None:
+    """`apply --timeout`: seconds, more than 0 and at most a week (not nan, inf or negative)."""
+    if value is None:
+        return None
+    from rocker.containers.config import MAX_TIMEOUT
+    from rocker.util.durations import parse_duration
+    try:
+        n = parse_duration(value, "--timeout")
+    except InvalidInput:
+        n = -1.0
+    if not 0 < n <= MAX_TIMEOUT:
+        raise InvalidInput(f"invalid --timeout {value!r}: use a number of seconds, more than 0 "
+                           f"and at most {MAX_TIMEOUT}")
+    return n
 
 
 def _progress(line: str) -> None:
@@ -155,7 +176,7 @@ def _delete(ctx, file, stack, yes):
             click.echo(f"Nothing to delete: stack {name} owns no containers.")
             return 0
         click.echo(render_text(p, color=_color()), nl=False)
-        _confirm(yes, f"remove everything stack {name} owns")
+        _confirm(yes, f"remove everything stack {name} owns", "Delete")
         click.echo("")
         execute(paths, p, desired, progress=_progress)
     click.echo(f"\nStack {name} deleted: {len(p.actions)} container(s) removed.")

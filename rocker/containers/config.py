@@ -20,7 +20,14 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_STOP_TIMEOUT = 10
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
-ENV_NAME_RE = re.compile(r"^[^=\s][^=]*$")
+USER_RE = re.compile(r"^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$")
+MAX_ID = 2 ** 31 - 1
+"""The largest uid or gid accepted (as runc and Docker: "uids and gids must be in range")."""
+MAX_TIMEOUT = 7 * 24 * 3600
+"""The longest stop timeout and healthcheck duration, in seconds (a week); `stop -t -1` waits
+without a limit."""
+MAX_COUNT = 2 ** 31 - 1
+"""The largest count accepted (on-failure:N retries, healthcheck retries)."""
 
 
 _FIELDS: dict[str, Any] = {  # name -> default (a callable makes a fresh mutable default)
@@ -67,21 +74,65 @@ class ContainerConfig:
         return f"ContainerConfig({self.to_dict()!r})"
 
 
+def _digits(s: str) -> bool:
+    """Plain ASCII digits only (str.isdigit also takes '²' and other scripts' digits)."""
+    return s.isascii() and s.isdigit()
+
+
+def whole_number(value: Any, option: str, lo: int, hi: int, hint: str = "") -> int:
+    """An int, or a string of ASCII digits (a leading '-' allowed), within lo..hi; InvalidInput
+    naming `option` and the range otherwise. Work bounded by the text's length: a number with
+    more digits than `hi` has is refused without being converted."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise InvalidInput(f"invalid {option} {value!r}: expected a whole number")
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text.startswith("-") else text
+        if not _digits(digits):
+            raise InvalidInput(f"invalid {option} {value!r}: expected a whole number")
+        n = None if len(digits.lstrip("0")) > len(str(max(abs(lo), abs(hi)))) else int(text)
+    else:
+        n = value
+    if n is None or not lo <= n <= hi:
+        shown = value if isinstance(value, int) else repr(value)
+        raise InvalidInput(f"invalid {option} {shown}: " + (hint or f"must be between {lo} "
+                                                             f"and {hi}"))
+    return n
+
+
+def parse_timeout(value: Any, option: str, unlimited: bool = False) -> int:
+    """Seconds to wait for a stop: 0..MAX_TIMEOUT, and -1 (no limit) where `unlimited`."""
+    lo = -1 if unlimited else 0
+    hint = (f"use -1 (wait without a limit) or 0 to {MAX_TIMEOUT} seconds" if unlimited
+            else f"must be between 0 and {MAX_TIMEOUT} seconds")
+    return whole_number(value, option, lo, MAX_TIMEOUT, hint)
+
+
+def parse_user(value: str, option: str = "--user") -> str:
+    """`uid[:gid]` or `name[:group]`: the form, and numeric ids within 0..MAX_ID."""
+    if not isinstance(value, str) or not USER_RE.fullmatch(value):
+        raise InvalidInput(f"invalid {option} {value!r}: use uid[:gid] or name[:group]")
+    for part, what in zip(value.split(":"), ("uid", "gid")):
+        if _digits(part) and (len(part.lstrip("0")) > 10 or int(part) > MAX_ID):
+            raise InvalidInput(f"invalid {option} {value!r}: a {what} must be between 0 and "
+                               f"{MAX_ID}")
+    return value
+
+
 def parse_signal(value: str | int) -> int:
     """'SIGTERM', 'TERM', 'term' or '15' -> 15."""
     s = str(value).strip()
-    if s.isdigit():
-        n = int(s)
-        if 1 <= n <= 64:
-            return n
+    if _digits(s):
+        if len(s) <= 2 and 1 <= int(s) <= 64:
+            return int(s)
         raise InvalidInput(f"invalid signal: {value}")
     name = s.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
-    try:
-        return int(getattr(_signal, name))
-    except AttributeError:
-        raise InvalidInput(f"invalid signal: {value}") from None
+    member = _signal.Signals.__members__.get(name)  # not getattr: SIG_IGN, SIG_BLOCK are no signals
+    if member is None:
+        raise InvalidInput(f"invalid signal: {value}")
+    return int(member)
 
 
 def signal_name(num: int) -> str:
@@ -101,9 +152,23 @@ def parse_restart(value: str | None) -> str:
     if count:
         if name != "on-failure":
             raise InvalidInput(f"invalid restart policy {value!r}: only on-failure takes a count")
-        if not count.isdigit() or int(count) < 0:
-            raise InvalidInput(f"invalid restart policy {value!r}: the count must be a number")
+        if not _digits(count) or len(count.lstrip("0")) > 10 or int(count) > MAX_COUNT:
+            raise InvalidInput(f"invalid restart policy {value!r}: the count must be a number "
+                               f"from 0 to {MAX_COUNT}")
     return v
+
+
+def env_name_problem(name: str) -> str | None:
+    """Why `name` cannot be an environment variable's name (None if it can). Like Docker: not
+    empty, no whitespace (Docker's env files refuse it; a shell cannot name it either), no '='
+    and no NUL byte (execve cannot pass them)."""
+    if not name:
+        return "the variable name is empty"
+    if any(c.isspace() for c in name):
+        return f"the variable name {name!r} contains whitespace"
+    if "=" in name or "\0" in name:
+        return f"the variable name {name!r} contains '=' or a NUL byte"
+    return None
 
 
 def parse_env_list(items: Iterable[str], host_env: Mapping[str, str] | None = None,
@@ -113,8 +178,9 @@ def parse_env_list(items: Iterable[str], host_env: Mapping[str, str] | None = No
     out: dict[str, str] = {}
     for item in items:
         k, eq, v = item.partition("=")
-        if not k or not ENV_NAME_RE.match(k):
-            raise InvalidInput(f"invalid {what} value {item!r}: expected KEY=VALUE")
+        problem = env_name_problem(k) or ("the value contains a NUL byte" if "\0" in v else None)
+        if problem:
+            raise InvalidInput(f"invalid {what} {item!r}: {problem} (expected KEY=VALUE)")
         if eq:
             out[k] = v
         elif k in host_env:
@@ -188,15 +254,16 @@ def parse_healthcheck(hc: Mapping[str, Any] | None) -> dict[str, Any] | None:
         test = test[1:]
     elif test[0] == "CMD-SHELL":
         test = ["/bin/sh", "-c", " ".join(test[1:])]
-    out = {
-        "test": [str(t) for t in test],
-        "interval": parse_duration(hc.get("interval", "30s"), "healthcheck.interval"),
-        "timeout": parse_duration(hc.get("timeout", "30s"), "healthcheck.timeout"),
-        "start_period": parse_duration(hc.get("start_period", "0s"), "healthcheck.start_period"),
-        "retries": int(hc.get("retries", 3)),
-    }
-    if out["interval"] <= 0 or out["timeout"] <= 0 or out["retries"] < 1:
-        raise InvalidInput("healthcheck interval and timeout must be > 0 and retries >= 1")
+    out: dict[str, Any] = {"test": [str(t) for t in test]}
+    for key, default in (("interval", "30s"), ("timeout", "30s"), ("start_period", "0s")):
+        option = "--health-" + key.replace("_", "-")
+        value = parse_duration(hc.get(key, default), option)
+        if not (0 <= value <= MAX_TIMEOUT) or (value == 0 and key != "start_period"):
+            low = "0" if key == "start_period" else "more than 0"
+            raise InvalidInput(f"invalid {option} {hc.get(key)!r}: must be {low} and at most "
+                               f"{MAX_TIMEOUT}s (a week)")
+        out[key] = value
+    out["retries"] = whole_number(hc.get("retries", 3), "--health-retries", 1, MAX_COUNT)
     return out
 
 
@@ -222,9 +289,12 @@ def build_config(image: str, command: Iterable[str] | str | None = None, *,
             merged_env.update(read_env_file(path))
     if isinstance(env, Mapping):
         for k, v in env.items():
-            if not ENV_NAME_RE.match(str(k)):
-                raise InvalidInput(f"invalid environment variable name {k!r}")
-            merged_env[str(k)] = "" if v is None else str(v)
+            v = "" if v is None else str(v)
+            problem = env_name_problem(str(k)) or ("the value contains a NUL byte"
+                                                   if "\0" in v else None)
+            if problem:
+                raise InvalidInput(f"invalid environment variable {k!r}: {problem}")
+            merged_env[str(k)] = v
     elif env:
         merged_env.update(parse_env_list(env))
     if isinstance(entrypoint, str):
@@ -235,12 +305,13 @@ def build_config(image: str, command: Iterable[str] | str | None = None, *,
         raise InvalidInput(f"invalid hostname {hostname!r}")
     if workdir is not None and not workdir.startswith("/"):
         raise InvalidInput(f"the working directory {workdir!r} must be an absolute path")
-    if user is not None and not re.match(r"^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$", user):
-        raise InvalidInput(f"invalid user {user!r}: use uid[:gid] or name[:group]")
+    if workdir is not None and "\0" in workdir:
+        raise InvalidInput(f"the working directory {workdir!r} contains a NUL byte")
+    if user is not None:
+        parse_user(user)
     sig = parse_signal(stop_signal or "SIGTERM")
-    timeout = DEFAULT_STOP_TIMEOUT if stop_timeout is None else int(stop_timeout)
-    if timeout < 0:
-        raise InvalidInput(f"invalid stop timeout {stop_timeout}: must be >= 0")
+    timeout = (DEFAULT_STOP_TIMEOUT if stop_timeout is None
+               else parse_timeout(stop_timeout, "--stop-timeout"))
     restart_v = parse_restart(restart)
     if auto_remove and restart_v != "no":
         raise InvalidInput("--rm and a restart policy other than 'no' cannot be combined")

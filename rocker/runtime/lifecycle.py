@@ -204,13 +204,16 @@ def _pidfd(pid: int | None, start_time: int | None):
     return fd
 
 
-def _wait_fd(fd: int | None, timeout: float) -> bool:
-    """Wait until the pidfd's process exits; True if it did within `timeout`."""
+def _wait_fd(fd: int | None, timeout: float | None) -> bool:
+    """Wait until the pidfd's process exits; True if it did within `timeout` (None: no limit;
+    a timeout past poll's 24 days, from an old record, waits 24 days)."""
     if fd is None:
         return True
     p = select.poll()
     p.register(fd, select.POLLIN)
-    return bool(p.poll(max(0, int(timeout * 1000))))
+    if timeout is None:
+        return bool(p.poll())
+    return bool(p.poll(min(max(0, int(timeout * 1000)), 2 ** 31 - 1)))
 
 
 def _signal_fd(fd: int, sig: int) -> None:
@@ -248,11 +251,13 @@ def kill(paths: Paths, cid: str, sig: int | str = signal.SIGKILL) -> None:
 
 
 def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict | None:
-    """Stop signal to init, wait, then SIGKILL to every process; returns the final record
+    """Stop signal to init, wait `timeout` seconds (default: the container's stop timeout; a
+    negative one: without a limit), then SIGKILL to every process; returns the final record
     (None when the container was an --rm one, removed by its monitor)."""
     rec = records.load(paths, cid)
     cfg = rec["config"]
     timeout = cfg.get("stop_timeout", 10) if timeout is None else timeout
+    wait = None if timeout < 0 else timeout
     try:
         rec = records.update_state(paths, cid, stop_requested=True)
     except FileNotFoundError:
@@ -267,9 +272,9 @@ def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict | None:
             m = _cgroup(cid)
             if obs["status"] == "paused" or (m.exists() and m.is_frozen()):
                 m.thaw()
-            if timeout > 0:
+            if timeout != 0:
                 _signal_fd(fd, parse_signal(cfg.get("stop_signal") or "SIGTERM"))
-            if timeout <= 0 or not _wait_fd(fd, timeout):
+            if timeout == 0 or not _wait_fd(fd, wait):
                 killed = True  # still alive: whatever ends it now is our SIGKILL
                 if m.exists():
                     m.kill(signal.SIGKILL)
@@ -279,7 +284,7 @@ def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict | None:
             # cancels a pending restart back-off; a container the monitor (re)started
             # meanwhile is stopped by the monitor itself (stop signal, timeout, kill)
             _signal_fd(mon, signal.SIGTERM)
-            if not _wait_fd(mon, timeout + 15):
+            if not _wait_fd(mon, (cfg.get("stop_timeout", 10) if wait is None else wait) + 15):
                 _signal_fd(mon, signal.SIGKILL)
                 _wait_fd(mon, 5)
     finally:

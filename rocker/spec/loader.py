@@ -112,7 +112,13 @@ def _core_loader():
                 return int(value[2:], 16)
             return int(value, 10)
         except ValueError:
+            pass
+        try:
             return yaml.SafeLoader.construct_yaml_int(loader, node)  # an explicit !!int
+        except ValueError:  # not an integer, or more digits than Python converts (4300)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"not an integer, or too large: {value[:40]!r}"
+                + ("..." if len(value) > 40 else ""), node.start_mark) from None
 
     CoreLoader.add_constructor("tag:yaml.org,2002:bool", core_bool)
     CoreLoader.add_constructor("tag:yaml.org,2002:int", core_int)
@@ -127,6 +133,7 @@ def _parse_yaml(text: str, display: str) -> tuple[Any, dict[str, int]]:
         node = loader.get_single_node()
         lines: dict[str, int] = {}
         if node is not None:
+            _check_expansion(node, len(text), display)
             _index(node, "", lines, display)
             data = loader.construct_document(node)
         else:
@@ -138,9 +145,49 @@ def _parse_yaml(text: str, display: str) -> tuple[Any, dict[str, int]]:
         raise SpecError(f"{display}{line}: invalid YAML: {problem}") from None
     except yaml.YAMLError as e:
         raise SpecError(f"{display}: invalid YAML: {e}") from None
+    except (ValueError, TypeError, OverflowError) as e:  # an explicit tag's value (!!timestamp)
+        raise SpecError(f"{display}: invalid YAML value: {e}") from None
     finally:
         loader.dispose()
     return data, lines
+
+
+MAX_DEPTH = 64
+"""The deepest nesting of a stack file (a real one needs 6: containers.web.healthcheck.test.0)."""
+
+MAX_NODES = 100_000
+"""The most values a YAML stack file may stand for once its aliases are expanded, past what its
+own text holds (see _check_expansion)."""
+
+
+def _check_expansion(root, text_len: int, display: str) -> None:
+    """Refuse a document much larger than its text, or deeper than MAX_DEPTH.
+
+    An alias is a shared node: a few lines of anchors can stand for a document exponentially
+    larger than the text (a "billion laughs"), or an infinite one (an alias inside its own
+    anchor). Everything after parsing (line index, pydantic, hashing) walks the expanded
+    document, so it is measured first, without recursion, counting each value as it is
+    reached: the work is bounded by MAX_NODES + the length of the text."""
+    import yaml
+    budget = MAX_NODES + text_len
+    count = 1
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SpecError(f"{display}:{node.start_mark.line + 1}: nested deeper than "
+                            f"{MAX_DEPTH} levels (or an alias inside its own anchor)")
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            continue
+        count += len(children)
+        if count > budget:
+            raise SpecError(f"{display}: too large once its aliases are expanded (more than "
+                            f"{budget} values)")
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _index(node, path: str, lines: dict[str, int], display: str) -> None:
@@ -179,8 +226,10 @@ def _parse_toml(raw: bytes, display: str) -> Any:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise SpecError(f"{display}: not UTF-8 text: {e}") from None
-    except tomllib.TOMLDecodeError as e:
+    except ValueError as e:  # TOMLDecodeError, or an integer of more than 4300 digits
         raise SpecError(f"{display}: invalid TOML: {e}") from None
+    except RecursionError:   # tomllib recurses into nested arrays and inline tables
+        raise SpecError(f"{display}: invalid TOML: nested too deeply") from None
 
 
 def parse_file(path: str, display: str | None = None) -> tuple[Any, dict[str, int], str]:

@@ -13,6 +13,8 @@ from typing import Literal, Optional, Union
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 Scalar = Union[str, int, float, bool]
+MAX_REPLICAS = 1000
+"""The most replicas of one service (each is a container of its own on this host)."""
 Condition = Literal["started", "healthy", "completed"]
 
 
@@ -75,8 +77,9 @@ class ContainerSpec(_Strict):
     pids_limit: Optional[int] = None
     healthcheck: Optional[HealthcheckSpec] = None
     restart_on_unhealthy: bool = False
-    replicas: int = Field(1, ge=0, description="How many; names are <key> for 1, <key>-1.. "
-                                               "<key>-N for more.")
+    replicas: int = Field(1, ge=0, le=MAX_REPLICAS,
+                          description="How many; names are <key> for 1, <key>-1.. <key>-N for "
+                                      "more.")
     depends_on: Union[dict[str, Condition], list[str]] = Field(
         default_factory=dict, description="service -> started | healthy | completed, or a "
                                           "list (started).")

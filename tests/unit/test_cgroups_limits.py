@@ -134,7 +134,8 @@ def test_parse_limits_edges(host, kw, expected):
     ({"cpuset_cpus": "-1"}, r"--cpuset-cpus '-1'"),
     ({"cpuset_mems": "1"}, r"--cpuset-mems '1': memory node 1 is not available"),
     ({"cpuset_mems": "x"}, r"--cpuset-mems 'x'"),
-    ({"pids_limit": -2}, r"--pids-limit -2: must be at least 1"),
+    ({"pids_limit": -2}, r"--pids-limit -2: must be between 1 and 4194304"),
+    ({"pids_limit": 4194305}, r"--pids-limit 4194305: must be between 1 and 4194304"),
     ({"pids_limit": "many"}, r"--pids-limit 'many'"),
     ({"pids_limit": True}, r"--pids-limit True"),
 ])
@@ -163,10 +164,11 @@ def test_parse_limits_real_host():
 
 
 def test_parse_cpuset():
-    assert parse_cpuset("0-2,4") == [0, 1, 2, 4]
-    assert parse_cpuset("3") == [3]
-    assert parse_cpuset("1,1,0") == [0, 1]
-    for bad in ("", "a", "1-", "-", "2-1", "1,,2"):
+    assert parse_cpuset("0-2,4") == ((0, 2), (4, 4))
+    assert parse_cpuset("3") == ((3, 3),)
+    assert parse_cpuset("1,1,0") == ((0, 1),)
+    assert parse_cpuset("5-6, 0-2,3") == ((0, 3), (5, 6))
+    for bad in ("", "a", "1-", "-", "2-1", "1,,2", "\u00b2", "1-\u0663"):
         with pytest.raises(ValueError):
             parse_cpuset(bad)
 
