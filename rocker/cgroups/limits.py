@@ -32,7 +32,7 @@ MAX_BYTES = 2 ** 63 - 1
 MAX_PIDS = 4194304
 """The largest --pids-limit the kernel takes (PID_MAX_LIMIT on 64-bit; pids.max refuses more)."""
 
-MAX_CPUSET_DIGITS = 9
+MAX_CPUSET_DIGITS = 18
 """A CPU or memory node number in a cpuset list has at most this many digits (the kernel's
 limits are far lower; the host check below names the real ones)."""
 

@@ -84,11 +84,11 @@ def _ports(rest: str, line: str) -> list[str]:
         if proto not in ("tcp", "udp", "sctp"):
             raise InvalidInput(f"invalid change {line!r}: bad protocol {proto!r}")
         lo, dash, hi = port.partition("-")
-        try:
-            a = int(lo)
-            b = int(hi) if dash else a
-        except ValueError:
-            raise InvalidInput(f"invalid change {line!r}: bad port {word!r}") from None
+        hi = hi if dash else lo
+        # plain ASCII digits (int() also takes '8_0', '+80' and other scripts' digits)
+        if not all(p.isascii() and p.isdigit() and len(p) <= 5 for p in (lo, hi)):
+            raise InvalidInput(f"invalid change {line!r}: bad port {word!r}")
+        a, b = int(lo), int(hi)
         if not (1 <= a <= b <= 65535) or b - a > 1024:
             raise InvalidInput(f"invalid change {line!r}: bad port {word!r}")
         out.extend(f"{p}/{proto}" for p in range(a, b + 1))

@@ -29,9 +29,9 @@ _FIELD_HINTS = (
     ("--memory-swap", "memory_swap"), ("--memory-reservation", "memory_reservation"),
     ("--memory", "memory"), ("--cpu-shares", "cpu_shares"), ("--cpuset-cpus", "cpuset"),
     ("--cpuset-mems", "cpuset_mems"), ("--cpus", "cpus"), ("--pids-limit", "pids_limit"),
-    ("healthcheck", "healthcheck"), ("restart policy", "restart"), ("signal", "stop_signal"),
-    ("stop timeout", "stop_timeout"), ("hostname", "hostname"), ("working directory", "workdir"),
-    ("invalid user", "user"), ("env file", "env_file"), ("line in", "env_file"),
+    ("healthcheck", "healthcheck"), ("--health", "healthcheck"), ("restart policy", "restart"),
+    ("signal", "stop_signal"), ("--stop-timeout", "stop_timeout"), ("hostname", "hostname"),
+    ("working directory", "workdir"), ("--user", "user"), ("env file", "env_file"), ("line in", "env_file"),
     ("environment variable", "env"), ("--env", "env"), ("label", "labels"),
     ("--rm", "restart"), ("invalid reference", "image"), ("image", "image"),
 )
@@ -226,8 +226,10 @@ def _parse_toml(raw: bytes, display: str) -> Any:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise SpecError(f"{display}: not UTF-8 text: {e}") from None
-    except ValueError as e:  # TOMLDecodeError, or an integer of more than 4300 digits
+    except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{display}: invalid TOML: {e}") from None
+    except ValueError:  # int(): more digits than Python converts (4300)
+        raise SpecError(f"{display}: invalid TOML: an integer is too large") from None
     except RecursionError:   # tomllib recurses into nested arrays and inline tables
         raise SpecError(f"{display}: invalid TOML: nested too deeply") from None
 
