@@ -19,8 +19,10 @@ from rocker.errors import InvalidInput
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_STOP_TIMEOUT = 10
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
-USER_RE = re.compile(r"^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$")
+# \Z, not $: `$` also matches before a trailing newline ("web\n" is no name)
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\Z")
+USER_RE = re.compile(r"^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?\Z")
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}\Z")
 MAX_ID = 2 ** 31 - 1
 """The largest uid or gid accepted (as runc and Docker: "uids and gids must be in range")."""
 MAX_TIMEOUT = 7 * 24 * 3600
@@ -83,20 +85,21 @@ def whole_number(value: Any, option: str, lo: int, hi: int, hint: str = "") -> i
     """An int, or a string of ASCII digits (a leading '-' allowed), within lo..hi; InvalidInput
     naming `option` and the range otherwise. Work bounded by the text's length: a number with
     more digits than `hi` has is refused without being converted."""
+    allowed = hint or f"must be between {lo} and {hi}"
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise InvalidInput(f"invalid {option} {value!r}: expected a whole number")
+        raise InvalidInput(f"invalid {option} {value!r}: expected a whole number ({allowed})")
     if isinstance(value, str):
         text = value.strip()
         digits = text[1:] if text.startswith("-") else text
         if not _digits(digits):
-            raise InvalidInput(f"invalid {option} {value!r}: expected a whole number")
+            raise InvalidInput(f"invalid {option} {value!r}: expected a whole number "
+                               f"({allowed})")
         n = None if len(digits.lstrip("0")) > len(str(max(abs(lo), abs(hi)))) else int(text)
     else:
         n = value
     if n is None or not lo <= n <= hi:
         shown = value if isinstance(value, int) else repr(value)
-        raise InvalidInput(f"invalid {option} {shown}: " + (hint or f"must be between {lo} "
-                                                             f"and {hi}"))
+        raise InvalidInput(f"invalid {option} {shown}: {allowed}")
     return n
 
 
@@ -110,7 +113,7 @@ def parse_timeout(value: Any, option: str, unlimited: bool = False) -> int:
 
 def parse_user(value: str, option: str = "--user") -> str:
     """`uid[:gid]` or `name[:group]`: the form, and numeric ids within 0..MAX_ID."""
-    if not isinstance(value, str) or not USER_RE.fullmatch(value):
+    if not isinstance(value, str) or not USER_RE.match(value):
         raise InvalidInput(f"invalid {option} {value!r}: use uid[:gid] or name[:group]")
     for part, what in zip(value.split(":"), ("uid", "gid")):
         if _digits(part) and (len(part.lstrip("0")) > 10 or int(part) > MAX_ID):
@@ -301,7 +304,7 @@ def build_config(image: str, command: Iterable[str] | str | None = None, *,
         ep: list[str] | None = [entrypoint] if entrypoint else []
     else:
         ep = None if entrypoint is None else [str(e) for e in entrypoint]
-    if hostname is not None and not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$", hostname):
+    if hostname is not None and not HOSTNAME_RE.match(hostname):
         raise InvalidInput(f"invalid hostname {hostname!r}")
     if workdir is not None and not workdir.startswith("/"):
         raise InvalidInput(f"the working directory {workdir!r} must be an absolute path")

@@ -68,7 +68,11 @@ def test_rockers_own_errors_from_run_and_exec_exit_125(busybox):
 
 def test_other_commands_keep_their_codes(busybox):
     assert busybox("stop", "--nope", "x", check=False).returncode == 2
+    assert busybox("start", "--nope", "x", check=False).returncode == 2
     assert busybox("start", "nosuch", check=False).returncode == 1
+    busybox("create", "--name", "nf", "busybox", "nosuchcmd")
+    p = busybox("start", "nf", check=False)   # set-up failures keep Docker's run codes
+    assert p.returncode == 127 and "nosuchcmd" in one_line_error(p)
     p = busybox("diff", "--nope", check=False)
     assert p.returncode == 1, p.stderr   # 2 is diff's "changes"
 
