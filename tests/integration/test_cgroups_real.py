@@ -28,6 +28,7 @@ V1 = LAYOUT.version == 1
 MiB = 1024 * 1024
 PY = sys.executable
 CPUS = parse_cpuset(open("/sys/devices/system/cpu/online").read())
+NCPUS = sum(b - a + 1 for a, b in CPUS)   # parse_cpuset returns ranges, never members
 TOUCH = "import time\nb = bytearray({mib} * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
 
 
@@ -151,13 +152,13 @@ def test_create_makes_every_hierarchy(cgroups):
 
 
 def test_limits_reach_the_real_files(cgroups):
-    cpu = str(CPUS[-1])
+    cpu = str(CPUS[-1][1])
     lim = parse_limits(memory="100m", memory_swap="200m", memory_reservation="50m",
-                       cpu_shares=512, cpus="1.5" if len(CPUS) > 1 else "0.5",
+                       cpu_shares=512, cpus="1.5" if NCPUS > 1 else "0.5",
                        cpuset_cpus=cpu, cpuset_mems="0", pids_limit=50)
     m = cgroups()
     warnings = m.apply(lim)
-    quota = "150000" if len(CPUS) > 1 else "50000"
+    quota = "150000" if NCPUS > 1 else "50000"
     if V1:
         assert files(m, "memory", "memory.limit_in_bytes") == str(100 * MiB)
         if os.path.exists(os.path.join(m.dir("memory"), "memory.memsw.limit_in_bytes")):
