@@ -405,17 +405,17 @@ def exec_cmd(ctx, interactive, tty, detach, env, workdir, user, container, comma
 @click.option("-c", "--change", multiple=True, help="Dockerfile-like change (CMD, ENV, ...).")
 @click.option("-m", "--message", help="Commit message.")
 @click.option("-a", "--author", help="Author.")
+@click.option("-p", "--pause/--no-pause", default=True, show_default=True,
+              help="Freeze the container while committing (Docker's default).")
 @click.argument("container")
-@click.argument("image")
+@click.argument("image", required=False)
 @click.pass_context
-def commit_cmd(ctx, change, message, author, container, image):
+def commit_cmd(ctx, change, message, author, pause, container, image):
     """Create an image from a container's changes."""
-    from rocker.images.store import ImageStore
-    paths = ctx.obj.paths
+    from rocker.runtime import lifecycle
     cid = _resolve(ctx, container)
-    rec = records.load(paths, cid)
-    img = ImageStore(paths).commit(rec["rootfs"]["upper"], rec["image_id"], image,
-                                   changes=list(change), message=message, author=author)
+    img = lifecycle.commit(ctx.obj.paths, cid, image, changes=list(change), message=message,
+                           author=author, pause=pause)
     click.echo(img.id)
 
 

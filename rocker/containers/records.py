@@ -16,6 +16,18 @@ from rocker.state.store import read_json
 RECORD = "container.json"
 
 
+def _gc_age() -> float:
+    """Seconds before a crash's leftover folder counts as garbage; ROCKER_GC_AGE (documented
+    as a test knob) may shorten it."""
+    try:
+        return max(0.0, float(os.environ.get("ROCKER_GC_AGE", "60")))
+    except ValueError:
+        return 60.0
+
+
+GC_AGE = _gc_age()
+
+
 def record_path(paths: Paths, cid: str) -> str:
     return os.path.join(paths.container_dir(cid), RECORD)
 
@@ -28,13 +40,19 @@ def list_ids(paths: Paths) -> list[str]:
     return sorted(n for n in names if not n.startswith("."))
 
 
-def collect_garbage(paths: Paths, older_than: float = 60.0) -> None:
-    """Remove half-made (.new-*) and half-removed (.rm-*) folders that a crash left behind."""
-    import shutil
+def collect_garbage(paths: Paths, older_than: float = GC_AGE) -> None:
+    """Remove half-made (.new-*) and half-removed (.rm-*) folders that a crash left behind.
+
+    Never fails the command that calls it: what cannot be removed is reported in one line on
+    stderr and left for the next time. The removal is rocker.util.fstree's (symlink-safe, any
+    depth, a bounded number of descriptors)."""
+    import sys
     import time
+
+    from rocker.util.fstree import remove_tree
     try:
         names = os.listdir(paths.containers)
-    except FileNotFoundError:
+    except OSError:
         return
     now = time.time()
     for n in names:
@@ -42,9 +60,12 @@ def collect_garbage(paths: Paths, older_than: float = 60.0) -> None:
             p = os.path.join(paths.containers, n)
             try:
                 if now - os.lstat(p).st_mtime > older_than:
-                    shutil.rmtree(p, ignore_errors=True)
-            except OSError:
+                    remove_tree(p)
+            except FileNotFoundError:
                 pass
+            except Exception as e:  # noqa: BLE001 - garbage collection must not stop a command
+                print(f"rocker: warning: could not remove the leftover {n}: "
+                      f"{getattr(e, 'strerror', None) or e}", file=sys.stderr)
 
 
 def containers_using_image(paths: Paths, image_id: str) -> list[str]:

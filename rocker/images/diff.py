@@ -15,18 +15,20 @@ valid, empty layer.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from typing import Any, BinaryIO
 
 from rocker.images.extract import OPAQUE_MARKER, WHITEOUT_PREFIX
+from rocker.util import fstree
 
 _OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 
 
-def _xattrs(path: str) -> dict[str, str]:
+def _xattrs(fd: int) -> dict[str, str]:
     try:
-        names = os.listxattr(path, follow_symlinks=False)
+        names = os.listxattr(fd)
     except OSError:
         return {}
     out = {}
@@ -34,25 +36,28 @@ def _xattrs(path: str) -> dict[str, str]:
         if name.startswith(("trusted.overlay.", "user.overlay.")):
             continue
         try:
-            value = os.getxattr(path, name, follow_symlinks=False)
+            value = os.getxattr(fd, name)
         except OSError:
             continue
         out["SCHILY.xattr." + name] = value.decode("utf-8", "surrogateescape")
     return out
 
 
-def _is_opaque(path: str) -> bool:
+def _is_opaque(fd: int) -> bool:
     for name in _OPAQUE_XATTRS:
         try:
-            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+            if os.getxattr(fd, name) == b"y":
                 return True
         except OSError:
             continue
     return False
 
 
-def write_upper_tar(upper: str, out: BinaryIO) -> None:
-    """Write the layer tar of the overlay upper directory `upper` to `out`."""
+def write_upper_tar(upper: str, out: BinaryIO, skip=None) -> None:
+    """Write the layer tar of the overlay upper directory `upper` to `out`.
+
+    The walk is rocker.util.fstree's: it never follows a symlink, whatever the container does
+    to its tree meanwhile. `skip(rel, st)` may leave entries out (rocker's own mount points)."""
     import tarfile
 
     inodes: dict[tuple[int, int], str] = {}
@@ -76,49 +81,84 @@ def write_upper_tar(upper: str, out: BinaryIO) -> None:
 
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
                       bufsize=64 * 1024) as tf:
-        def walk(dir_path: str, prefix: str) -> None:
-            with os.scandir(dir_path) as it:
-                entries = sorted(it, key=lambda e: e.name)
-            for e in entries:
-                path = e.path
-                name = prefix + e.name
-                st = os.lstat(path)
-                mode = st.st_mode
-                if stat.S_ISCHR(mode) and st.st_rdev == 0:
-                    tf.addfile(empty(prefix + WHITEOUT_PREFIX + e.name, st))
-                elif stat.S_ISDIR(mode):
-                    ti = info(name, st, tarfile.DIRTYPE)
-                    ti.pax_headers = _xattrs(path)
-                    tf.addfile(ti)
-                    if _is_opaque(path):
-                        tf.addfile(empty(name + "/" + OPAQUE_MARKER, st))
-                    walk(path, name + "/")
-                elif stat.S_ISREG(mode):
-                    key = (st.st_dev, st.st_ino)
-                    if st.st_nlink > 1 and key in inodes:
-                        ti = info(name, st, tarfile.LNKTYPE)
-                        ti.linkname = inodes[key]
-                        tf.addfile(ti)
-                        continue
-                    if st.st_nlink > 1:
-                        inodes[key] = name
-                    ti = info(name, st, tarfile.REGTYPE)
-                    ti.pax_headers = _xattrs(path)
-                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                    with os.fdopen(fd, "rb", buffering=1 << 20) as f:
-                        ti.size = os.fstat(f.fileno()).st_size
-                        tf.addfile(ti, f)
-                elif stat.S_ISLNK(mode):
-                    ti = info(name, st, tarfile.SYMTYPE)
-                    ti.linkname = os.readlink(path)
-                    tf.addfile(ti)
-                elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                    ti = info(name, st, tarfile.CHRTYPE if stat.S_ISCHR(mode)
-                              else tarfile.BLKTYPE)
-                    ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-                    tf.addfile(ti)
-                elif stat.S_ISFIFO(mode):
-                    tf.addfile(info(name, st, tarfile.FIFOTYPE))
-                # sockets and anything else cannot be stored in a tar: skipped
+        top = fstree.open_dir(upper)
+        try:
+            for kind, e in fstree.walk(top):
+                _add(tf, kind, e, info, empty, inodes, skip)
+        finally:
+            os.close(top)
 
-        walk(upper, "")
+
+def _add(tf: Any, kind: str, e: fstree.Entry, info, empty, inodes: dict, skip) -> None:
+    import tarfile
+
+    st, name = e.st, e.rel
+    mode = st.st_mode
+    if skip is not None and skip(name, st):
+        return
+    if kind == fstree.ENTER:
+        ti = info(name, st, tarfile.DIRTYPE)
+        ti.pax_headers = _xattrs(e.fd)
+        tf.addfile(ti)
+        if _is_opaque(e.fd):
+            tf.addfile(empty(name + "/" + OPAQUE_MARKER, st))
+        return
+    prefix = name[:len(name) - len(e.name)]
+    if stat.S_ISCHR(mode) and st.st_rdev == 0:
+        tf.addfile(empty(prefix + WHITEOUT_PREFIX + e.name, st))
+    elif stat.S_ISREG(mode):
+        try:
+            fd = os.open(e.name, fstree.FILE_FLAGS, dir_fd=e.dir_fd)
+        except (FileNotFoundError, OSError) as err:
+            if isinstance(err, FileNotFoundError) or err.errno in (errno.ELOOP, errno.ENXIO):
+                return   # gone, or swapped for a symlink/fifo since it was listed: never followed
+            raise OSError(err.errno, f"{err.strerror}: {name}") from None
+        with os.fdopen(fd, "rb", buffering=1 << 20) as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in inodes:
+                ti = info(name, st, tarfile.LNKTYPE)
+                ti.linkname = inodes[key]
+                tf.addfile(ti)
+                return
+            if st.st_nlink > 1:
+                inodes[key] = name
+            ti = info(name, st, tarfile.REGTYPE)
+            ti.pax_headers = _xattrs(fd)
+            ti.size = st.st_size
+            tf.addfile(ti, _Exactly(f, st.st_size))
+    elif stat.S_ISLNK(mode):
+        try:
+            target = os.readlink(e.name, dir_fd=e.dir_fd)
+        except OSError:
+            return
+        ti = info(name, st, tarfile.SYMTYPE)
+        ti.linkname = target
+        tf.addfile(ti)
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        ti = info(name, st, tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE)
+        ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        tf.addfile(ti)
+    elif stat.S_ISFIFO(mode):
+        tf.addfile(info(name, st, tarfile.FIFOTYPE))
+    # sockets and anything else cannot be stored in a tar: skipped
+
+
+class _Exactly:
+    """A file read as exactly `size` bytes (zeros if it shrank meanwhile), so a file the running
+    container changes during the commit never makes the tar inconsistent."""
+
+    def __init__(self, f: BinaryIO, size: int) -> None:
+        self.f, self.left = f, size
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.f.read(n)
+        if len(data) < n:
+            data += bytes(n - len(data))
+        self.left -= len(data)
+        return data

@@ -269,9 +269,9 @@ class _Extractor:
         if stat.S_ISDIR(st.st_mode):
             if keep_dir:
                 return True
-            import shutil
+            from rocker.util.fstree import remove_at
             self._forget(parts)
-            shutil.rmtree(name, dir_fd=parent)
+            remove_at(parent, name)
             return False
         os.unlink(name, dir_fd=parent)
         self._untrack(parts)
@@ -682,63 +682,12 @@ def extract_layer(f: BinaryIO, dest: str, *, total: int | None = None,
 
 def tree_size(path: str) -> int:
     """Bytes of regular files under `path` (not following symlinks), each inode once."""
-    total = 0
-    seen: set[tuple[int, int]] = set()
-    stack = [path]
-    while stack:
-        d = stack.pop()
-        try:
-            it = os.scandir(d)
-        except OSError:
-            continue
-        with it:
-            for e in it:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
-                elif e.is_file(follow_symlinks=False):
-                    st = e.stat(follow_symlinks=False)
-                    if st.st_nlink > 1:
-                        key = (st.st_dev, st.st_ino)
-                        if key in seen:
-                            continue
-                        seen.add(key)
-                    total += st.st_size
-    return total
+    from rocker.util.fstree import tree_size as size
+    return size(path)
 
 
 def remove_tree(path: str) -> None:
-    """Remove `path` and everything below it, never following symlinks out of it.
-
-    shutil.rmtree is symlink-safe (fd-based); folders without write/exec permission (possible
-    when not root) are made accessible first."""
-    import shutil
-
-    if not os.path.lexists(path):
-        return
-    if os.path.islink(path) or not os.path.isdir(path):
-        os.unlink(path)
-        return
-    try:
-        shutil.rmtree(path)
-        return
-    except OSError:
-        pass
-    for _root, dirs, _files, rootfd in os.fwalk(path, follow_symlinks=False):
-        for d in dirs:
-            # fwalk lists symlinks to folders among `dirs`: open with O_NOFOLLOW, never chmod
-            # by name, so nothing outside is ever touched.
-            try:
-                fd = os.open(d, _DIR_FLAGS, dir_fd=rootfd)
-            except OSError:
-                continue
-            try:
-                os.fchmod(fd, 0o700)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-    try:
-        os.chmod(path, 0o700)
-    except OSError:
-        pass
-    shutil.rmtree(path, ignore_errors=True)
+    """Remove `path` and everything below it, never following symlinks out of it, at any depth
+    (rocker.util.fstree.remove_tree)."""
+    from rocker.util.fstree import remove_tree as remove
+    remove(path)

@@ -514,8 +514,10 @@ class ImageStore:
 
     def commit(self, upper_dir: str, base_image_id: str, ref: str | None,
                changes: list[str] | None = None, message: str | None = None,
-               author: str | None = None) -> Image:
+               author: str | None = None, skip=None) -> Image:
         """A new image: the base image's layers plus one layer made from an overlay upper dir.
+
+        `skip(rel, st)` leaves entries out of the layer (rocker's own mount points).
 
         Whiteouts and opaque folders of the upper dir become `.wh.` entries (see
         rocker.images.diff); the config is the base's with `changes` applied."""
@@ -536,7 +538,7 @@ class ImageStore:
         try:
             tar_path = os.path.join(work, "layer.tar")
             with open(tar_path, "wb", buffering=1 << 20) as out:
-                write_upper_tar(upper_dir, out)
+                write_upper_tar(upper_dir, out, skip=skip)
             with open(tar_path, "rb", buffering=0) as f:
                 diff_id, staging, _info = self._stage_layer(f, None, None)
             os.unlink(tar_path)

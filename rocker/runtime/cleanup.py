@@ -17,8 +17,7 @@ def release_runtime(paths: Paths, cid: str) -> None:
     """Runtime files of a stopped container (sockets, /etc files, the rootfs mount point)."""
     rundir = paths.container_rundir(cid)
     if os.path.isdir(rundir):
-        import shutil
-        shutil.rmtree(rundir, ignore_errors=True)
+        _remove_quietly(rundir)
 
 
 def destroy_cgroup(cid: str) -> None:
@@ -46,5 +45,14 @@ def remove_container(paths: Paths, cid: str) -> None:
             os.rename(cdir, trash)
         except OSError:
             trash = cdir
-        import shutil
-        shutil.rmtree(trash, ignore_errors=True)
+        _remove_quietly(trash)
+
+
+def _remove_quietly(path: str) -> None:
+    """Remove a tree the container could write to (symlink-safe, any depth); what cannot be
+    removed now is left for the next removal or garbage collection, never an error here."""
+    from rocker.util.fstree import remove_tree
+    try:
+        remove_tree(path)
+    except OSError:
+        pass

@@ -230,6 +230,7 @@ def _cgroup(cid: str):
 
 def kill(paths: Paths, cid: str, sig: int | str = signal.SIGKILL) -> None:
     """Send a signal to every process of a running container (through its cgroup)."""
+    thaw_stale_commit(paths, cid)
     signum = parse_signal(sig) if isinstance(sig, str) else int(sig)
     rec = records.load(paths, cid)
     obs = cstate.observed(rec["state"])
@@ -254,6 +255,7 @@ def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict | None:
     """Stop signal to init, wait `timeout` seconds (default: the container's stop timeout; a
     negative one: without a limit), then SIGKILL to every process; returns the final record
     (None when the container was an --rm one, removed by its monitor)."""
+    thaw_stale_commit(paths, cid)
     rec = records.load(paths, cid)
     cfg = rec["config"]
     timeout = cfg.get("stop_timeout", 10) if timeout is None else timeout
@@ -334,6 +336,7 @@ def remove(paths: Paths, cid: str, force: bool = False) -> None:
     from rocker.errors import CorruptRecord
     from rocker.runtime.cleanup import remove_container
     try:
+        thaw_stale_commit(paths, cid)
         rec = records.load(paths, cid)
     except CorruptRecord:
         if not force:
@@ -419,6 +422,7 @@ def _wait_exit_frame(paths: Paths, cid: str, deadline: float | None) -> int | No
 
 
 def pause(paths: Paths, cid: str, frozen: bool) -> None:
+    thaw_stale_commit(paths, cid)
     rec = records.load(paths, cid)
     obs = cstate.observed(rec["state"])
     want = "running" if frozen else "paused"
@@ -430,6 +434,104 @@ def pause(paths: Paths, cid: str, frozen: bool) -> None:
     else:
         m.thaw()
     records.update_state(paths, cid, status="paused" if frozen else "running")
+
+
+# -- commit ------------------------------------------------------------------------------------
+
+ETC_MOUNT_POINTS = frozenset({"etc/hostname", "etc/hosts", "etc/resolv.conf"})
+"""The files rocker bind-mounts over: their empty mount points never go into a commit."""
+
+COMMIT_FREEZE = "commit-freeze"
+"""A file in the container's folder saying which process froze it for a commit (pid, start
+time, boot id): written before the freeze, removed after the thaw, so that a commit killed
+half-way is noticed and its freeze undone by the next command (`thaw_stale_commit`)."""
+
+
+def _etc_mount_point(rel: str, st: os.stat_result) -> bool:
+    import stat as st_mod
+    return rel in ETC_MOUNT_POINTS and st_mod.S_ISREG(st.st_mode) and st.st_size == 0
+
+
+def _commit_skip():
+    """What commit leaves out; with ROCKER_TEST_COMMIT_HOOK_AT=REL and ROCKER_TEST_COMMIT_HOOK=CMD
+    (test-only, docs/containers.md) CMD runs when the walk reaches REL, before REL is read: the
+    worst moment for a container that swaps a folder for a symlink."""
+    at, hook = os.environ.get("ROCKER_TEST_COMMIT_HOOK_AT"), os.environ.get("ROCKER_TEST_COMMIT_HOOK")
+    if not (at and hook):
+        return _etc_mount_point
+
+    def skip(rel: str, st: os.stat_result) -> bool:
+        if rel == at:
+            import subprocess
+            subprocess.run(hook, shell=True, check=False)
+        return _etc_mount_point(rel, st)
+    return skip
+
+
+def commit(paths: Paths, cid: str, ref: str | None, *, changes: list[str] | None = None,
+           message: str | None = None, author: str | None = None, pause: bool = True):
+    """A new image from the container's changes (Docker's `commit`). A running container is
+    frozen while its upper layer is read (`pause`, Docker's default), so nothing it does can
+    change the tree under the walk; the walk never follows a symlink either way."""
+    from rocker.images.changes import parse_changes
+    from rocker.images.store import ImageStore
+    parse_changes(changes)   # a bad --change fails before anything is frozen
+    thaw_stale_commit(paths, cid)
+    rec = records.load(paths, cid)
+    store = ImageStore(paths)
+    frozen = False
+    marker = os.path.join(paths.container_dir(cid), COMMIT_FREEZE)
+    if pause and cstate.observed(rec["state"])["status"] == "running":
+        m = _cgroup(cid)
+        if m.exists():
+            me = os.getpid()
+            write_json(marker, {"pid": me, "pid_start": cstate.start_time(me),
+                                "boot_id": cstate.boot_id()})
+            try:
+                m.freeze()
+            except BaseException:
+                _thaw_commit(paths, cid, marker)
+                raise
+            frozen = True
+    try:
+        return store.commit(rec["rootfs"]["upper"], rec["image_id"], ref, changes=changes,
+                            message=message, author=author, skip=_commit_skip())
+    finally:
+        if frozen:
+            _thaw_commit(paths, cid, marker)
+
+
+def _thaw_commit(paths: Paths, cid: str, marker: str) -> None:
+    """Undo a commit's freeze, unless the user paused the container meanwhile."""
+    try:
+        status = records.load(paths, cid)["state"].get("status")
+    except (FileNotFoundError, OSError, ValueError, KeyError, TypeError):
+        status = None
+    m = _cgroup(cid)
+    if status != "paused" and m.exists():
+        m.thaw()
+    try:
+        os.unlink(marker)
+    except FileNotFoundError:
+        pass
+
+
+def thaw_stale_commit(paths: Paths, cid: str) -> bool:
+    """Thaw a container left frozen by a commit whose process is gone; True if it did."""
+    marker = os.path.join(paths.container_dir(cid), COMMIT_FREEZE)
+    try:
+        with open(marker) as f:
+            holder = json.load(f)
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        holder = {}
+    if not isinstance(holder, dict):
+        holder = {}
+    if cstate.is_alive(holder.get("pid"), holder.get("pid_start"), holder.get("boot_id")):
+        return False
+    _thaw_commit(paths, cid, marker)
+    return True
 
 
 def update(paths: Paths, cid: str, limits: dict | None = None, restart: str | None = None,
