@@ -122,6 +122,14 @@ class _Hashing:
         return self.h.hexdigest()
 
 
+def _show(name: str | None) -> str:
+    """An entry name for an error message: quoted, and shortened when very long (a path 1100
+    folders deep must not fill the screen)."""
+    if name is not None and len(name) > 160:
+        name = f"{name[:60]}...({len(name) - 120} more characters)...{name[-60:]}"
+    return repr(name)
+
+
 def detect_compression(head: bytes) -> str:
     if head.startswith(b"\x1f\x8b"):
         return "gzip"
@@ -154,14 +162,14 @@ def _decompressed(src: _Source) -> tuple[Any, str]:
 def split_name(name: str, what: str = "entry") -> tuple[str, ...]:
     """A member name as path components; refuses absolute names and `..` components."""
     if not name:
-        raise UnsafeArchive(f"unsafe {what} {name!r}: empty name")
+        raise UnsafeArchive(f"unsafe {what} {_show(name)}: empty name")
     if "\0" in name:
-        raise UnsafeArchive(f"unsafe {what} {name!r}: NUL byte in name")
+        raise UnsafeArchive(f"unsafe {what} {_show(name)}: NUL byte in name")
     if name.startswith("/"):
-        raise UnsafeArchive(f"unsafe {what} {name!r}: absolute path")
+        raise UnsafeArchive(f"unsafe {what} {_show(name)}: absolute path")
     parts = tuple(p for p in name.split("/") if p and p != ".")
     if ".." in parts:
-        raise UnsafeArchive(f"unsafe {what} {name!r}: '..' in path")
+        raise UnsafeArchive(f"unsafe {what} {_show(name)}: '..' in path")
     return parts
 
 
@@ -217,7 +225,7 @@ class _Extractor:
                 fd = os.open(comp, _DIR_FLAGS, dir_fd=parent)
             except FileNotFoundError:
                 if not create:
-                    raise InvalidInput(f"bad entry {entry!r}: {'/'.join(parts[:i + 1])!r} "
+                    raise InvalidInput(f"bad entry {_show(entry)}: {'/'.join(parts[:i + 1])!r} "
                                        f"does not exist") from None
                 os.mkdir(comp, 0o755, dir_fd=parent)
                 fd = os.open(comp, _DIR_FLAGS, dir_fd=parent)
@@ -231,9 +239,9 @@ class _Extractor:
                 except OSError:
                     is_link = False
                 if is_link:
-                    raise UnsafeArchive(f"unsafe entry {entry!r}: its path goes through the "
-                                        f"symlink {where!r}") from None
-                raise InvalidInput(f"bad entry {entry!r}: {where!r} is not a folder") from None
+                    raise UnsafeArchive(f"unsafe entry {_show(entry)}: its path goes through the "
+                                        f"symlink {_show(where)}") from None
+                raise InvalidInput(f"bad entry {_show(entry)}: {_show(where)} is not a folder") from None
             self._cache(parts[:i + 1], fd)
             parent = fd
         return parent
@@ -241,10 +249,11 @@ class _Extractor:
     def _cache(self, key: tuple[str, ...], fd: int) -> None:
         self.fds[key] = fd
         if len(self.fds) > _FD_CACHE:
-            # close the least recently used folders, but never one on the current path
+            # close the least recently used folders (ancestors too: a deep path must not hold
+            # one descriptor per level), never the one just opened or the pinned one
             pinned = self.pinned
             for old in list(self.fds)[: len(self.fds) // 4]:
-                if old == key[: len(old)] or (pinned is not None and old == pinned[: len(old)]):
+                if old == key or old == pinned:
                     continue
                 os.close(self.fds.pop(old))
 
@@ -340,7 +349,7 @@ class _Extractor:
         parts = split_name(m.name)
         if not parts:
             if not m.isdir():
-                raise UnsafeArchive(f"unsafe entry {m.name!r}: the root must be a folder")
+                raise UnsafeArchive(f"unsafe entry {_show(m.name)}: the root must be a folder")
             self.dir_meta[()] = m
             return
         name = parts[-1]
@@ -373,7 +382,7 @@ class _Extractor:
             os.utime(name, ns=(ns, ns), dir_fd=parent, follow_symlinks=False)
         elif m.ischr() or m.isblk() or m.isfifo():
             if not m.isfifo() and not self.is_root:
-                raise UnsafeArchive(f"unsafe entry {m.name!r}: device nodes need root")
+                raise UnsafeArchive(f"unsafe entry {_show(m.name)}: device nodes need root")
             self.remove_existing(parent, name, parts)
             if m.isfifo():
                 os.mkfifo(name, 0o600, dir_fd=parent)
@@ -387,7 +396,7 @@ class _Extractor:
             ns = _mtime_ns(m)
             os.utime(name, ns=(ns, ns), dir_fd=parent)
         else:
-            raise UnsafeArchive(f"unsupported entry {m.name!r}: member type {m.type!r}")
+            raise UnsafeArchive(f"unsupported entry {_show(m.name)}: member type {m.type!r}")
 
     def _file(self, m: Any, tf: Any, parent: int, name: str, parts: tuple[str, ...]) -> None:
         try:
@@ -409,7 +418,7 @@ class _Extractor:
                     while size > 0:
                         buf = src.read(CHUNK if size > CHUNK else size)
                         if not buf:
-                            raise InvalidInput(f"truncated archive: entry {m.name!r} is "
+                            raise InvalidInput(f"truncated archive: entry {_show(m.name)} is "
                                                f"incomplete")
                         size -= len(buf)
                         view = memoryview(buf)
@@ -425,7 +434,7 @@ class _Extractor:
                         want = CHUNK if size > CHUNK else size + pad
                         buf = stream.read(want)
                         if len(buf) < want and len(buf) < size:
-                            raise InvalidInput(f"truncated archive: entry {m.name!r} is "
+                            raise InvalidInput(f"truncated archive: entry {_show(m.name)} is "
                                                f"incomplete")
                         view = memoryview(buf)
                         if len(view) > size:
@@ -446,28 +455,28 @@ class _Extractor:
             target = split_name(m.linkname)
         except UnsafeArchive as e:
             reason = str(e).rsplit(": ", 1)[-1]
-            raise UnsafeArchive(f"unsafe entry {m.name!r}: hardlink target {m.linkname!r}: "
+            raise UnsafeArchive(f"unsafe entry {_show(m.name)}: hardlink target {m.linkname!r}: "
                                 f"{reason}") from None
         if not target:
-            raise UnsafeArchive(f"unsafe entry {m.name!r}: hardlink to the root folder")
+            raise UnsafeArchive(f"unsafe entry {_show(m.name)}: hardlink to the root folder")
         try:
             tparent = self.dir_fd(target[:-1], m.name, create=False)
         except InvalidInput:
-            raise UnsafeArchive(f"unsafe entry {m.name!r}: hardlink target {m.linkname!r} "
+            raise UnsafeArchive(f"unsafe entry {_show(m.name)}: hardlink target {m.linkname!r} "
                                 f"does not exist") from None
         except UnsafeArchive:
-            raise UnsafeArchive(f"unsafe entry {m.name!r}: hardlink target {m.linkname!r} "
+            raise UnsafeArchive(f"unsafe entry {_show(m.name)}: hardlink target {m.linkname!r} "
                                 f"goes through a symlink") from None
         try:
             st = os.stat(target[-1], dir_fd=tparent, follow_symlinks=False)
         except FileNotFoundError:
-            raise UnsafeArchive(f"unsafe entry {m.name!r}: hardlink target {m.linkname!r} "
+            raise UnsafeArchive(f"unsafe entry {_show(m.name)}: hardlink target {m.linkname!r} "
                                 f"does not exist") from None
         if stat.S_ISLNK(st.st_mode):
-            raise UnsafeArchive(f"unsafe entry {m.name!r}: hardlink target {m.linkname!r} "
+            raise UnsafeArchive(f"unsafe entry {_show(m.name)}: hardlink target {m.linkname!r} "
                                 f"is a symlink")
         if stat.S_ISDIR(st.st_mode):
-            raise UnsafeArchive(f"unsafe entry {m.name!r}: hardlink target {m.linkname!r} "
+            raise UnsafeArchive(f"unsafe entry {_show(m.name)}: hardlink target {m.linkname!r} "
                                 f"is a folder")
         if target == parts:
             return  # a link to itself: nothing to do
@@ -478,7 +487,7 @@ class _Extractor:
             self.pinned = None
         self.remove_existing(parent, name, parts)
         if self.fds.get(target[:-1], self.root_fd if not target[:-1] else None) != tparent:
-            raise InvalidInput(f"bad entry {m.name!r}: its hardlink target folder was replaced")
+            raise InvalidInput(f"bad entry {_show(m.name)}: its hardlink target folder was replaced")
         os.link(target[-1], name, src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False)
         fid = self.files.get(target)
         if fid is not None:
@@ -493,18 +502,18 @@ class _Extractor:
                 os.setxattr(parent, OPAQUE_XATTR, b"y")
             except OSError as e:
                 raise InvalidInput(f"cannot mark {'/'.join(parts[:-1]) or '/'!r} opaque "
-                                   f"(entry {m.name!r}): {e.strerror}") from None
+                                   f"(entry {_show(m.name)}): {e.strerror}") from None
             return
         if name.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
             return  # aufs metadata (.wh..wh.plnk and friends)
         target = name[len(WHITEOUT_PREFIX):]
         if not target or target in (".", ".."):
-            raise UnsafeArchive(f"unsafe entry {m.name!r}: bad whiteout")
+            raise UnsafeArchive(f"unsafe entry {_show(m.name)}: bad whiteout")
         self.remove_existing(parent, target, parts[:-1] + (target,))
         try:
             os.mknod(target, stat.S_IFCHR | 0, os.makedev(0, 0), dir_fd=parent)
         except PermissionError:
-            raise InvalidInput(f"cannot create whiteout for entry {m.name!r}: permission "
+            raise InvalidInput(f"cannot create whiteout for entry {_show(m.name)}: permission "
                                f"denied (whiteouts need root)") from None
 
     def finish(self) -> None:
@@ -655,19 +664,19 @@ def extract_layer(f: BinaryIO, dest: str, *, total: int | None = None,
                 try:
                     ex.member(m, tf)
                 except OSError as e:
-                    raise InvalidInput(f"cannot extract entry {m.name!r}: "
+                    raise InvalidInput(f"cannot extract entry {_show(m.name)}: "
                                        f"{e.strerror or e}") from None
             name = None
             ex.finish()
         hashing.drain()
     except _archive_errors() as e:
         if isinstance(e, OSError) and e.errno is not None:
-            raise InvalidInput(f"cannot extract {name!r}: {e.strerror}" if name
+            raise InvalidInput(f"cannot extract {_show(name)}: {e.strerror}" if name
                                else f"cannot read archive: {e.strerror or e}") from None
         if isinstance(e, BadHeader):
-            raise InvalidInput(f"corrupt archive: bad tar header after entry {name!r}: {e}"
+            raise InvalidInput(f"corrupt archive: bad tar header after entry {_show(name)}: {e}"
                                ) from None
-        where = f" at entry {name!r}" if name else ""
+        where = f" at entry {_show(name)}" if name else ""
         raise InvalidInput(f"bad archive ({kind} compression){where}: {e}") from None
     finally:
         ex.close()

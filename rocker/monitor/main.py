@@ -469,8 +469,11 @@ class Monitor:
                 records.update_state(self.paths, self.cid, status="exited", exit_code=code,
                                      oom_killed=oom, finished_at=now, restarting=will_restart,
                                      restart_count=self.restarts)
-                self.hub.broadcast(frames.EXIT, json.dumps(exit_info).encode())
-                self.hub.flush_and_close()
+                if not self.cfg.get("auto_remove"):
+                    # --rm: the exit code goes out once the container is removed (finish), so
+                    # that, as with Docker, it is gone when `run --rm` returns
+                    self.hub.broadcast(frames.EXIT, json.dumps(exit_info).encode())
+                    self.hub.flush_and_close()
                 self.pid = None
                 self.stop_deadline = None
                 # the PID namespace died with its init, so its processes are gone; a process

@@ -15,7 +15,9 @@ def exec_in(paths, cid: str, command: list[str], interactive=False, tty=False, d
             env: list[str] | None = None, workdir: str | None = None,
             user: str | None = None) -> int:
     from rocker.cgroups import manager_for
+    from rocker.runtime.lifecycle import thaw_stale_commit
     from rocker.runtime.nsexec import join
+    thaw_stale_commit(paths, cid)
     rec = records.load(paths, cid)
     obs = cstate.observed(rec["state"])
     if obs["status"] == "paused":
