@@ -228,7 +228,8 @@ def _print_status(paths, name: str, desired=None, observed=None) -> None:
     if desired is not None:
         try:
             for a in plan(desired, observed, adopt=True).actions:
-                pending.setdefault(a.name, a.kind)
+                if not getattr(a, "interrupted", False):
+                    pending.setdefault(a.name, a.kind)
         except Exception:  # noqa: BLE001 - status shows what it can
             pass
     names = [c.name for c in desired.containers] if desired is not None else []

@@ -59,13 +59,31 @@ def collect_garbage(paths: Paths, older_than: float = GC_AGE) -> None:
         if n.startswith((".new-", ".rm-")):
             p = os.path.join(paths.containers, n)
             try:
-                if now - os.lstat(p).st_mtime > older_than:
+                if now - os.lstat(p).st_mtime > older_than or _holder_gone(p, n):
                     remove_tree(p)
             except FileNotFoundError:
                 pass
             except Exception as e:  # noqa: BLE001 - garbage collection must not stop a command
                 print(f"rocker: warning: could not remove the leftover {n}: "
                       f"{getattr(e, 'strerror', None) or e}", file=sys.stderr)
+
+
+def _holder_gone(folder: str, n: str) -> bool:
+    """Is the command that built (.new-: its creator file) or removed (.rm-: the remover in its
+    record) this leftover gone? Without a holder: unknown (False; the age rule decides)."""
+    try:
+        if n.startswith(".new-"):
+            h = read_json(os.path.join(folder, CREATOR))
+        else:
+            rec = read_json(os.path.join(folder, RECORD))
+            h = (rec.get("state") or {}).get("remover") if isinstance(rec, dict) else None
+            if h is None:
+                return False
+    except OSError:
+        return False
+    except (CorruptRecord, AttributeError):
+        return n.startswith(".new-")
+    return not _holder_alive(h)
 
 
 def containers_using_image(paths: Paths, image_id: str) -> list[str]:
@@ -119,6 +137,51 @@ def iter_records(paths: Paths):
             yield cid, None, e
 
 
+CREATOR = ".creator"
+"""In a staging folder (.new-<id>): the pid, start time and boot id of the command building it.
+A name claimed for a staging folder whose creator is gone is free at once (a crash between the
+claim and the rename), and such a folder is garbage at once."""
+
+
+def holder() -> dict:
+    """This process as a holder of work in progress: pid, start time, boot id."""
+    from rocker.containers import state as cstate
+    pid = os.getpid()
+    return {"pid": pid, "pid_start": cstate.start_time(pid), "boot_id": cstate.boot_id()}
+
+
+def _holder_alive(h) -> bool:
+    from rocker.containers import state as cstate
+    return isinstance(h, dict) and cstate.is_alive(h.get("pid"), h.get("pid_start"),
+                                                   h.get("boot_id"))
+
+
+def write_creator(staging: str) -> None:
+    from rocker.state.store import write_json
+    write_json(os.path.join(staging, CREATOR), holder())
+
+
+def _staging_alive(paths: Paths, cid: str) -> bool:
+    """Is a live command still building the staging folder of `cid`?"""
+    staging = os.path.join(paths.containers, f".new-{cid}")
+    try:
+        holder = read_json(os.path.join(staging, CREATOR))
+    except FileNotFoundError:
+        # no creator file: gone (nothing to wait for), or from before creator files existed
+        return os.path.isdir(staging) and _young(staging)
+    except CorruptRecord:
+        return False
+    return _holder_alive(holder)
+
+
+def _young(path: str) -> bool:
+    import time
+    try:
+        return time.time() - os.lstat(path).st_mtime <= GC_AGE
+    except OSError:
+        return False
+
+
 def name_path(paths: Paths, name: str) -> str:
     return os.path.join(paths.names, name)
 
@@ -136,7 +199,7 @@ def claim_name(paths: Paths, name: str, cid: str) -> None:
         except FileExistsError:
             owner = os.readlink(link)
         if owner != cid and (os.path.exists(paths.container_dir(owner)) or
-                             os.path.exists(os.path.join(paths.containers, f".new-{owner}"))):
+                             _staging_alive(paths, owner)):
             raise Conflict(f'the container name "{name}" is already in use by container '
                            f'{owner[:12]}: remove or rename that container first')
         os.unlink(link)  # stale: its container is gone

@@ -85,21 +85,24 @@ def _cgroup_version(layout_cache: list) -> int:
     return 2 if layout_cache[0].version == 2 else 1
 
 
-def _containers(paths: Paths, stack: str, names: set[str]) -> tuple[dict, list]:
+def _containers(paths: Paths, stack: str, names: set[str]) -> tuple[dict, list, tuple]:
+    """(members by name, the cgroup layout cache, records whose removal was interrupted)."""
     from rocker.containers.records import iter_records
     layout_cache: list = []
     out: dict[str, ObservedContainer] = {}
+    interrupted: list[ObservedContainer] = []
     for cid, rec, err in iter_records(paths):
         if rec is None:
             continue
         owner = (rec.get("stack") or {}).get("name")
         if owner != stack and rec.get("name") not in names:
             continue
-        if (rec.get("state") or {}).get("status") == "removing":
-            continue
         o = _container(rec, layout_cache)
+        if (rec.get("state") or {}).get("status") == "removing":
+            interrupted.append(o)   # a removal cut short: the plan finishes it
+            continue
         out[o.name] = o
-    return out, layout_cache
+    return out, layout_cache, tuple(interrupted)
 
 
 class _Sources:
@@ -162,17 +165,17 @@ def _images(paths: Paths, refs: Iterable[str], sources: _Sources) -> dict[str, O
 def observe(paths: Paths, desired: DesiredState) -> ObservedState:
     import dataclasses
     names = {c.name for c in desired.containers}
-    containers, layout = _containers(paths, desired.stack, names)
+    containers, layout, interrupted = _containers(paths, desired.stack, names)
     sources = _Sources(paths, desired.stack)
     refs = [i.ref for i in desired.images] + [c.image_ref for c in desired.containers]
     containers = {n: dataclasses.replace(o, image_identity=sources.of(o.image_id))
                   for n, o in containers.items()}
     return ObservedState(images=_images(paths, refs, sources), containers=containers,
-                         cgroup_version=_cgroup_version(layout),
+                         interrupted=interrupted, cgroup_version=_cgroup_version(layout),
                          page_size=os.sysconf("SC_PAGE_SIZE"))
 
 
 def observe_stack(paths: Paths, stack: str) -> ObservedState:
-    containers, layout = _containers(paths, stack, set())
-    return ObservedState(containers=containers, cgroup_version=_cgroup_version(layout),
+    containers, layout, interrupted = _containers(paths, stack, set())
+    return ObservedState(containers=containers, interrupted=interrupted, cgroup_version=_cgroup_version(layout),
                          page_size=os.sysconf("SC_PAGE_SIZE"))

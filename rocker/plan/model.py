@@ -101,6 +101,9 @@ class ObservedContainer:
 class ObservedState:
     images: Mapping[str, ObservedImage] = field(default_factory=dict)      # by normalised ref
     containers: Mapping[str, ObservedContainer] = field(default_factory=dict)  # by name
+    # records marked "removing" whose removal was cut short (a crash): owned by the stack or
+    # holding one of its names; the plan finishes them first
+    interrupted: tuple[ObservedContainer, ...] = ()
     cgroup_version: int = 1
     page_size: int = 4096
 
@@ -202,6 +205,13 @@ class Remove(Action):
     id: str = ""
     service: str | None = None
     running: bool = False
+    interrupted: bool = False      # finishing a removal that a crash cut short
+
+    @property
+    def target(self) -> str:
+        # an interrupted removal may share its name with the member that replaces it
+        return f"container {self.name} ({self.id[:12]})" if self.interrupted else \
+            f"container {self.name}"
 
 
 # How each kind counts in the summary, strongest first for an object with several actions.

@@ -104,7 +104,10 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) ->
               if o.stack == desired.stack and o.name not in wanted]
     rank = {svc: i for i, svc in enumerate(order)}
     doomed_order = _removal_order(doomed, rank)
-    removals: list[Action] = []
+    removals: list[Action] = [
+        Remove(name=o.name, reason="its removal was interrupted: finishing it", id=o.id,
+               service=o.service, interrupted=True)
+        for o in sorted(observed.interrupted, key=lambda o: (o.name, o.id))]
     for o in doomed_order:
         svc = o.service or o.name
         why = ("scaled away" if svc in rank else "no longer in the stack file")

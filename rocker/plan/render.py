@@ -199,7 +199,7 @@ def action_json(a: Action) -> dict:
     elif isinstance(a, Adopt):
         d.update(id=a.id, previous_owner=a.previous_owner)
     elif isinstance(a, Remove):
-        d.update(id=a.id, service=a.service, running=a.running)
+        d.update(id=a.id, service=a.service, running=a.running, interrupted=a.interrupted)
     return d
 
 

@@ -28,6 +28,17 @@ def destroy_cgroup(cid: str) -> None:
 
 
 def remove_container(paths: Paths, cid: str) -> None:
+    """Tear down everything of `cid`, in an order where a crash at any point is finished by
+    the next call (`rm -f`, apply, delete, garbage collection):
+
+    1. the cgroup and the runtime files (the record, still in place, names the container, so
+       `ps -a` shows it and `rm -f NAME` finds it);
+    2. the folder is renamed to `.rm-<id>`: from now on the container is gone for every
+       command;
+    3. the name is released (only now: while the folder had its real name, the name led to it);
+    4. the `.rm-<id>` tree is removed (what is left of it is garbage collected).
+    """
+    from rocker.util.faults import crash_point
     name = None
     try:
         name = records.load(paths, cid).get("name")
@@ -35,17 +46,22 @@ def remove_container(paths: Paths, cid: str) -> None:
         pass
     destroy_cgroup(cid)
     release_runtime(paths, cid)
-    if name:
-        records.release_name(paths, name, cid)
+    crash_point("remove:released")
     cdir = paths.container_dir(cid)
+    trash = os.path.join(paths.containers, f".rm-{cid}")
     if os.path.isdir(cdir):
-        # rename first so a half-removed container never shows as one
-        trash = os.path.join(paths.containers, f".rm-{cid}")
+        if os.path.lexists(trash):   # a removal interrupted earlier
+            _remove_quietly(trash)
         try:
             os.rename(cdir, trash)
+        except FileNotFoundError:
+            pass   # another removal renamed it meanwhile
         except OSError:
             trash = cdir
-        _remove_quietly(trash)
+    crash_point("remove:renamed")
+    if isinstance(name, str) and name:
+        records.release_name(paths, name, cid)
+    _remove_quietly(trash)
 
 
 def _remove_quietly(path: str) -> None:

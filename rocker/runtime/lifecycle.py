@@ -33,6 +33,7 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
     from rocker.containers.config import NAME_RE
     from rocker.images.store import ImageStore
     from rocker.runtime.names import generate
+    from rocker.util.faults import crash_point
     if name is not None and not NAME_RE.match(name):
         raise InvalidInput(f"invalid container name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
     store = ImageStore(paths)
@@ -49,6 +50,7 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
     staging = os.path.join(paths.containers, f".new-{cid}")
     os.mkdir(staging, 0o700)
     try:
+        records.write_creator(staging)
         os.mkdir(os.path.join(staging, "upper"), 0o755)
         os.mkdir(os.path.join(staging, "work"), 0o700)
         rec = {
@@ -70,15 +72,23 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
         # the name first (it counts as taken while the staging folder exists), then the folder:
         # a crash in between leaves a name that frees itself once the staging folder is gone
         records.claim_name(paths, name, cid)
+        crash_point("create:claimed")
         try:
             os.rename(staging, cdir)
         except BaseException:
             records.release_name(paths, name, cid)
             raise
     except BaseException:
-        import shutil
-        shutil.rmtree(staging, ignore_errors=True)
+        from rocker.util.fstree import remove_tree
+        try:
+            remove_tree(staging)
+        except OSError:
+            pass  # garbage collection finishes it (its creator is gone)
         raise
+    try:
+        os.unlink(os.path.join(cdir, records.CREATOR))
+    except OSError:
+        pass
     return rec
 
 
@@ -356,9 +366,11 @@ def remove(paths: Paths, cid: str, force: bool = False) -> None:
     else:
         _settle(paths, cid)
     try:
-        records.update_state(paths, cid, status="removing")
+        records.update_state(paths, cid, status="removing", remover=records.holder())
     except FileNotFoundError:
         return
+    from rocker.util.faults import crash_point
+    crash_point("remove:marked")
     remove_container(paths, cid)
 
 

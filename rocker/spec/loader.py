@@ -64,8 +64,8 @@ _TEXT_FIELDS = [tuple(p.split(".")) for p in (
     "containers.*.healthcheck.test", "containers.*.healthcheck.test.*")]
 
 
-def _is_text_field(path: str) -> bool:
-    parts = path.split(".")
+def _is_text_field(parts: tuple[str, ...]) -> bool:
+    """`parts` is the field's path as keys (a key may hold dots: `app.kubernetes.io/name`)."""
     return any(len(t) == len(parts) and all(a == "*" or a == b for a, b in zip(t, parts))
                for t in _TEXT_FIELDS)
 
@@ -190,12 +190,13 @@ def _check_expansion(root, text_len: int, display: str) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-def _index(node, path: str, lines: dict[str, int], display: str) -> None:
+def _index(node, path: str, lines: dict[str, int], display: str,
+           parts: tuple[str, ...] = ()) -> None:
     """Record the line of every mapping key / sequence item; refuse duplicate keys; keys, and
     plain scalars of text fields (_TEXT_FIELDS), keep their source text."""
     import yaml
     if isinstance(node, yaml.ScalarNode):
-        if not node.style and node.tag in _CORE_TAGS and _is_text_field(path):
+        if not node.style and node.tag in _CORE_TAGS and _is_text_field(parts):
             node.tag = _STR
         return
     if isinstance(node, yaml.MappingNode):
@@ -212,12 +213,12 @@ def _index(node, path: str, lines: dict[str, int], display: str) -> None:
                                 f"{seen[key]})")
             seen[key] = line
             lines[sub] = line
-            _index(v, sub, lines, display)
+            _index(v, sub, lines, display, parts + (key,))
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
             sub = f"{path}.{i}" if path else str(i)
             lines[sub] = v.start_mark.line + 1
-            _index(v, sub, lines, display)
+            _index(v, sub, lines, display, parts + (str(i),))
 
 
 def _parse_toml(raw: bytes, display: str) -> Any:

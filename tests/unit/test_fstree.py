@@ -100,7 +100,10 @@ def test_layer_tar_of_a_deep_tree(tmp_path):
     (tmp_path / "up").mkdir()
     make_deep(str(tmp_path / "up"))
     buf = io.BytesIO()
-    write_upper_tar(str(tmp_path / "up"), buf)
+    try:
+        write_upper_tar(str(tmp_path / "up"), buf)
+    finally:
+        fstree.remove_tree(str(tmp_path / "up"))   # pytest's own clean-up would recurse
     buf.seek(0)
     names = tarfile.open(fileobj=buf).getnames()
     assert len(names) == DEPTH + 1

@@ -306,6 +306,24 @@ def test_owned_container_gone_from_the_file_is_removed():
     assert p.summary() == (0, 0, 0, 1)
 
 
+def test_an_interrupted_removal_is_finished_before_its_name_is_created_again():
+    web = dc("web")
+    ghost = running(web, "g" * 64, status="removing", alive=False)
+    obs = replace(observed(), interrupted=(ghost,))
+    p = plan(desired(web), obs)
+    assert kinds(p) == [("remove", "web"), ("create", "web")]
+    rm = p.actions[0]
+    assert rm.interrupted and rm.id == "g" * 64 and "interrupted" in rm.reason
+    assert p.summary() == (1, 0, 0, 1)          # two objects: the ghost and the new member
+    assert json.loads(render_json(p))["actions"][0]["interrupted"] is True
+    # beside a live member of the same name (the replace case): the live one stays
+    p = plan(desired(web), replace(observed(running(web)), interrupted=(ghost,)))
+    assert kinds(p) == [("remove", "web")] and p.actions[0].id == "g" * 64
+    # and `delete` (nothing desired) removes it too
+    p = plan(DesiredState(stack=STACK), obs)
+    assert kinds(p) == [("remove", "web")]
+
+
 def test_scaling_down_removes_the_highest_replicas_first():
     ws = [dc(f"w-{i}", "w") for i in (1, 2, 3, 4)]
     p = plan(desired(*ws[:2]), observed(*[running(w, f"c{i}") for i, w in enumerate(ws)]))

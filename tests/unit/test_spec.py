@@ -374,6 +374,36 @@ def test_yaml_text_fields_keep_their_source_text(stack_dir):
     assert plan(a, obs).actions == plan(b, obs).actions
 
 
+def test_yaml_text_fields_keep_their_source_text_under_keys_with_dots(stack_dir):
+    """A dotted service name or env/label key is one key, not a path: `web.v2` and
+    `app.kubernetes.io/version` keep 1.10, 0100 and 1e3 as written, as TOML does."""
+    y = write(stack_dir, "s.yaml", """
+        containers:
+          web.v2:
+            image: busybox
+            command: [echo, 1.10]
+            env: {app.version: 1.10, a.b.c: 0100}
+            labels: {app.kubernetes.io/version: 1.10, x.y: 1e3}
+            user: 0100
+    """)
+    t = write(stack_dir, "s.toml", """
+        [containers."web.v2"]
+        image = "busybox"
+        command = ["echo", "1.10"]
+        env = {"app.version" = "1.10", "a.b.c" = "0100"}
+        labels = {"app.kubernetes.io/version" = "1.10", "x.y" = "1e3"}
+        user = "0100"
+    """)
+    a, b = load_desired(y), load_desired(t)
+    cfg = a.containers[0].config
+    assert cfg["command"] == ["echo", "1.10"]
+    assert cfg["env"] == {"app.version": "1.10", "a.b.c": "0100"}
+    assert cfg["labels"]["app.kubernetes.io/version"] == "1.10"
+    assert cfg["labels"]["x.y"] == "1e3"
+    assert cfg["user"] == "0100"
+    assert a.containers == b.containers
+
+
 def test_yaml_core_schema_for_other_fields(stack_dir):
     """Only true/false are booleans; 0755 is decimal elsewhere; quoted values stay strings."""
     y = write(stack_dir, "s.yaml", """

@@ -1,0 +1,153 @@
+"""Crashes at the worst moments of create and remove (rocker.util.faults: ROCKER_TEST_CRASH_AT
+kills the command with SIGKILL at a named point), then the next command must finish or undo
+the work at once: no ghost that apply ignores, no name blocked by a container nobody can see,
+nothing left on the host."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import textwrap
+
+import pytest
+
+from tests.integration.helpers import (assert_fully_removed, container_dirs, ps_json, run_d,
+                                       wait_running)
+
+
+def crashed(r, point: str, *args: str) -> subprocess.CompletedProcess:
+    """Run `rocker ARGS` and have it killed at `point`; it must really have died there."""
+    env = dict(r.env, ROCKER_TEST_CRASH_AT=point)
+    p = subprocess.run(r.argv(*args), env=env, capture_output=True, text=True, timeout=60,
+                       cwd=os.path.dirname(os.path.dirname(os.path.dirname(
+                           os.path.abspath(__file__)))))
+    assert p.returncode == -signal.SIGKILL, (p.returncode, p.stdout, p.stderr)
+    return p
+
+
+def _all_ids(r) -> list[str]:
+    return [c.split("-", 1)[-1] if c.startswith(".") else c for c in container_dirs(r)]
+
+
+# ---------------------------------------------------------------------------------------------
+# create: a name claimed, the staging folder not renamed yet
+
+
+def test_a_claim_whose_creator_died_frees_the_name_at_once(busybox):
+    crashed(busybox, "create:claimed", "run", "-d", "--name", "web", "busybox", "sleep", "60")
+    left = container_dirs(busybox)
+    assert len(left) == 1 and left[0].startswith(".new-"), left
+    # not a container for any command
+    assert busybox("ps", "-aq").stdout == ""
+    # the name is free now, not in a minute
+    cid = run_d(busybox, "--name", "web", "busybox", "sleep", "60")
+    wait_running(busybox, "web")
+    # and the dead creator's staging folder went with that command's garbage collection
+    assert container_dirs(busybox) == [cid]
+    busybox("rm", "-f", "web")
+    assert_fully_removed(busybox, cid)
+
+
+def test_a_live_creators_claim_still_holds(busybox, tmp_path):
+    """The holder check is not a free-for-all: a claim whose creator lives is in use."""
+    from rocker.containers import records
+    from rocker.paths import Paths
+    paths = Paths(busybox.root, busybox.runroot)
+    fake = "f" * 64
+    staging = os.path.join(busybox.root, "containers", f".new-{fake}")
+    os.makedirs(staging)
+    records.write_creator(staging)      # this test process: alive
+    records.claim_name(paths, "held", fake)
+    p = busybox("run", "-d", "--name", "held", "busybox", "true", check=False)
+    assert p.returncode == 125 and "already in use" in p.stderr, p.stderr
+    os.unlink(os.path.join(staging, records.CREATOR))
+    os.rmdir(staging)
+    os.unlink(os.path.join(busybox.root, "names", "held"))
+
+
+# ---------------------------------------------------------------------------------------------
+# rm -f: crashed after the record says "removing", after the cgroup went, after the rename
+
+
+@pytest.mark.parametrize("point", ["remove:marked", "remove:released", "remove:renamed"])
+def test_rm_f_killed_half_way_is_finished_by_the_next_rm_f(busybox, point):
+    cid = run_d(busybox, "--name", "web", "busybox", "sleep", "60")
+    wait_running(busybox, "web")
+    crashed(busybox, point, "rm", "-f", "web")
+    if point != "remove:renamed":
+        # still listed, as what it is, and reachable by its name
+        rows = ps_json(busybox, "-a")
+        assert [r["Name"] for r in rows] == ["web"], rows
+        assert rows[0]["Status"] == "Removing", rows
+        busybox("rm", "-f", "web")
+    else:
+        # gone for every command; the name is free; the leftover is garbage
+        assert busybox("ps", "-aq").stdout == ""
+        p = busybox("rm", "-f", "web", check=False)
+        assert p.returncode == 1 and "no such container" in p.stderr, p.stderr
+        # the next create's garbage collection removes it at once: its remover is gone
+        busybox("run", "--rm", "--name", "web", "busybox", "true")
+    assert_fully_removed(busybox, cid)
+    assert busybox("ps", "-aq").stdout == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# apply: a replace or delete killed half-way through its removal
+
+
+STACK = """\
+    name: crashy
+    containers:
+      web:
+        image: busybox
+        command: [sleep, "{n}"]
+"""
+
+
+def _stack(tmp_path, n: int) -> str:
+    p = tmp_path / "crashy.yaml"
+    p.write_text(textwrap.dedent(STACK.format(n=n)))
+    return str(p)
+
+
+def _members(r) -> list[tuple[str, str]]:
+    return sorted((row["Name"], row["State"]) for row in ps_json(r, "-a"))
+
+
+@pytest.mark.parametrize("point", ["remove:marked", "remove:released", "remove:renamed"])
+def test_apply_killed_in_a_replace_is_finished_by_the_next_apply(busybox, tmp_path, point):
+    f = _stack(tmp_path, 100)
+    busybox("apply", "-y", "-f", f)
+    old = json.loads(busybox("inspect", "web").stdout)[0]["Id"]
+    f = _stack(tmp_path, 200)
+    crashed(busybox, point, "apply", "-y", "-f", f)
+    # the plan says what it will do: finish the removal (if the record is left), create anew
+    d = busybox("diff", "-o", "json", "-f", f, check=False)
+    assert d.returncode == 2, d.stderr
+    plan = json.loads(d.stdout)
+    kinds = [(a["action"], a.get("interrupted", False)) for a in plan["actions"]]
+    if point == "remove:renamed":
+        assert kinds == [("create", False)], kinds
+    else:
+        assert kinds == [("remove", True), ("create", False)], kinds
+    busybox("apply", "-y", "-f", f)
+    assert _members(busybox) == [("web", "running")]
+    new = json.loads(busybox("inspect", "web").stdout)[0]
+    assert new["Id"] != old and new["Args"] == ["200"]
+    assert busybox("diff", "-f", f, check=False).returncode == 0
+    assert_fully_removed(busybox, old)
+    busybox("delete", "-y", "-f", f)
+    assert busybox("ps", "-aq").stdout == ""
+
+
+def test_delete_killed_half_way_is_finished_by_the_next_delete(busybox, tmp_path):
+    f = _stack(tmp_path, 100)
+    busybox("apply", "-y", "-f", f)
+    old = json.loads(busybox("inspect", "web").stdout)[0]["Id"]
+    crashed(busybox, "remove:marked", "delete", "-y", "-f", f)
+    assert _members(busybox) == [("web", "removing")]
+    busybox("delete", "-y", "--stack", "crashy")
+    assert busybox("ps", "-aq").stdout == ""
+    assert_fully_removed(busybox, old)
