@@ -231,9 +231,26 @@ def inspect_cmd(obj, images: tuple[str, ...]) -> None:
         raise NotFound(f"no such images: {', '.join(missing)}")
 
 
+@click.command("repair")
+@click.pass_obj
+def repair_cmd(obj) -> None:
+    """Rebuild a corrupt image reference table (repositories.json) from its last good copy."""
+    r = _store(obj).repair()
+    if r["aside"] is None:
+        click.echo(f"The image references are intact ({r['kept']} references).")
+    else:
+        click.echo(f"Set the corrupt table aside as {r['aside']}.")
+        click.echo(f"Rebuilt it from its last good copy: {r['kept']} references.")
+    for ref in r["dropped"]:
+        click.echo(f"Dropped {ref}: its image is gone.")
+    for image_id in r["unnamed"]:
+        click.echo(f"No reference left for {image_id[7:19]}: `rocker tag {image_id[7:19]} "
+                   "NAME:TAG` names it again.")
+
+
 @click.group("image")
 def image_group() -> None:
-    """Manage images: ls, inspect, rm, tag, import."""
+    """Manage images: ls, inspect, rm, tag, import, repair."""
 
 
 image_group.add_command(images_cmd, "ls")
@@ -241,6 +258,7 @@ image_group.add_command(inspect_cmd, "inspect")
 image_group.add_command(rmi_cmd, "rm")
 image_group.add_command(tag_cmd, "tag")
 image_group.add_command(import_cmd, "import")
+image_group.add_command(repair_cmd, "repair")
 
 __all__ = ["import_cmd", "images_cmd", "image_group", "tag_cmd", "rmi_cmd", "inspect_cmd",
            "InvalidInput"]

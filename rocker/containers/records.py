@@ -91,7 +91,7 @@ def containers_using_image(paths: Paths, image_id: str) -> list[str]:
     users = []
     for cid in list_ids(paths):
         try:
-            rec = read_json(record_path(paths, cid))
+            rec = load(paths, cid)
         except (FileNotFoundError, CorruptRecord):
             continue
         if rec.get("image_id") == image_id:
@@ -99,8 +99,37 @@ def containers_using_image(paths: Paths, image_id: str) -> list[str]:
     return users
 
 
+_STATUSES = ("created", "running", "paused", "restarting", "exited", "removing")
+
+
+def check_shape(rec: object, cid: str, path: str) -> dict:
+    """The record if it has the shape every command relies on; CorruptRecord (one line, what
+    is wrong, how to mend) otherwise. Valid JSON of the wrong shape (`[]`, `"config": null`,
+    an unknown state) must not take listing down."""
+    def bad(what: str) -> CorruptRecord:
+        return CorruptRecord(f"corrupt record {path}: {what} (rm -f {cid[:12]} removes it)")
+    if not isinstance(rec, dict):
+        raise bad(f"a JSON {type(rec).__name__}, not an object")
+    if rec.get("id") != cid:
+        raise bad("its id is not its folder's name")
+    if not isinstance(rec.get("name"), str) or not rec["name"]:
+        raise bad('"name" is not a string')
+    for key in ("config", "state", "process", "rootfs"):
+        if not isinstance(rec.get(key), dict):
+            raise bad(f'"{key}" is not an object')
+    if rec["state"].get("status") not in _STATUSES:
+        raise bad(f'unknown state {str(rec["state"].get("status"))[:40]!r}')
+    for key in ("labels", "stack"):
+        if rec.get(key) is not None and not isinstance(rec[key], dict):
+            raise bad(f'"{key}" is not an object')
+    if not isinstance(rec.get("image_id"), str):
+        raise bad('"image_id" is not a string')
+    return rec
+
+
 def load(paths: Paths, cid: str) -> dict:
-    return read_json(record_path(paths, cid))
+    path = record_path(paths, cid)
+    return check_shape(read_json(path), cid, path)
 
 
 def save(paths: Paths, rec: dict) -> None:
@@ -113,7 +142,7 @@ def update(paths: Paths, cid: str, fn) -> dict:
     from rocker.state.store import flocked, write_json
     path = record_path(paths, cid)
     with flocked(path + ".lock"):
-        rec = read_json(path)
+        rec = check_shape(read_json(path), cid, path)
         new = fn(rec)
         rec = rec if new is None else new
         write_json(path, rec)
@@ -130,7 +159,7 @@ def iter_records(paths: Paths):
     """Yield (cid, record or None, error or None) for every container folder."""
     for cid in list_ids(paths):
         try:
-            yield cid, read_json(record_path(paths, cid)), None
+            yield cid, load(paths, cid), None
         except FileNotFoundError:
             continue  # being created or removed right now
         except CorruptRecord as e:
@@ -204,6 +233,22 @@ def claim_name(paths: Paths, name: str, cid: str) -> None:
                            f'{owner[:12]}: remove or rename that container first')
         os.unlink(link)  # stale: its container is gone
         os.symlink(cid, link)
+
+
+def names_of(paths: Paths, cid: str) -> list[str]:
+    """Every name whose link points at `cid` (for a record too broken to say its name)."""
+    try:
+        names = os.listdir(paths.names)
+    except OSError:
+        return []
+    out = []
+    for n in names:
+        try:
+            if os.readlink(name_path(paths, n)) == cid:
+                out.append(n)
+        except OSError:
+            continue
+    return out
 
 
 def release_name(paths: Paths, name: str, cid: str) -> None:

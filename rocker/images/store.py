@@ -34,9 +34,10 @@ from typing import Any, BinaryIO, Callable, Iterable
 from rocker.errors import Conflict, CorruptRecord, HostError, InvalidInput, NotFound
 from rocker.images.refs import ID_PREFIX, full_hex, id_hex, normalize_reference
 from rocker.paths import Paths
-from rocker.state.store import atomic_write, read_json, update_json
+from rocker.state.store import atomic_write, read_json, update_json, write_json
 
 REPOSITORIES = "repositories.json"
+GOOD_COPY = ".good"   # repositories.json.good: the last table rocker wrote (for `image repair`)
 LAYER_JSON = "layer.json"
 DIFF = "diff"
 
@@ -218,15 +219,74 @@ class ImageStore:
         except PermissionError:
             raise HostError(f"cannot read {self.repositories}: permission denied"
                             + (" (are you root?)" if os.geteuid() != 0 else "")) from None
+        except CorruptRecord:
+            raise self._corrupt("not valid JSON") from None
         return self._refs_of(data)
 
-    @staticmethod
-    def _refs_of(data: Any) -> dict[str, str]:
+    def _corrupt(self, what: str) -> CorruptRecord:
+        return CorruptRecord(
+            f"the image references ({self.repositories}) are corrupt: {what}; the images "
+            "themselves are intact: `rocker image repair` sets the file aside and rebuilds it "
+            "from its last good copy")
+
+    def _refs_of(self, data: Any) -> dict[str, str]:
         if data is None:
             return {}
         if not isinstance(data, dict) or not isinstance(data.get("refs", {}), dict):
-            raise CorruptRecord(f"corrupt record {REPOSITORIES}: no refs object")
-        return dict(data.get("refs", {}))
+            raise self._corrupt("no refs object")
+        table = data.get("refs", {})
+        for k, v in table.items():
+            if not isinstance(v, str) or not v.startswith(ID_PREFIX) or not full_hex(
+                    v[len(ID_PREFIX):]):
+                raise self._corrupt(f"{str(k)[:60]!r} points at no image id")
+        return dict(table)
+
+    def _update_refs(self, fn: Callable[[Any], dict]) -> dict:
+        """update_json of repositories.json, keeping the new table's copy in
+        repositories.json.good as well (what `repair` restores)."""
+        def both(old: Any) -> dict:
+            new = fn(old)
+            write_json(self.repositories + GOOD_COPY, new)
+            return new
+        try:
+            return update_json(self.repositories, both, default=None)
+        except CorruptRecord:
+            raise self._corrupt("not valid JSON") from None
+
+    def repair(self) -> dict[str, Any]:
+        """Set a corrupt repositories.json aside (repositories.json.corrupt-<time>) and rebuild
+        it from the last good copy, keeping only references to images that exist. Returns
+        {"aside": path or None, "kept": n, "dropped": [refs], "unnamed": [image ids]}."""
+        import time
+        from rocker.state.store import flocked
+        self._ensure()
+        aside = None
+        with flocked(self.repositories + ".lock"):
+            try:
+                self._refs_of(read_json(self.repositories))
+                healthy = True
+            except FileNotFoundError:
+                healthy = False
+            except CorruptRecord:
+                healthy = False
+                aside = f"{self.repositories}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
+                os.rename(self.repositories, aside)
+            if healthy:
+                table = self.refs()
+                good = table
+            else:
+                try:
+                    good = self._refs_of(read_json(self.repositories + GOOD_COPY))
+                except (FileNotFoundError, CorruptRecord):
+                    good = {}
+            existing = set(self.image_ids())
+            table = {r: i for r, i in good.items() if i in existing}
+            write_json(self.repositories, {"refs": table})
+            write_json(self.repositories + GOOD_COPY, {"refs": table})
+        named = set(table.values())
+        return {"aside": aside, "kept": len(table),
+                "dropped": sorted(set(good) - set(table)),
+                "unnamed": sorted(existing - named)}
 
     def image_ids(self) -> list[str]:
         try:
@@ -413,7 +473,7 @@ class ImageStore:
                 table[r] = image_id
             return {"refs": table}
 
-        new = update_json(self.repositories, register, default=None)
+        new = self._update_refs(register)
         for d in discard:
             remove_tree(d)
         img = Image(id=image_id, document=json.loads(data),
@@ -580,7 +640,7 @@ class ImageStore:
             table[norm] = img.id
             return {"refs": table}
 
-        update_json(self.repositories, fn, default=None)
+        self._update_refs(fn)
         if norm not in img.refs:
             img.refs = sorted(img.refs + [norm])
         return img
@@ -644,7 +704,7 @@ class ImageStore:
 
         self._ensure()
         self.prune_tmp()
-        update_json(self.repositories, fn, default=None)
+        self._update_refs(fn)
         for d in doomed:
             remove_tree(d)
         return out

@@ -39,11 +39,10 @@ def remove_container(paths: Paths, cid: str) -> None:
     4. the `.rm-<id>` tree is removed (what is left of it is garbage collected).
     """
     from rocker.util.faults import crash_point
-    name = None
     try:
-        name = records.load(paths, cid).get("name")
-    except Exception:  # noqa: BLE001 - a corrupt record is removed all the same
-        pass
+        names = [records.load(paths, cid)["name"]]
+    except Exception:  # noqa: BLE001 - a corrupt record is removed all the same, names too
+        names = records.names_of(paths, cid)
     destroy_cgroup(cid)
     release_runtime(paths, cid)
     crash_point("remove:released")
@@ -59,7 +58,7 @@ def remove_container(paths: Paths, cid: str) -> None:
         except OSError:
             trash = cdir
     crash_point("remove:renamed")
-    if isinstance(name, str) and name:
+    for name in names:
         records.release_name(paths, name, cid)
     _remove_quietly(trash)
 

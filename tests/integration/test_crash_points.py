@@ -151,3 +151,63 @@ def test_delete_killed_half_way_is_finished_by_the_next_delete(busybox, tmp_path
     busybox("delete", "-y", "--stack", "crashy")
     assert busybox("ps", "-aq").stdout == ""
     assert_fully_removed(busybox, old)
+
+
+# ---------------------------------------------------------------------------------------------
+# records of the wrong shape (valid JSON), a garbled image reference table
+
+
+@pytest.mark.parametrize("bad", ["[]", "null", '"text"', "CONFIG_NULL", "STATE_WEIRD",
+                                 "NAME_LIST"])
+def test_a_record_of_the_wrong_shape_is_listed_as_broken_and_rm_f_removes_it(busybox, bad):
+    cid = busybox("create", "--name", "bad", "busybox", "true").stdout.strip()
+    good = busybox("create", "--name", "good", "busybox", "true").stdout.strip()
+    busybox("import", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "base-image", "busybox.tar"), "other")
+    path = os.path.join(busybox.root, "containers", cid, "container.json")
+    rec = json.load(open(path))
+    if bad == "CONFIG_NULL":
+        rec["config"] = None
+    elif bad == "STATE_WEIRD":
+        rec["state"]["status"] = "weird"
+    elif bad == "NAME_LIST":
+        rec["name"] = ["bad"]
+    else:
+        rec = json.loads(bad)
+    with open(path, "w") as f:
+        json.dump(rec, f)
+    for args in (["ps"], ["ps", "-a"]):
+        p = busybox(*args)
+        assert f"container {cid[:12]}" in p.stderr and "rm -f" in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1
+    assert "good" in busybox("ps", "-a").stdout
+    busybox("inspect", "good")
+    for args in (["inspect", "bad"], ["stop", "bad"], ["start", "bad"]):
+        p = busybox(*args, check=False)
+        assert p.returncode == 1 and "corrupt record" in p.stderr, (args, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+    busybox("rmi", "-f", "other")
+    busybox("rm", "-f", "bad")
+    assert not os.path.lexists(os.path.join(busybox.root, "names", "bad"))
+    assert container_dirs(busybox) == [good]
+    assert_fully_removed(busybox, cid)
+    busybox("run", "--rm", "--name", "bad", "busybox", "true")
+
+
+@pytest.mark.parametrize("garble", ["{garbled", "[]", '{"refs": {"busybox:latest": 5}}'])
+def test_a_garbled_reference_table_says_how_to_mend_and_repair_mends_it(busybox, garble):
+    busybox("tag", "busybox", "bb:2")
+    repo = os.path.join(busybox.root, "images", "repositories.json")
+    with open(repo, "w") as f:
+        f.write(garble)
+    for args in (["images"], ["run", "--rm", "busybox", "true"], ["tag", "busybox", "x"]):
+        p = busybox(*args, check=False)
+        assert p.returncode in (1, 125), (args, p.returncode)
+        assert "rocker image repair" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    out = busybox("image", "repair").stdout
+    assert "Set the corrupt table aside" in out and "2 references" in out, out
+    assert [n for n in os.listdir(os.path.dirname(repo)) if ".corrupt-" in n]
+    rows = busybox("images").stdout
+    assert "bb" in rows and "busybox" in rows
+    busybox("run", "--rm", "busybox", "true")
+    assert "intact" in busybox("image", "repair").stdout
