@@ -91,11 +91,12 @@ def containers_using_image(paths: Paths, image_id: str) -> list[str]:
     users = []
     for cid in list_ids(paths):
         try:
-            rec = load(paths, cid)
+            rec = read_json(record_path(paths, cid))   # a broken record still holds its image
         except (FileNotFoundError, CorruptRecord):
             continue
-        if rec.get("image_id") == image_id:
-            users.append(rec.get("name") or cid[:12])
+        if isinstance(rec, dict) and rec.get("image_id") == image_id:
+            name = rec.get("name")
+            users.append(name if isinstance(name, str) and name else cid[:12])
     return users
 
 

@@ -103,6 +103,7 @@ STACK = """\
       web:
         image: busybox
         command: [sleep, "{n}"]
+        stop_timeout: 1
 """
 
 

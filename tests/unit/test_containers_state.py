@@ -21,7 +21,9 @@ def paths(tmp_path):
 
 def make(paths, cid, name):
     os.makedirs(paths.container_dir(cid))
-    write_json(records.record_path(paths, cid), {"id": cid, "name": name, "state": {}})
+    write_json(records.record_path(paths, cid), {
+        "id": cid, "name": name, "image_id": "sha256:" + "e" * 64, "config": {}, "process": {},
+        "rootfs": {}, "state": {"status": "created"}})
     records.claim_name(paths, name, cid)
 
 
@@ -75,6 +77,20 @@ def test_corrupt_record_does_not_hide_the_others(paths):
     got = list(records.iter_records(paths))
     assert [(cid, rec is not None, err is not None) for cid, rec, err in got] == [
         ("1" * 64, True, False), ("2" * 64, False, True)]
+
+
+@pytest.mark.parametrize("body", ['[]', 'null', '{"id": "%s", "name": "x", "config": null}',
+                                  '{"id": "someone else"}'])
+def test_a_record_of_the_wrong_shape_is_an_error_of_its_own(paths, body):
+    make(paths, "1" * 64, "good")
+    cid = "2" * 64
+    os.makedirs(paths.container_dir(cid))
+    with open(records.record_path(paths, cid), "w") as f:
+        f.write(body.replace("%s", cid))
+    got = list(records.iter_records(paths))
+    assert [(c, rec is not None, err is not None) for c, rec, err in got] == [
+        ("1" * 64, True, False), (cid, False, True)]
+    assert "rm -f 222222222222" in str(got[1][2])
 
 
 def test_update_json_is_atomic_under_concurrency(tmp_path):
