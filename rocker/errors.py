@@ -50,6 +50,10 @@ class NotFound(RockerError):
     pass
 
 
+class ContainerGone(NotFound):
+    """The container was removed by another command while this one worked on it."""
+
+
 class Conflict(RockerError):
     pass
 

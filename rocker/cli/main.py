@@ -132,6 +132,25 @@ def main(argv: list[str] | None = None) -> None:
         _exit(code)
 
 
+def _gone_container(e: OSError) -> str | None:
+    """The id of the container whose folder (record, runtime files, lock) vanished under
+    this command, if that is what `e` is about."""
+    import re
+    for name in (e.filename, e.filename2):
+        m = re.search(r"/containers/\.?(?:rm-|new-)?([0-9a-f]{64})(?:/|$)", str(name or ""))
+        if m and not os.path.isdir(str(name)[:m.end(1)]):
+            return m.group(1)
+    return None
+
+
+def _internal(e: BaseException, debug: bool) -> None:
+    if debug:
+        raise e
+    click.echo(f"rocker: internal error: {type(e).__name__}: {e} (run with --debug for details)",
+               err=True)
+    sys.exit(exit_code_for(LazyGroup.invoked, INTERNAL_ERROR_EXIT))
+
+
 def _main(argv: list[str] | None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
         os.environ.get("ROCKER_DEBUG"))
@@ -160,6 +179,14 @@ def _main(argv: list[str] | None) -> None:
         fail(130)
     except BrokenPipeError:
         fail(141)
+    except FileNotFoundError as e:
+        gone = _gone_container(e)
+        if gone is None or debug:
+            _internal(e, debug)
+        from rocker.errors import ContainerGone
+        click.echo(f"rocker: container {gone[:12]} was removed meanwhile (by another command)",
+                   err=True)
+        fail(ContainerGone.exit_code)
     except Exception as e:  # a bug: one line, traceback only with --debug
         if debug:
             raise

@@ -608,6 +608,27 @@ class Monitor:
         mark("monitor: done")
 
 
+def _clean_up_after_removal(paths: Paths, cid: str) -> None:
+    from rocker.cgroups import manager_for
+    from rocker.runtime.cleanup import destroy_cgroup, release_runtime
+    for _ in range(40):
+        try:
+            m = manager_for(cid)
+            if m.exists():
+                if m.procs():
+                    m.kill(signal.SIGKILL)
+                    time.sleep(0.05)
+                    continue
+                destroy_cgroup(cid)
+            break
+        except Exception:  # noqa: BLE001 - best effort, tried again
+            time.sleep(0.05)
+    try:
+        release_runtime(paths, cid)
+    except OSError:
+        pass
+
+
 def main(argv: list[str]) -> None:
     resume = None
     if argv and argv[0] == "--resume":
@@ -626,8 +647,13 @@ def main(argv: list[str]) -> None:
         mon = Monitor(paths, cid, sync_fd, attach_fd)
         code = mon.run(resume)
     except BaseException as e:  # noqa: BLE001
+        gone = not os.path.isdir(paths.container_dir(cid))
+        if gone:
+            # removed meanwhile (rm -f beside a start/restart): take down what this monitor
+            # made after the removal went by, so nothing is left without a record
+            _clean_up_after_removal(paths, cid)
         try:
-            os.write(sync_fd, (json.dumps({"ok": False, "code": 125,
+            os.write(sync_fd, (json.dumps({"ok": False, "code": 125, "gone": gone,
                                            "error": f"monitor: {e}"}) + "\n").encode())
         except OSError:
             pass

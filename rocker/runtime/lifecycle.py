@@ -182,6 +182,9 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
         line = b""
         with os.fdopen(sync_r, "rb") as f:
             line = f.readline()
+        if (not line or not json.loads(line).get("ok")) and _being_removed(paths, cid):
+            from rocker.errors import ContainerGone
+            raise ContainerGone(f"container {rec['name']} was removed while it was starting")
         if not line:
             # the monitor died before it could say anything
             err = ""
@@ -198,6 +201,16 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
             err.exit_code = int(msg.get("code", 125))
             raise err
         return records.load(paths, cid)
+
+
+def _being_removed(paths: Paths, cid: str) -> bool:
+    """Gone, or marked `removing` by a removal running beside this command."""
+    try:
+        return records.load(paths, cid)["state"].get("status") == "removing"
+    except FileNotFoundError:
+        return True
+    except Exception:  # noqa: BLE001 - a broken record is reported by the caller's error
+        return False
 
 
 def _pidfd(pid: int | None, start_time: int | None):

@@ -212,3 +212,35 @@ def test_a_garbled_reference_table_says_how_to_mend_and_repair_mends_it(busybox,
     assert "bb" in rows and "busybox" in rows
     busybox("run", "--rm", "busybox", "true")
     assert "intact" in busybox("image", "repair").stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# every verb at once on one container
+
+
+VERBS = [["stop", "-t", "1", "c"], ["rm", "-f", "c"], ["exec", "c", "echo", "hi"],
+         ["kill", "c"], ["restart", "-t", "1", "c"], ["wait", "c"], ["logs", "c"],
+         ["inspect", "c"]]
+
+
+def test_every_verb_racing_rm_f_ends_in_an_ordinary_outcome_and_leaves_nothing(busybox):
+    """stop, rm -f, exec, kill, restart, wait, logs and inspect at once, 8 rounds: no internal
+    error (70), no raw errno text, and after the last rm -f nothing of any round is left."""
+    import glob
+    cids = []
+    for _ in range(8):
+        cid = run_d(busybox, "--name", "c", "busybox", "sh", "-c",
+                    "while true; do echo x; sleep 0.1; done")
+        cids.append(cid)
+        procs = [(v, busybox.popen(*v, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True)) for v in VERBS]
+        for v, p in procs:
+            _out, err = p.communicate(timeout=120)
+            assert p.returncode != 70 and "Errno" not in err and "Traceback" not in err, \
+                (v, p.returncode, err)
+            assert len(err.strip().splitlines()) <= 1, (v, err)
+        busybox("rm", "-f", "c", check=False)
+        assert container_dirs(busybox) == []
+    for cid in cids:
+        assert_fully_removed(busybox, cid)
+        assert glob.glob(f"/sys/fs/cgroup/*/rocker/{cid}") == []
