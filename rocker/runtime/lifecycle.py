@@ -172,16 +172,26 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
             raise Conflict(f"container {rec['name']} is already running")
         if rec["state"].get("status") == "removing":
             raise Conflict(f"container {rec['name']} is being removed")
-        _write_etc(paths, rec)
-        sync_r, sync_w = os.pipe()
         attach_fd = attach_sock.fileno() if attach_sock is not None else -1
-        try:
-            _fork_monitor(paths, cid, sync_w, attach_fd)
-        finally:
-            os.close(sync_w)
-        line = b""
-        with os.fdopen(sync_r, "rb") as f:
-            line = f.readline()
+        rundir = paths.container_rundir(cid)
+        for attempt in range(3):
+            _write_etc(paths, rec)
+            sync_r, sync_w = os.pipe()
+            try:
+                _fork_monitor(paths, cid, sync_w, attach_fd)
+            finally:
+                os.close(sync_w)
+            line = b""
+            with os.fdopen(sync_r, "rb") as f:
+                line = f.readline()
+            # the previous run's monitor, finishing beside this start (a stop racing a
+            # restart), may remove the runtime files this start just wrote: write them again
+            if attempt < 2 and line and not json.loads(line).get("ok") and \
+                    rundir in (json.loads(line).get("error") or "") and \
+                    not _being_removed(paths, cid):
+                time.sleep(0.05)
+                continue
+            break
         if (not line or not json.loads(line).get("ok")) and _being_removed(paths, cid):
             from rocker.errors import ContainerGone
             raise ContainerGone(f"container {rec['name']} was removed while it was starting")
