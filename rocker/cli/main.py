@@ -144,6 +144,7 @@ def _gone_container(e: OSError) -> str | None:
 
 
 def _internal(e: BaseException, debug: bool) -> None:
+    """A bug: one line and exit 70 (125 for run verbs); the traceback only with --debug."""
     if debug:
         raise e
     click.echo(f"rocker: internal error: {type(e).__name__}: {e} (run with --debug for details)",
@@ -188,11 +189,7 @@ def _main(argv: list[str] | None) -> None:
                    err=True)
         fail(ContainerGone.exit_code)
     except Exception as e:  # a bug: one line, traceback only with --debug
-        if debug:
-            raise
-        click.echo(f"rocker: internal error: {type(e).__name__}: {e} (run with --debug for details)",
-                   err=True)
-        fail(INTERNAL_ERROR_EXIT)
+        _internal(e, debug)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

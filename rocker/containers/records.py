@@ -194,14 +194,11 @@ def write_creator(staging: str) -> None:
 def _staging_alive(paths: Paths, cid: str) -> bool:
     """Is a live command still building the staging folder of `cid`?"""
     staging = os.path.join(paths.containers, f".new-{cid}")
-    try:
-        holder = read_json(os.path.join(staging, CREATOR))
-    except FileNotFoundError:
-        # no creator file: gone (nothing to wait for), or from before creator files existed
-        return os.path.isdir(staging) and _young(staging)
-    except CorruptRecord:
+    if not os.path.isdir(staging):
         return False
-    return _holder_alive(holder)
+    if not os.path.exists(os.path.join(staging, CREATOR)):
+        return _young(staging)   # from before creator files existed: the age rule decides
+    return not _holder_gone(staging, f".new-{cid}")
 
 
 def _young(path: str) -> bool:

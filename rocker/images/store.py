@@ -262,19 +262,15 @@ class ImageStore:
         self._ensure()
         aside = None
         with flocked(self.repositories + ".lock"):
+            good: dict[str, str] | None = None
             try:
-                self._refs_of(read_json(self.repositories))
-                healthy = True
+                good = self._refs_of(read_json(self.repositories))
             except FileNotFoundError:
-                healthy = False
+                pass
             except CorruptRecord:
-                healthy = False
                 aside = f"{self.repositories}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
                 os.rename(self.repositories, aside)
-            if healthy:
-                table = self.refs()
-                good = table
-            else:
+            if good is None:
                 try:
                     good = self._refs_of(read_json(self.repositories + GOOD_COPY))
                 except (FileNotFoundError, CorruptRecord):

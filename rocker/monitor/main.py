@@ -647,13 +647,12 @@ def main(argv: list[str]) -> None:
         mon = Monitor(paths, cid, sync_fd, attach_fd)
         code = mon.run(resume)
     except BaseException as e:  # noqa: BLE001
-        gone = not os.path.isdir(paths.container_dir(cid))
-        if gone:
+        if not os.path.isdir(paths.container_dir(cid)):
             # removed meanwhile (rm -f beside a start/restart): take down what this monitor
             # made after the removal went by, so nothing is left without a record
             _clean_up_after_removal(paths, cid)
         try:
-            os.write(sync_fd, (json.dumps({"ok": False, "code": 125, "gone": gone,
+            os.write(sync_fd, (json.dumps({"ok": False, "code": 125,
                                            "error": f"monitor: {e}"}) + "\n").encode())
         except OSError:
             pass

@@ -181,18 +181,17 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
                 _fork_monitor(paths, cid, sync_w, attach_fd)
             finally:
                 os.close(sync_w)
-            line = b""
             with os.fdopen(sync_r, "rb") as f:
                 line = f.readline()
+            msg = json.loads(line) if line else None
             # the previous run's monitor, finishing beside this start (a stop racing a
             # restart), may remove the runtime files this start just wrote: write them again
-            if attempt < 2 and line and not json.loads(line).get("ok") and \
-                    rundir in (json.loads(line).get("error") or "") and \
-                    not _being_removed(paths, cid):
+            if attempt < 2 and msg and not msg.get("ok") and \
+                    rundir in (msg.get("error") or "") and not _being_removed(paths, cid):
                 time.sleep(0.05)
                 continue
             break
-        if (not line or not json.loads(line).get("ok")) and _being_removed(paths, cid):
+        if (msg is None or not msg.get("ok")) and _being_removed(paths, cid):
             from rocker.errors import ContainerGone
             raise ContainerGone(f"container {rec['name']} was removed while it was starting")
         if not line:
@@ -205,7 +204,6 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
                 pass
             raise HostError(f"the monitor of {rec['name']} died while starting it"
                             + (f": {err}" if err else ""))
-        msg = json.loads(line)
         if not msg.get("ok"):
             err = ContainerStartError(msg.get("error") or "failed to start")
             err.exit_code = int(msg.get("code", 125))
