@@ -188,6 +188,15 @@ def _main(argv: list[str] | None) -> None:
         click.echo(f"rocker: container {gone[:12]} was removed meanwhile (by another command)",
                    err=True)
         fail(ContainerGone.exit_code)
+    except OSError as e:
+        from rocker.state.store import NO_SPACE
+        if e.errno not in NO_SPACE or debug:
+            _internal(e, debug)
+        from rocker.errors import HostError
+        where = f" ({e.filename})" if e.filename else ""
+        click.echo(f"rocker: no space left on device{where}: free some (rocker rm, rmi) and "
+                   "try again", err=True)
+        fail(HostError.exit_code)
     except Exception as e:  # a bug: one line, traceback only with --debug
         _internal(e, debug)
     sys.exit(rv if isinstance(rv, int) else 0)

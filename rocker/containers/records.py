@@ -3,6 +3,16 @@
 A record is a JSON object with at least: id, name, image (as the user typed it), image_id,
 created, config (the ContainerConfig as a dict), state (see rocker.containers.state) and labels.
 This module reads and writes records through rocker.state.store; it never touches the kernel.
+
+A full disk (issue: the store's filesystem at 100%) must not lose a container's state. Each
+container folder holds, allocated when it is created:
+- two *reserve* files (`.reserve-1`, `.reserve-2`, 64 KiB each): a record write that fails with
+  ENOSPC is made into one of them instead (see rocker.state.store); they are topped up after
+  the next write that finds space again;
+- the *monitor note* (`monitor.note`, 4 KiB, see `write_note`): the monitor overwrites it in
+  place, which needs no new space, with what it must not lose: the count of log lines it could
+  not write and the exit of the container's process. `load` reads it for a record that still
+  says the container runs, so an exit the monitor could not record is not lost.
 """
 
 from __future__ import annotations
@@ -14,6 +24,10 @@ from rocker.paths import Paths
 from rocker.state.store import read_json
 
 RECORD = "container.json"
+RESERVES = (".reserve-1", ".reserve-2")
+NOTE = "monitor.note"
+NOTE_SIZE = 4096
+LIVE = ("running", "paused", "restarting")
 
 
 def _gc_age() -> float:
@@ -130,7 +144,67 @@ def check_shape(rec: object, cid: str, path: str) -> dict:
 
 def load(paths: Paths, cid: str) -> dict:
     path = record_path(paths, cid)
-    return check_shape(read_json(path), cid, path)
+    rec = check_shape(read_json(path), cid, path)
+    if rec["state"].get("status") in LIVE:
+        _merge_note(paths.container_dir(cid), rec["state"])
+    return rec
+
+
+def prepare_folder(folder: str) -> None:
+    """Allocate the reserves and the monitor note of a new container folder (ENOSPC if the
+    disk cannot hold them: a container that starts on a full disk could not keep its state)."""
+    import errno
+
+    from rocker.state.store import make_reserve
+    for name, size in [(r, 0) for r in RESERVES] + [(NOTE, NOTE_SIZE)]:
+        path = os.path.join(folder, name)
+        if not (make_reserve(path, size) if size else make_reserve(path)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+
+def _top_up(folder: str) -> None:
+    """Re-allocate the reserves a full disk used up, once there is space again."""
+    from rocker.state.store import make_reserve
+    for name in RESERVES:
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+            make_reserve(path)
+
+
+def read_note(folder: str) -> dict:
+    """The monitor note: {"log_dropped": N, "exit": {pid, pid_start, exit_code, ...} | None}."""
+    import json
+    try:
+        with open(os.path.join(folder, NOTE), "rb") as f:
+            raw = f.read(NOTE_SIZE).rstrip(b"\0 ")
+        note = json.loads(raw) if raw else {}
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}  # missing, or caught half-written: the record is all there is
+    return note if isinstance(note, dict) else {}
+
+
+def encode_note(note: dict) -> bytes | None:
+    """The note as the fixed-size block `write_note` puts in place; None if it is too long."""
+    import json
+    data = json.dumps(note, separators=(",", ":")).encode()
+    return data.ljust(NOTE_SIZE, b" ") if len(data) <= NOTE_SIZE else None
+
+
+def _merge_note(folder: str, st: dict) -> None:
+    note = read_note(folder)
+    if not note:
+        return
+    dropped = note.get("log_dropped")
+    if isinstance(dropped, int) and dropped > (st.get("log_dropped") or 0):
+        st["log_dropped"] = dropped
+    ex = note.get("exit")
+    if (isinstance(ex, dict) and st.get("exit_code") is None and st.get("pid")
+            and ex.get("pid") == st.get("pid") and ex.get("pid_start") == st.get("pid_start")
+            and isinstance(ex.get("exit_code"), int)):
+        # the process the record says runs has exited, and the monitor could not say so
+        st["exit_code"] = ex["exit_code"]
+        st["oom_killed"] = bool(ex.get("oom_killed"))
+        st["finished_at"] = ex.get("finished_at")
 
 
 def save(paths: Paths, rec: dict) -> None:
@@ -141,12 +215,16 @@ def save(paths: Paths, rec: dict) -> None:
 def update(paths: Paths, cid: str, fn) -> dict:
     """Read-modify-write one record under its lock; `fn(rec)` mutates or returns a new dict."""
     from rocker.state.store import flocked, write_json
-    path = record_path(paths, cid)
+    folder = paths.container_dir(cid)
+    path = os.path.join(folder, RECORD)
     with flocked(path + ".lock"):
         rec = check_shape(read_json(path), cid, path)
+        if rec["state"].get("status") in LIVE:
+            _merge_note(folder, rec["state"])  # so that what it knows is written down
         new = fn(rec)
         rec = rec if new is None else new
-        write_json(path, rec)
+        write_json(path, rec, reserves=tuple(os.path.join(folder, r) for r in RESERVES))
+        _top_up(folder)
         return rec
 
 

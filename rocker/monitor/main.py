@@ -8,6 +8,10 @@ input to the container, records the exit code, finish time and whether the OOM k
 runs healthchecks, applies the restart policy with a growing, capped back-off, and finally
 cleans up (cgroup, runtime files; everything for --rm containers).
 
+A full disk does not stop it: output it cannot log is counted (`log_dropped`), state it cannot
+record stays pending and is retried, and the exit goes first to the monitor note, which is
+overwritten in place and needs no new space (rocker.containers.records).
+
 It tells the CLI the outcome of the first start on the sync pipe: one JSON line,
 {"ok": true, "pid": N} or {"ok": false, "code": 125|126|127, "error": "..."}.
 """
@@ -29,6 +33,7 @@ from rocker.monitor import frames
 from rocker.monitor.hub import Hub
 from rocker.paths import Paths
 from rocker.runtime import syscalls as sc
+from rocker.state.store import NO_SPACE
 from rocker.util.timefmt import rfc3339
 
 BACKOFF_START = 0.1
@@ -64,8 +69,21 @@ class Monitor:
         self.line_buf: dict[str, bytes] = {}
         self.master: int | None = None
         self.stop_deadline: float | None = None
-        self.log = open(os.path.join(paths.container_dir(cid), "container.log"), "ab",
-                        buffering=0)
+        cdir = paths.container_dir(cid)
+        self.log = open(os.path.join(cdir, "container.log"), "ab", buffering=0)
+        self.log_size = os.fstat(self.log.fileno()).st_size
+        # a full disk: lines not logged, state not yet recorded (see records: the note)
+        self.dropped = self.rec["state"].get("log_dropped") or 0
+        self.noted_dropped = self.dropped
+        self.pending: dict = {}
+        self.next_retry = 0.0
+        self.exit_note: dict | None = None
+        self.pid_start: int | None = None
+        try:
+            self.note_fd: int | None = os.open(os.path.join(cdir, records.NOTE),
+                                               os.O_WRONLY | os.O_CLOEXEC)
+        except OSError:
+            self.note_fd = None  # a container from before notes existed
         self.stopping = False
         self.cg = None
         self.oom_base = 0
@@ -125,7 +143,62 @@ class Monitor:
             rest = b""
         self.line_buf[stream] = rest
         if out:
-            self.log.write(("\n".join(out) + "\n").encode())
+            self._append_log(("\n".join(out) + "\n").encode(), len(out))
+
+    def _append_log(self, data: bytes, lines: int) -> None:
+        """Append to the log, or count the lines as dropped (a full disk, an I/O error): the
+        monitor must outlive its log. A write cut short is taken back, so the log holds
+        whole lines only."""
+        try:
+            done = 0
+            while done < len(data):
+                done += self.log.write(data[done:])
+            self.log_size += done
+        except OSError:
+            try:
+                os.ftruncate(self.log.fileno(), self.log_size)
+            except OSError:
+                pass
+            self.dropped += lines
+
+    # ---- state that a full disk must not lose ------------------------------------------
+    def _state(self, **changes) -> dict | None:
+        """records.update_state that survives a full disk: what cannot be written now stays
+        pending and goes with the next write (retried every second and at the end)."""
+        changes = {**self.pending, **changes}
+        if self.dropped:
+            changes["log_dropped"] = self.dropped
+        try:
+            rec = records.update_state(self.paths, self.cid, **changes)
+        except OSError as e:
+            if e.errno not in NO_SPACE:
+                raise
+            self.pending = changes
+            self._write_note()
+            return None
+        self.pending = {}
+        return rec
+
+    def _write_note(self) -> None:
+        """Overwrite the monitor note in place (no new space needed): drops and the last exit."""
+        block = records.encode_note({"log_dropped": self.dropped, "exit": self.exit_note})
+        if self.note_fd is None or block is None:
+            return
+        try:
+            os.pwrite(self.note_fd, block, 0)
+            self.noted_dropped = self.dropped
+        except OSError:
+            pass
+
+    def _disk_tick(self) -> None:
+        now = time.monotonic()
+        if now < self.next_retry or not (self.pending or self.dropped != self.noted_dropped):
+            return
+        self.next_retry = now + 1.0
+        if self.dropped != self.noted_dropped:
+            self._write_note()
+        if self.pending:
+            self._state()
 
     # ---- lifecycle ---------------------------------------------------------------------
     def _spec(self) -> dict:
@@ -205,7 +278,7 @@ class Monitor:
             code = getattr(e, "exit_code", 125)
             msg = str(e)
             now = time.time()
-            records.update_state(self.paths, self.cid, status="exited", exit_code=code,
+            self._state(status="exited", exit_code=code,
                                  error=msg, finished_at=now, pid=None, restarting=False)
             if first:
                 self._sync({"ok": False, "code": code, "error": msg})
@@ -213,16 +286,17 @@ class Monitor:
         now = time.time()
         self.started_at = now
         self.mono_started = time.monotonic()
-        rs = records.update_state(
-            self.paths, self.cid, status="running", pid=pid, pid_start=cstate.start_time(pid),
+        self.pid_start = cstate.start_time(pid)
+        health = ({"status": "starting", "failing_streak": 0, "log": []}
+                  if self.cfg.get("healthcheck") else None)
+        rs = self._state(
+            status="running", pid=pid, pid_start=self.pid_start,
             boot_id=cstate.boot_id(), started_at=now, exit_code=None, oom_killed=False,
-            error=None, restarting=False, finished_at=None,
-            health={"status": "starting", "failing_streak": 0, "log": []}
-            if self.cfg.get("healthcheck") else None)
-        self.rec = rs
+            error=None, restarting=False, finished_at=None, health=health)
+        self.rec = rs or self.rec
         hc = self.cfg.get("healthcheck")
         if hc:
-            self.health = rs["state"]["health"]
+            self.health = health
             self.health_next = time.monotonic() + hc["interval"]
         if first:
             self._sync({"ok": True, "pid": pid})
@@ -262,6 +336,7 @@ class Monitor:
             if status is None:
                 self._stop_tick()
                 self._health_tick()
+                self._disk_tick()
                 self._maybe_slim()
         self.hub.drain_output()
         self.hub.close_all_output()
@@ -279,6 +354,8 @@ class Monitor:
             deadlines.append(self.mono_started + SLIM_AFTER)
         if self.stopping:
             deadlines.append(self.stop_deadline if self.stop_deadline is not None else now)
+        if self.pending or self.dropped != self.noted_dropped:
+            deadlines.append(self.next_retry)
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - now)
@@ -365,7 +442,7 @@ class Monitor:
         h["log"] = (h.get("log") or [])[-4:] + [{"end": time.time(), "exit_code": code,
                                                   "output": output}]
         self.health = h
-        records.update_state(self.paths, self.cid, health=h)
+        self._state(health=h)
         if h["status"] == "unhealthy" and self.cfg.get("restart_on_unhealthy") and self.pid:
             self.unhealthy_restart = True
             self.cg.kill(signal.SIGKILL)
@@ -422,7 +499,7 @@ class Monitor:
         self.cg = manager_for(self.cid)
         exit_info = {"exit_code": 125, "oom_killed": False}
         if resume is None:
-            records.update_state(self.paths, self.cid, monitor_pid=os.getpid(),
+            self._state(monitor_pid=os.getpid(),
                                  monitor_start=cstate.start_time(os.getpid()),
                                  boot_id=cstate.boot_id(), stop_requested=False)
             self.restarts = self.rec["state"].get("restart_count", 0)
@@ -433,7 +510,7 @@ class Monitor:
                 self.cg.apply(Limits.from_dict(self.cfg.get("limits") or {}).effective())
             except Exception as e:  # noqa: BLE001
                 msg = str(e)
-                records.update_state(self.paths, self.cid, status="exited", exit_code=125,
+                self._state(status="exited", exit_code=125,
                                      error=msg, finished_at=time.time(), pid=None)
                 self._sync({"ok": False, "code": getattr(e, "exit_code", 125), "error": msg})
                 self.finish(exit_info)
@@ -466,9 +543,12 @@ class Monitor:
                 if now - self.started_at > BACKOFF_RESET_AFTER:
                     self.backoff = BACKOFF_START
                 will_restart = self.should_restart(code, self.restarts)
-                records.update_state(self.paths, self.cid, status="exited", exit_code=code,
-                                     oom_killed=oom, finished_at=now, restarting=will_restart,
-                                     restart_count=self.restarts)
+                # first where a full disk cannot stop it, then in the record
+                self.exit_note = {"pid": self.pid, "pid_start": self.pid_start,
+                                  "exit_code": code, "oom_killed": oom, "finished_at": now}
+                self._write_note()
+                self._state(status="exited", exit_code=code, oom_killed=oom, finished_at=now,
+                            restarting=will_restart, restart_count=self.restarts)
                 if not self.cfg.get("auto_remove"):
                     # --rm: the exit code goes out once the container is removed (finish), so
                     # that, as with Docker, it is gone when `run --rm` returns
@@ -484,10 +564,10 @@ class Monitor:
             if not will_restart:
                 break
             self.restarts += 1
-            records.update_state(self.paths, self.cid, status="running", restarting=True,
+            self._state(status="running", restarting=True,
                                  restart_count=self.restarts, pid=None)
             if not self._sleep(self.backoff) or self._stop_wanted():
-                records.update_state(self.paths, self.cid, status="exited", restarting=False)
+                self._state(status="exited", restarting=False)
                 break
             self.backoff = min(self.backoff * 2, BACKOFF_MAX)
         self.finish(exit_info)
@@ -525,6 +605,7 @@ class Monitor:
             "listen": self.listener.fileno(),
             "clients": [[fd, c.stdin, c.output, c.initial] for fd, c in hub.clients.items()],
             "line_buf": {k: v.hex() for k, v in self.line_buf.items()},
+            "pid_start": self.pid_start, "dropped": self.dropped, "pending": self.pending,
         }
         keep = [int(fd) for fd in state["out_fds"]] + [state["listen"]] + \
             [c[0] for c in state["clients"]] + ([hub.stdin_fd] if hub.stdin_fd is not None else [])
@@ -550,6 +631,9 @@ class Monitor:
             self.health_next = time.monotonic() + st["health_in"]
         self.master = st["master"]
         self.line_buf = {k: bytes.fromhex(v) for k, v in st["line_buf"].items()}
+        self.pid_start = st.get("pid_start")
+        self.dropped = max(self.dropped, st.get("dropped") or 0)
+        self.pending = st.get("pending") or {}
         out = {int(fd): stream for fd, stream in st["out_fds"].items()}
         for fd in out:
             os.set_inheritable(fd, False)
@@ -600,7 +684,7 @@ class Monitor:
         except Exception:  # noqa: BLE001
             pass
         release_runtime(self.paths, self.cid)
-        records.update_state(self.paths, self.cid, monitor_pid=None, restarting=False)
+        self._state(monitor_pid=None, restarting=False)
         if self.cfg.get("auto_remove"):
             remove_container(self.paths, self.cid)
         self.hub.broadcast(frames.EXIT, json.dumps(exit_info).encode())

@@ -83,4 +83,5 @@ def inspect_container(paths, cid: str) -> dict:
         "Mounts": mounts,
         "Stack": rec.get("stack"),
         "LogPath": os.path.join(paths.container_dir(cid), "container.log"),
+        "LogLinesDropped": obs.get("log_dropped") or 0,
     }

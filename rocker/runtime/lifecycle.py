@@ -51,6 +51,7 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
     os.mkdir(staging, 0o700)
     try:
         records.write_creator(staging)
+        records.prepare_folder(staging)
         os.mkdir(os.path.join(staging, "upper"), 0o755)
         os.mkdir(os.path.join(staging, "work"), 0o700)
         rec = {
@@ -173,24 +174,16 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
         if rec["state"].get("status") == "removing":
             raise Conflict(f"container {rec['name']} is being removed")
         attach_fd = attach_sock.fileno() if attach_sock is not None else -1
-        rundir = paths.container_rundir(cid)
-        for attempt in range(3):
-            _write_etc(paths, rec)
-            sync_r, sync_w = os.pipe()
-            try:
-                _fork_monitor(paths, cid, sync_w, attach_fd)
-            finally:
-                os.close(sync_w)
-            with os.fdopen(sync_r, "rb") as f:
-                line = f.readline()
-            msg = json.loads(line) if line else None
-            # the previous run's monitor, finishing beside this start (a stop racing a
-            # restart), may remove the runtime files this start just wrote: write them again
-            if attempt < 2 and msg and not msg.get("ok") and \
-                    rundir in (msg.get("error") or "") and not _being_removed(paths, cid):
-                time.sleep(0.05)
-                continue
-            break
+        # the runtime files stay ours: whoever else removes them (_settle) takes this lock
+        _write_etc(paths, rec)
+        sync_r, sync_w = os.pipe()
+        try:
+            _fork_monitor(paths, cid, sync_w, attach_fd)
+        finally:
+            os.close(sync_w)
+        with os.fdopen(sync_r, "rb") as f:
+            line = f.readline()
+        msg = json.loads(line) if line else None
         if (msg is None or not msg.get("ok")) and _being_removed(paths, cid):
             from rocker.errors import ContainerGone
             raise ContainerGone(f"container {rec['name']} was removed while it was starting")
@@ -268,7 +261,7 @@ def kill(paths: Paths, cid: str, sig: int | str = signal.SIGKILL) -> None:
     if obs["status"] not in ("running", "paused"):
         raise Conflict(f"container {rec['name']} is not running")
     if signum == signal.SIGKILL:
-        records.update_state(paths, cid, stop_requested=True)
+        _request_stop(paths, cid)
     fd = _pidfd(obs.get("pid"), obs.get("pid_start"))
     if fd is None:
         raise Conflict(f"container {rec['name']} is not running")
@@ -282,6 +275,18 @@ def kill(paths: Paths, cid: str, sig: int | str = signal.SIGKILL) -> None:
         os.close(fd)
 
 
+def _request_stop(paths: Paths, cid: str) -> dict | None:
+    """Record that a stop was asked for (no restart policy may undo it); on a disk too full
+    for even that (the reserves used up), go on: the monitor learns it from our SIGTERM."""
+    from rocker.state.store import NO_SPACE
+    try:
+        return records.update_state(paths, cid, stop_requested=True)
+    except OSError as e:
+        if e.errno not in NO_SPACE:
+            raise
+        return None
+
+
 def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict | None:
     """Stop signal to init, wait `timeout` seconds (default: the container's stop timeout; a
     negative one: without a limit), then SIGKILL to every process; returns the final record
@@ -292,7 +297,7 @@ def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict | None:
     timeout = cfg.get("stop_timeout", 10) if timeout is None else timeout
     wait = None if timeout < 0 else timeout
     try:
-        rec = records.update_state(paths, cid, stop_requested=True)
+        rec = _request_stop(paths, cid) or rec
     except FileNotFoundError:
         return None
     obs = cstate.observed(rec["state"])
@@ -331,7 +336,18 @@ def _settle(paths: Paths, cid: str, killed: bool = False) -> dict | None:
     """After the monitor is gone: make sure the record and the host say the same thing.
 
     `killed`: the caller SIGKILLed a container that was still alive, so 137 is certain;
-    otherwise an exit nobody saw is recorded as unknown rather than guessed."""
+    otherwise an exit nobody saw is recorded as unknown rather than guessed.
+
+    Under the start lock: a `start` beside this (a restart racing a stop) writes the runtime
+    files before its new monitor is on record, and they must not be taken from under it."""
+    try:
+        with flocked(os.path.join(paths.container_dir(cid), "start.lock"), timeout=60):
+            return _settle_locked(paths, cid, killed)
+    except FileNotFoundError:
+        return None  # an --rm container, removed by its monitor
+
+
+def _settle_locked(paths: Paths, cid: str, killed: bool) -> dict | None:
     try:
         rec = records.load(paths, cid)
     except FileNotFoundError:
@@ -356,10 +372,15 @@ def _settle(paths: Paths, cid: str, killed: bool = False) -> dict | None:
                 changes["exit_code"] = None
                 changes["error"] = "the monitor was gone: exit status unknown"
             changes["finished_at"] = _now()
+        from rocker.state.store import NO_SPACE
         try:
             rec = records.update_state(paths, cid, **changes)
         except FileNotFoundError:
             return None
+        except OSError as e:
+            if e.errno not in NO_SPACE:
+                raise
+            rec["state"].update(changes)  # said now; written by the next command with space
     return rec
 
 
@@ -386,13 +407,34 @@ def remove(paths: Paths, cid: str, force: bool = False) -> None:
             return  # an --rm container: its monitor removed it
     else:
         _settle(paths, cid)
-    try:
-        records.update_state(paths, cid, status="removing", remover=records.holder())
-    except FileNotFoundError:
+    if not _mark_removing(paths, cid):
         return
     from rocker.util.faults import crash_point
     crash_point("remove:marked")
     remove_container(paths, cid)
+
+
+def _mark_removing(paths: Paths, cid: str) -> bool:
+    """Mark the record `removing` (False: it is gone already). On a full disk, free space
+    first: the log goes, as it would a moment later; if even then there is no room, the
+    removal goes on unmarked (the mark only helps a crashed removal be finished)."""
+    from rocker.state.store import NO_SPACE
+    for attempt in (1, 2):
+        try:
+            records.update_state(paths, cid, status="removing", remover=records.holder())
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            if e.errno not in NO_SPACE:
+                raise
+            if attempt == 1:
+                from rocker.runtime.logs import log_path
+                try:
+                    os.truncate(log_path(paths, cid), 0)
+                except OSError:
+                    pass
+    return True
 
 
 def wait(paths: Paths, cid: str, timeout: float | None = None) -> int | None:

@@ -3,6 +3,9 @@
 `stream_logs` prints one or more containers' logs (interleaved by time, with a name prefix when
 there are several), honours --tail and --since, and with --follow keeps reading until every
 container has exited and its monitor has finished.
+
+Lines the monitor could not write (a full disk) are counted in the container's state
+(`log_dropped`); `stream_logs` says how many on stderr, after what it printed.
 """
 
 from __future__ import annotations
@@ -49,6 +52,18 @@ def _read_all(path: str) -> tuple[list[dict], int]:
     return entries, end
 
 
+def _say_dropped(paths, targets: list[tuple[str, str | None]]) -> None:
+    for cid, name in targets:
+        try:
+            n = records.load(paths, cid)["state"].get("log_dropped") or 0
+        except (OSError, ValueError):
+            continue
+        if n:
+            who = f"{name}: " if name and len(targets) > 1 else ""
+            sys.stderr.write(f"rocker: {who}{n} line{'s' if n != 1 else ''} of output "
+                             "could not be logged (no space left on device)\n")
+
+
 def stream_logs(paths, targets: list[tuple[str, str | None]], follow: bool = False,
                 tail: int | None = None, since: float | None = None,
                 timestamps: bool = False) -> None:
@@ -69,6 +84,7 @@ def stream_logs(paths, targets: list[tuple[str, str | None]], follow: bool = Fal
     for _, e, prefix in merged:
         _emit(e, prefix, timestamps)
     sys.stdout.flush()
+    _say_dropped(paths, targets)
     sys.stderr.flush()
     if not follow:
         return

@@ -3,7 +3,14 @@
 Every record is written to a temporary file in the same folder, fsynced, then renamed over the
 old one, so a reader sees the old record or the new one, never half of one. Read-modify-write
 goes through `update()`, which holds an exclusive flock on a lock file beside the record for the
-whole cycle. A record that cannot be parsed raises CorruptRecord naming the file: listing code
+whole cycle.
+
+A full disk must not cost a container its state (its exit code above all): a record may have
+*reserve* files beside it, allocated in advance (`make_reserve`). When the ordinary write fails
+with ENOSPC/EDQUOT, one reserve is renamed to the temporary name and overwritten in place: its
+blocks are already allocated, so the write needs no new space (on ext4, xfs, tmpfs; not on
+copy-on-write filesystems such as btrfs), and the rename keeps the write atomic. The caller
+tops the reserves up once space is back. A record that cannot be parsed raises CorruptRecord naming the file: listing code
 catches it per object, so one bad record never hides the others.
 """
 
@@ -20,16 +27,52 @@ from collections.abc import Callable, Iterator
 from rocker.errors import CorruptRecord, LockTimeout
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write `data` to `path` atomically (temp file in the same folder, fsync, rename)."""
-    d = os.path.dirname(path) or "."
-    tmp = os.path.join(d, f".{os.path.basename(path)}.tmp.{os.getpid()}.{time.monotonic_ns()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+RESERVE_SIZE = 64 << 10
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def make_reserve(path: str, size: int = RESERVE_SIZE) -> bool:
+    """Allocate `size` bytes of real blocks at `path` (zeros, fsynced); False on a full disk."""
+    tmp = f"{path}.tmp.{os.getpid()}"
     try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return False
+    try:
+        _write_all(fd, bytes(size))
+        os.fsync(fd)
+        os.close(fd)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return False
+
+
+def _write_into_reserve(reserve: str, tmp: str, data: bytes, mode: int) -> bool:
+    """Take over `reserve` as `tmp` and overwrite it with `data` in place (no new blocks)."""
+    try:
+        size = os.stat(reserve).st_size
+        if size < len(data):
+            return False
+        os.rename(reserve, tmp)
+    except OSError:
+        return False
+    fd = os.open(tmp, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.pwrite(fd, data, 0)  # in place: never truncate first, that would free the blocks
+        os.ftruncate(fd, len(data))
+        os.fchmod(fd, mode)
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -37,6 +80,30 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
             os.unlink(tmp)
         raise
     os.close(fd)
+    return True
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644,
+                 reserves: tuple[str, ...] = ()) -> None:
+    """Write `data` to `path` atomically (temp file in the same folder, fsync, rename); on a
+    full disk, into one of `reserves` if one is left."""
+    d = os.path.dirname(path) or "."
+    tmp = os.path.join(d, f".{os.path.basename(path)}.tmp.{os.getpid()}.{time.monotonic_ns()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        os.close(fd)
+    except OSError as e:
+        if e.errno not in NO_SPACE or not any(
+                _write_into_reserve(r, tmp, data, mode) for r in reserves):
+            raise
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -45,8 +112,9 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
-def write_json(path: str, obj: object) -> None:
-    atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+def write_json(path: str, obj: object, reserves: tuple[str, ...] = ()) -> None:
+    atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(),
+                 reserves=reserves)
 
 
 def read_json(path: str) -> object:
