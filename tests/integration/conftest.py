@@ -2,8 +2,10 @@
 
 Every test gets its own --root/--runroot under pytest's tmp_path (never /var/lib/rocker). At the
 end of each test every container of that root is force-removed; at the end of the session
-../shared/tools/leakcheck must report nothing that was not already there when the session began,
-or the run fails.
+../shared/tools/leakcheck (beside the repository; ROCKER_LEAKCHECK=PATH names another one) must
+report nothing that was not already there when the session began, or the run fails. A checker
+that is missing or does not run (an exit code other than 0 "clean" / 1 "found some") stops the
+session at its start: a guard that cannot look must not pass.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import pytest
 
 from tests.conftest import REPO
 
-LEAKCHECK = os.path.join(os.path.dirname(REPO), "shared", "tools", "leakcheck")
+LEAKCHECK = os.path.abspath(os.environ.get("ROCKER_LEAKCHECK") or
+                            os.path.join(os.path.dirname(REPO), "shared", "tools", "leakcheck"))
 
 if os.geteuid() != 0:
     pytest.skip("integration tests need root", allow_module_level=True)
@@ -30,10 +33,31 @@ def _ppid(pid: str) -> int | None:
         return None
 
 
+class LeakcheckBroken(Exception):
+    """The leak checker is missing or did not run: nothing can be said about leaks."""
+
+
+def _run_leakcheck() -> str:
+    """The checker's report (empty when the machine is clean); LeakcheckBroken if it cannot say."""
+    how = "fix ROCKER_LEAKCHECK" if os.environ.get("ROCKER_LEAKCHECK") else \
+        "set ROCKER_LEAKCHECK=PATH"
+    if not os.path.isfile(LEAKCHECK):
+        raise LeakcheckBroken(f"the leak checker {LEAKCHECK} is missing (it belongs at "
+                              f"../shared/tools/leakcheck beside the repository; or {how})")
+    try:
+        p = subprocess.run(["bash", LEAKCHECK], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise LeakcheckBroken(f"the leak checker {LEAKCHECK} did not run: {e}") from None
+    # its contract: exit 0 and nothing printed when clean, exit 1 and a listing otherwise
+    if p.returncode not in (0, 1) or (p.returncode == 1 and not p.stdout.strip()):
+        raise LeakcheckBroken(
+            f"the leak checker {LEAKCHECK} failed (exit {p.returncode}): "
+            f"{(p.stderr.strip() or p.stdout.strip() or 'no output')[-2000:]}")
+    return p.stdout
+
+
 def _leaks() -> set[str]:
-    if not os.path.exists(LEAKCHECK):
-        return set()
-    out = subprocess.run(["bash", LEAKCHECK], capture_output=True, text=True).stdout
+    out = _run_leakcheck()
     # Our own test processes mention "rocker" in their command lines: ignore them.
     me = {str(os.getpid())}
     lines = set()
@@ -50,12 +74,19 @@ def _leaks() -> set[str]:
 
 @pytest.fixture(scope="session", autouse=True)
 def leak_guard():
-    before = _leaks()
+    try:
+        before = _leaks()
+    except LeakcheckBroken as e:
+        # stop here, before any test runs: a session that cannot check for leaks must not pass
+        pytest.exit(f"leak guard: {e}", returncode=pytest.ExitCode.USAGE_ERROR)
     yield
     import time
     deadline = time.monotonic() + 10
     while True:
-        left = _leaks() - before
+        try:
+            left = _leaks() - before
+        except LeakcheckBroken as e:
+            pytest.fail(f"leak guard: {e}", pytrace=False)
         if not left or time.monotonic() > deadline:
             break
         time.sleep(0.2)

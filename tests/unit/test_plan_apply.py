@@ -1,5 +1,7 @@
 """The executor (rocker.apply) and the observation of unsupervised containers, with the drivers
-replaced by recording fakes: the order of effects, what is recorded, the exit codes. No root."""
+replaced by the in-memory fakes of tests/unit/fakes.py (same signatures as the real lifecycle,
+records and ImageStore, asserted by tests/unit/test_fakes.py): the order of effects, the
+arguments the drivers get, what is recorded, the exit codes. No root."""
 
 from __future__ import annotations
 
@@ -10,100 +12,201 @@ import pytest
 
 from rocker import apply as apply_mod
 from rocker.containers import state as cstate
-from rocker.errors import Conflict, RockerError
+from rocker.errors import RockerError
 from rocker.paths import Paths
 from rocker.plan import (
+    Adopt,
+    Create,
     DesiredImage,
     ImportImage,
     Plan,
+    Remove,
     Replace,
+    Restart,
     Start,
     Update,
 )
+from tests.unit.fakes import FakeDrivers
 from tests.unit.test_plan import DIGEST, dc, desired
 
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
-    """lifecycle and records replaced by fakes that log each call."""
-    from rocker.containers import records
-    from rocker.runtime import lifecycle
-    log: list[tuple] = []
-    monkeypatch.setattr(lifecycle, "stop", lambda paths, cid, *a, **k: log.append(("stop", cid)))
-    monkeypatch.setattr(lifecycle, "remove",
-                        lambda paths, cid, **k: log.append(("remove", cid)))
-    monkeypatch.setattr(lifecycle, "create", lambda paths, cfg, name=None, stack=None:
-                        log.append(("create", name)) or {"id": "new" + "0" * 61})
-    monkeypatch.setattr(lifecycle, "start", lambda paths, cid, *a, **k:
-                        log.append(("start", cid)) or {"id": cid, "state": {"pid": 7}})
-    monkeypatch.setattr(lifecycle, "update", lambda paths, cid, **k:
-                        log.append(("update", cid)) or ({}, []))
-    monkeypatch.setattr(records, "update", lambda paths, cid, fn:
-                        log.append(("record", cid, _stamped(fn))))
-    return log, Paths(str(tmp_path / "root"), str(tmp_path / "run"))
+    """The drivers apply calls (lifecycle, records, ImageStore) replaced by in-memory fakes."""
+    return FakeDrivers().install(monkeypatch), Paths(str(tmp_path / "root"),
+                                                      str(tmp_path / "run"))
 
 
-def _stamped(fn) -> dict:
-    rec: dict = {}
-    fn(rec)
-    return rec.get("stack")
+def _run(paths, d, *actions, wait=False, progress=None):
+    said: list[str] = [] if progress is None else progress
+    ex = apply_mod.Executor(paths, d, progress=said.append, timeout=2)
+    return ex.run(Plan(stack=d.stack, actions=tuple(actions)), wait=wait)
 
 
-def test_replace_waits_for_dependencies_before_removing_the_old_container(fake, monkeypatch):
-    log, paths = fake
-    job = dc("job", restart="no")
-    web = dc("web", deps=[("job", "completed")], command=["new"])
-    d = desired(job, web, images=False)
-    ex = apply_mod.Executor(paths, d, progress=lambda s: None)
-
-    def failing(c, cond):
-        log.append(("wait", c.name, cond))
-        raise Conflict("job did not complete: it exited with code 1")
-    monkeypatch.setattr(ex, "_wait_for", failing)
-    p = Plan(stack=d.stack, actions=(Replace(name="web", container=web, id="old-web",
-                                             forced_by=("command",)),))
-    with pytest.raises(RockerError, match="apply stopped at replace web: job did not complete"):
-        ex.run(p)
-    assert log == [("wait", "job", "completed")]   # the old web is still there
+def _stamp(c, depends_on=None) -> dict:
+    return {"name": "demo", "service": c.service, "spec_hash": c.spec_hash,
+            "depends_on": depends_on or {}}
 
 
-def test_a_failing_action_exits_1_whatever_its_own_code(fake, monkeypatch):
-    log, paths = fake
-    from rocker.errors import CommandNotFound
-    from rocker.runtime import lifecycle
+def test_create_creates_with_the_stack_stamp_then_starts(fake):
+    drivers, paths = fake
     web = dc("web")
     d = desired(web, images=False)
+    said: list[str] = []
+    assert _run(paths, d, Create(name="web", container=web), progress=said) == 1
+    rec = drivers.by_name("web")
+    assert drivers.log == [("create", "web", _stamp(web)), ("start", rec["id"])]
+    assert rec["config"] == dict(web.config) and rec["state"]["status"] == "running"
+    assert any(s.startswith(f"create web done: {rec['id'][:12]}, pid {os.getpid()}")
+               for s in said), said
 
-    def not_found(*a, **k):
-        raise CommandNotFound("nosuch: command not found")
-    monkeypatch.setattr(lifecycle, "start", not_found)
-    p = Plan(stack=d.stack, actions=(Start(name="web", container=web, id="c1"),))
+
+def test_replace_waits_for_dependencies_before_removing_the_old_container(fake):
+    drivers, paths = fake
+    job = dc("job", restart="no")
+    web = dc("web", deps=[("job", "completed")], command=["new"])
+    drivers.add("job", job.config, status="exited", exit_code=1)
+    old = drivers.add("web", dc("web").config)
+    d = desired(job, web, images=False)
+    with pytest.raises(RockerError, match="apply stopped at replace web: job did not complete: "
+                                          "it exited with code 1"):
+        _run(paths, d, Replace(name="web", container=web, id=old, forced_by=("command",)))
+    assert drivers.log == []   # the old web is still there, untouched
+    assert drivers.by_name("web")["state"]["status"] == "running"
+
+
+def test_replace_stops_and_removes_the_old_one_then_creates_and_starts(fake):
+    drivers, paths = fake
+    job = dc("job", restart="no")
+    web = dc("web", deps=[("job", "completed")], command=["new"])
+    drivers.add("job", job.config, status="exited", exit_code=0)
+    old = drivers.add("web", dc("web").config)
+    d = desired(job, web, images=False)
+    _run(paths, d, Replace(name="web", container=web, id=old, forced_by=("command",)))
+    new = drivers.by_name("web")["id"]
+    assert new != old and old not in drivers.containers
+    assert drivers.log == [("stop", old, None), ("remove", old, True),
+                           ("create", "web", _stamp(web, {"job": "completed"})),
+                           ("start", new)]
+
+
+def test_a_failing_action_exits_1_whatever_its_own_code(fake):
+    drivers, paths = fake
+    from rocker.errors import CommandNotFound
+    web = dc("web")
+    cid = drivers.add("web", web.config, status="created")
+    drivers.failures[("start", "web")] = CommandNotFound("nosuch: command not found")
+    d = desired(web, images=False)
     with pytest.raises(RockerError) as e:
-        apply_mod.Executor(paths, d, progress=lambda s: None).run(p)
-    assert e.value.exit_code == 1
+        _run(paths, d, Start(name="web", container=web, id=cid))
+    assert e.value.exit_code == 1   # CommandNotFound's own code is 127
     assert "start web" in str(e.value) and "command not found" in str(e.value)
+    assert "0 of 1 actions done" in str(e.value)
+
+
+def test_the_first_failure_stops_the_run_and_what_succeeded_stays(fake):
+    drivers, paths = fake
+    from rocker.errors import Conflict
+    a, b, c = dc("a"), dc("b"), dc("c")
+    drivers.failures[("create", "b")] = Conflict("no space for b")
+    d = desired(a, b, c, images=False)
+    with pytest.raises(RockerError, match=r"create b: no space for b \(1 of 3 actions done"):
+        _run(paths, d, *(Create(name=x.name, container=x) for x in (a, b, c)))
+    assert [e[:2] for e in drivers.log if e[0] == "create"] == [("create", "a"), ("create", "b")]
+    assert drivers.by_name("a")["state"]["status"] == "running"
 
 
 def test_record_only_update_restamps_without_touching_the_container(fake):
-    log, paths = fake
+    drivers, paths = fake
     worker = dc("worker", deps=[("web", "healthy")])
+    cid = drivers.add("worker", worker.config)
     d = desired(dc("web"), worker, images=False)
-    p = Plan(stack=d.stack, actions=(Update(name="worker", container=worker, id="c1",
-                                            record_only=True),))
-    apply_mod.Executor(paths, d, progress=lambda s: None).run(p)
-    assert log == [("record", "c1", {"name": "demo", "service": "worker",
-                                     "spec_hash": worker.spec_hash,
-                                     "depends_on": {"web": "healthy"}})]
+    _run(paths, d, Update(name="worker", container=worker, id=cid, record_only=True))
+    assert drivers.log == [("record", cid, _stamp(worker, {"web": "healthy"}))]
+
+
+def test_live_update_passes_the_whole_desired_set_then_restamps(fake):
+    drivers, paths = fake
+    web = dc("web", limits={"memory": "64m", "cpus": "0.5"}, restart="always",
+             labels={"tier": "front"})
+    cid = drivers.add("web", dc("web").config)
+    drivers.update_warnings = ["memory reservation ignored"]
+    d = desired(web, images=False)
+    said: list[str] = []
+    _run(paths, d, Update(name="web", container=web, id=cid, live=True), progress=said)
+    assert drivers.log == [
+        ("update", cid, {"limits": dict(web.config["limits"]), "restart": "always",
+                         "labels": {"tier": "front"}, "replace_limits": True}),
+        ("record", cid, _stamp(web))]
+    assert any("applied live, the process kept running; memory reservation ignored" in s
+               for s in said), said
+
+
+def test_adopt_stamps_the_record(fake):
+    drivers, paths = fake
+    web = dc("web")
+    cid = drivers.add("web", web.config)
+    _run(paths, desired(web, images=False), Adopt(name="web", container=web, id=cid))
+    assert drivers.log == [("record", cid, _stamp(web))]
+    assert drivers.containers[cid]["stack"] == _stamp(web)
+
+
+def test_remove_stops_then_force_removes(fake):
+    drivers, paths = fake
+    cid = drivers.add("old", dc("old").config)
+    _run(paths, desired(images=False), Remove(name="old", id=cid))
+    assert drivers.log == [("stop", cid, None), ("remove", cid, True)]
+    assert cid not in drivers.containers
+
+
+def test_remove_of_a_container_gone_meanwhile_is_done(fake):
+    drivers, paths = fake
+    _run(paths, desired(images=False), Remove(name="old", id="f" * 64))
+    assert drivers.log == [("stop", "f" * 64, None)]
 
 
 def test_restart_stops_then_starts(fake):
-    log, paths = fake
-    from rocker.plan import Restart
+    drivers, paths = fake
     web = dc("web")
+    cid = drivers.add("web", web.config)
+    _run(paths, desired(web, images=False), Restart(name="web", container=web, id=cid))
+    assert drivers.log == [("stop", cid, None), ("start", cid)]
+
+
+def test_wait_waits_for_every_member_and_a_one_shot_job_that_exited_0_is_up(fake):
+    drivers, paths = fake
+    job = dc("job", restart="no")
+    web = dc("web", deps=[("job", "completed")])
+    drivers.exits["job"] = 0
+    d = desired(job, web, images=False)
+    said: list[str] = []
+    assert _run(paths, d, Create(name="job", container=job), Create(name="web", container=web),
+                wait=True, progress=said) == 2
+    assert [e[0] for e in drivers.log] == ["create", "start", "create", "start"]
+    assert "job is completed" in " ".join(said)
+
+
+def test_wait_fails_when_a_member_exits_non_zero(fake):
+    drivers, paths = fake
+    web = dc("web")
+    drivers.exits["web"] = 3
     d = desired(web, images=False)
-    p = Plan(stack=d.stack, actions=(Restart(name="web", container=web, id="c1"),))
-    apply_mod.Executor(paths, d, progress=lambda s: None).run(p)
-    assert log == [("stop", "c1"), ("start", "c1")]
+    with pytest.raises(RockerError, match="web exited with code 3 while waiting for it to be "
+                                          "running"):
+        _run(paths, d, Create(name="web", container=web), wait=True)
+
+
+def test_import_passes_source_ref_and_changes_and_records_the_image(fake):
+    drivers, paths = fake
+    from rocker.observe import stack_record
+    img = DesiredImage(name="busybox", ref="busybox:latest", source="/x/busybox.tar",
+                       digest=DIGEST, changes=("ENV A=1",))
+    drivers.import_digests["busybox:latest"] = DIGEST
+    d = type(desired(images=False))(stack="demo", images=(img,))
+    _run(paths, d, ImportImage(name=img.ref, image=img))
+    assert drivers.log == [("import", "/x/busybox.tar", "busybox:latest", ["ENV A=1"])]
+    rec = stack_record(paths, "demo")["images"]["busybox:latest"]
+    assert rec["digest"] == DIGEST and rec["id"] == drivers.images["busybox:latest"].id
 
 
 def test_import_records_the_digest_of_the_bytes_actually_imported(tmp_path, monkeypatch):
