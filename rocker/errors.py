@@ -3,7 +3,7 @@
     RockerError (1)                      any error rocker expects and explains in one line
     ├── UsageError (2)                   a command line that makes no sense
     ├── InvalidInput (1)                 a bad value, spec or file given by the user
-    │   └── SpecError (1)                a stack file that does not validate (names file, path, line)
+    │   └── SpecError (1)                a stack file that does not validate (file, path, line)
     ├── NotFound (1)                     no such image / container / stack
     ├── Conflict (1)                     name taken, object in use, wrong state for the verb
     ├── UnsafeArchive (1)                an image tar entry that would escape the layer folder

@@ -16,9 +16,10 @@ Owns the effects of stacks and nothing else: the decisions were made by rocker.p
     Remove        lifecycle.stop + remove
 
 A failing action raises with exit code 1 (apply's codes are 0 / 1), naming the action and the
-cause. Before a container is created, replaced, started or restarted, the members of the services it depends on
-with `healthy` or `completed` are waited for (`timeout` seconds each). `wait=True` waits at the
-end for every member to be up (healthy if it has a healthcheck; exited 0 for one-shot jobs).
+cause. Before a container is created, replaced, started or restarted, the members of the services
+it depends on with `healthy` or `completed` are waited for (`timeout` seconds each).
+`wait=True` waits at the end for every member to be up (healthy if it has a healthcheck;
+exited 0 for one-shot jobs).
 The first failing action stops the run: what succeeded stays, the error names the action, and
 the next apply starts again from the real state. `stack_lock()` serialises applies of a stack.
 """

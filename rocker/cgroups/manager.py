@@ -19,7 +19,7 @@ import time
 
 from rocker.cgroups import fs
 from rocker.cgroups.detect import Layout, detect
-from rocker.cgroups.limits import Limits, cpus_to_quota, parse_cpuset
+from rocker.cgroups.limits import Limits
 from rocker.cgroups.record import Record
 from rocker.errors import HostError, InvalidInput, NotFound
 
@@ -302,35 +302,6 @@ class CgroupManager:
     def read_limits(self) -> Limits:
         """The limits in force, read back from the cgroup files; unlimited values are None."""
         raise NotImplementedError
-
-    def drift(self, wanted: Limits) -> dict[str, tuple]:
-        """Fields set in `wanted` whose value in force differs: {field: (wanted, in force)}.
-        Compared the way the kernel stores them (memory rounded to pages, v2 shares as weight,
-        -1 and unlimited alike)."""
-        have = self.read_limits()
-        out = {}
-        for name in wanted.set_fields():
-            w, h = getattr(wanted, name), getattr(have, name)
-            if self._norm(name, w) != self._norm(name, h):
-                out[name] = (w, h)
-        return out
-
-    def _norm(self, name: str, value):
-        if value is None or value == -1:
-            return None
-        if name in ("memory", "memory_swap", "memory_reservation"):
-            page = os.sysconf("SC_PAGE_SIZE")
-            return value // page * page
-        if name == "cpus":
-            return cpus_to_quota(value)
-        if name in ("cpuset_cpus", "cpuset_mems"):
-            try:
-                return parse_cpuset(value)
-            except ValueError:
-                return value
-        return value
-
-    # -- freezer, events, stats ---------------------------------------------------------------
 
     def freeze(self, timeout: float = 5.0) -> None:
         raise NotImplementedError

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 import click
 
@@ -14,7 +13,7 @@ from rocker.cli.options import RUN_CONTEXT, config_from_options, container_optio
 from rocker.containers import records
 from rocker.containers import state as cstate
 from rocker.errors import Conflict, InvalidInput
-from rocker.util.durations import local_time
+from rocker.util.timefmt import local_time
 
 
 def _resolve(ctx, ref: str) -> str:
@@ -24,7 +23,7 @@ def _resolve(ctx, ref: str) -> str:
 def _foreground(paths, cid: str, tty: bool, stdin: bool) -> int:
     """Start `cid` with this terminal attached; returns its exit code."""
     import socket
-    from rocker.monitor.client import relay
+    from rocker.attach.client import relay
     from rocker.runtime import lifecycle
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -83,7 +82,7 @@ def _discard(paths, cid: str) -> None:
     try:
         lifecycle.remove(paths, cid, force=True)
     except Exception:  # noqa: BLE001 - already gone (--rm) or half-made
-        from rocker.runtime.cleanup import remove_container
+        from rocker.containers.teardown import remove_container
         remove_container(paths, cid)
 
 
@@ -124,8 +123,8 @@ def start_cmd(ctx, attach, interactive, containers):
 @click.pass_context
 def attach_cmd(ctx, container):
     """Attach this terminal to a running container's output (and input with -i)."""
-    from rocker.monitor import frames
-    from rocker.monitor.client import relay
+    from rocker.attach import frames
+    from rocker.attach.client import relay
     from rocker.runtime import lifecycle
     paths = ctx.obj.paths
     cid = _resolve(ctx, container)

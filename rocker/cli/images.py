@@ -33,7 +33,7 @@ class _ProgressBar:
         self.shown = False
 
     def __call__(self, done: int, total: int | None) -> None:
-        from rocker.images.sizes import format_size
+        from rocker.util.units import format_size
         now = time.monotonic()
         final = total is not None and done >= total
         if not final and now - self.last < 0.1:
@@ -81,7 +81,7 @@ def import_cmd(obj, source: str, reference: str, changes: tuple[str, ...],
                message: str | None) -> None:
     """Import a root filesystem tar (plain, gzip, bzip2 or xz; `-` for stdin) as an image."""
     from rocker.images.refs import normalize_reference
-    from rocker.images.sizes import format_size
+    from rocker.util.units import format_size
 
     ref = normalize_reference(reference)
     store = _store(obj)
@@ -124,7 +124,8 @@ def _rows(store) -> tuple[list[dict], list]:
 @click.pass_obj
 def images_cmd(obj, quiet: bool, fmt: str) -> None:
     """List images: one row per reference."""
-    from rocker.images.sizes import format_created, format_size
+    from rocker.util.timefmt import local_time as format_created
+    from rocker.util.units import format_size
 
     store = _store(obj)
     rows, errors = _rows(store)

@@ -46,13 +46,8 @@ def update_cmd(ctx, containers, restart, **limits):
 
 
 def _human(n: float | None) -> str:
-    if n is None:
-        return "--"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.1f}{unit}" if unit != "B" else f"{int(n)}B"
-        n /= 1024
-    return str(n)
+    from rocker.util.units import format_size
+    return "--" if n is None else format_size(n, binary=True)
 
 
 def _host_memory() -> int:
@@ -144,16 +139,16 @@ def stats_cmd(ctx, no_stream, fmt, containers):
 
 
 def _proc_row(pid: int, clk: int, boot: float) -> list[str] | None:
+    stat = cstate.read_stat(pid)
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
         st = os.stat(f"/proc/{pid}")
     except OSError:
         return None
-    comm = raw[raw.find(b"(") + 1:raw.rfind(b")")].decode(errors="replace")
-    rest = raw[raw.rfind(b")") + 2:].split()
+    if stat is None:
+        return None
+    comm, rest = stat
     ppid = int(rest[1])
     cpu = (int(rest[11]) + int(rest[12])) // clk
     start = boot + int(rest[19]) / clk

@@ -1,6 +1,6 @@
 """Stack commands: diff, apply, delete (alias down), status, spec schema, spec dump.
 
-Each parses, calls rocker.spec (load), rocker.observe (snapshot), rocker.plan (decide) and
+Each parses, calls rocker.stackfile (load), rocker.observe (snapshot), rocker.plan (decide) and
 rocker.apply (act), and renders. pydantic and PyYAML are imported only inside these commands.
 Exit codes of `diff`: 0 no changes, 2 changes, 1 error (Terraform's -detailed-exitcode).
 """
@@ -23,7 +23,7 @@ def _load(file: str, paths=None):
     """The DesiredState of a stack file (from the parse cache when nothing changed)."""
     import os
 
-    from rocker.spec.cache import load_desired_cached
+    from rocker.stackfile.cache import load_desired_cached
     cache = os.path.join(paths.stacks, ".spec-cache") if paths is not None else None
     return load_desired_cached(file, file, cache)
 
@@ -153,7 +153,7 @@ def _stack_name(file: str | None, stack: str | None) -> str:
         return stack
     import os
 
-    from rocker.spec.loader import load_spec
+    from rocker.stackfile.loader import load_spec
     spec, _lines, _fmt = load_spec(file, file)
     return spec.name or os.path.basename(os.path.dirname(os.path.abspath(file)))
 
@@ -286,7 +286,7 @@ def spec_group():
 @spec_group.command("schema")
 def spec_schema_cmd():
     """Print the JSON Schema of stack files (committed as specs/stack.schema.json)."""
-    from rocker.spec.models import json_schema
+    from rocker.stackfile.models import json_schema
     click.echo(json.dumps(json_schema(), indent=2))
 
 
@@ -300,7 +300,7 @@ def spec_schema_cmd():
 def spec_dump_cmd(ctx, containers, stack, stack_name, fmt):
     """Write running containers (or a stack) as a stack file on stdout."""
     from rocker.containers import records
-    from rocker.spec.dump import dump_text, stack_from_records
+    from rocker.stackfile.dump import dump_text, stack_from_records
     paths = ctx.obj.paths
     if bool(containers) == bool(stack):
         raise UsageError("give CONTAINER... or --stack NAME")

@@ -1,7 +1,7 @@
 """ContainerConfig: the one description of a container, built from `run` options or a stack spec.
 
 `build_config()` is the single code path that validates user input for a container, whether it
-comes from the command line (rocker.cli.containers) or from a stack file (rocker.spec). It is
+comes from the command line (rocker.cli.containers) or from a stack file (rocker.stackfile). It is
 pure: no kernel, no disk (except reading an env file). `resolve_process()` combines a config with
 its image's defaults (Entrypoint, Cmd, Env, WorkingDir, User) into what the init process runs.
 """

@@ -207,11 +207,6 @@ def _merge_note(folder: str, st: dict) -> None:
         st["finished_at"] = ex.get("finished_at")
 
 
-def save(paths: Paths, rec: dict) -> None:
-    from rocker.state.store import write_json
-    write_json(record_path(paths, rec["id"]), rec)
-
-
 def update(paths: Paths, cid: str, fn) -> dict:
     """Read-modify-write one record under its lock; `fn(rec)` mutates or returns a new dict."""
     from rocker.state.store import flocked, write_json

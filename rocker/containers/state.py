@@ -7,7 +7,6 @@ A container's process is alive only if /proc/PID exists, is not a zombie, has th
 
 from __future__ import annotations
 
-import os
 
 from rocker.errors import Conflict
 
@@ -40,18 +39,25 @@ def boot_id() -> str:
     return _BOOT_ID
 
 
-def proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, start time in clock ticks) of a process, or None if it does not exist."""
+def read_stat(pid: int) -> tuple[str, list[bytes]] | None:
+    """The one /proc/PID/stat parser: (comm, the fields after it: [0] is the state letter,
+    [1] the ppid, [11]/[12] utime/stime, [19] the start time in clock ticks); None if the
+    process does not exist. comm may hold spaces and parentheses: it ends at the last ")"."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
     except OSError:
         return None
-    rest = raw[raw.rfind(b")") + 2:].split()
+    end = raw.rfind(b")")
+    comm = raw[raw.find(b"(") + 1:end].decode(errors="replace")
+    return comm, raw[end + 2:].split()
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks) of a process, or None if it does not exist."""
+    st = read_stat(pid)
     try:
-        return rest[0].decode(), int(rest[19])
+        return (st[1][0].decode(), int(st[1][19])) if st else None
     except (IndexError, ValueError):
         return None
 

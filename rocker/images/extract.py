@@ -241,7 +241,8 @@ class _Extractor:
                 if is_link:
                     raise UnsafeArchive(f"unsafe entry {_show(entry)}: its path goes through the "
                                         f"symlink {_show(where)}") from None
-                raise InvalidInput(f"bad entry {_show(entry)}: {_show(where)} is not a folder") from None
+                raise InvalidInput(
+                    f"bad entry {_show(entry)}: {_show(where)} is not a folder") from None
             self._cache(parts[:i + 1], fd)
             parent = fd
         return parent
@@ -487,7 +488,8 @@ class _Extractor:
             self.pinned = None
         self.remove_existing(parent, name, parts)
         if self.fds.get(target[:-1], self.root_fd if not target[:-1] else None) != tparent:
-            raise InvalidInput(f"bad entry {_show(m.name)}: its hardlink target folder was replaced")
+            raise InvalidInput(
+                f"bad entry {_show(m.name)}: its hardlink target folder was replaced")
         os.link(target[-1], name, src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False)
         fid = self.files.get(target)
         if fid is not None:

@@ -80,10 +80,5 @@ def id_hex(value: str) -> str | None:
     return s if _HEX.fullmatch(s) else None
 
 
-def is_full_id(value: str) -> bool:
-    h = id_hex(value)
-    return h is not None and len(h) == 64
-
-
 def full_hex(value: str) -> bool:
     return bool(_FULL_HEX.fullmatch(value))

@@ -5,8 +5,9 @@ Layout under ROOT/images (see docs/images.md):
     layers/<hex>/diff/          the extracted layer, used as an overlayfs lowerdir as it is
     layers/<hex>/layer.json     {"diff_id", "size", "tar_size", "created"}
     configs/<hex>.json          an image config (OCI-like); <hex> = sha256 of these exact bytes;
-                                an imported image's config has "rocker_source": {"digest", "changes"}
-                                (sha256 of the tar bytes read, canonical changes): its source identity
+                                an imported image's config has "rocker_source":
+                                {"digest", "changes"} (sha256 of the tar bytes read, canonical
+                                changes): its source identity
     repositories.json           {"refs": {"name:tag": "sha256:<image hex>"}}  (+ .lock)
     tmp/<pid>-<random>/         work in progress (extraction, commits, deletions)
 
@@ -395,7 +396,7 @@ class ImageStore:
                     dangling.setdefault(v, []).append(r)
             for v, rs in sorted(dangling.items()):
                 errors.append(ImageError(str(v), sorted(rs), "image config is missing"))
-        from rocker.images.sizes import parse_rfc3339
+        from rocker.util.timefmt import parse_rfc3339
         out.sort(key=lambda i: (-parse_rfc3339(i.created), i.id))
         return out
 
@@ -484,7 +485,7 @@ class ImageStore:
                      progress: Callable[[int, int | None], None] | None) -> tuple[str, str, Any]:
         """Extract `f` into a new staging folder: (diff_id, staging folder, LayerInfo)."""
         from rocker.images.extract import extract_layer, remove_tree
-        from rocker.images.sizes import now_rfc3339
+        from rocker.util.timefmt import now_rfc3339
         from rocker.state.store import write_json
 
         staging = self._new_tmp("layer")
@@ -514,7 +515,7 @@ class ImageStore:
         canonical changes), so anyone can tell whether a reference is current for a tar."""
         from rocker.images.changes import apply_changes, parse_changes
         from rocker.images.extract import remove_tree
-        from rocker.images.sizes import now_rfc3339
+        from rocker.util.timefmt import now_rfc3339
 
         norm = normalize_reference(ref) if ref is not None else None
         parsed = parse_changes(changes)
@@ -580,7 +581,7 @@ class ImageStore:
         from rocker.images.changes import apply_changes, parse_changes
         from rocker.images.diff import write_upper_tar
         from rocker.images.extract import remove_tree
-        from rocker.images.sizes import now_rfc3339
+        from rocker.util.timefmt import now_rfc3339
 
         norm = normalize_reference(ref) if ref is not None else None
         parsed = parse_changes(changes)

@@ -2,7 +2,7 @@
 
 Started by `rocker run/start` as `python -S` in its own session (so it stays small and no
 terminal signal reaches it). It creates the container's cgroup, starts the container
-(rocker.runtime.launch), owns its stdio (pipes, or the pty master with -t), writes every output
+(rocker.launcher.launch), owns its stdio (pipes, or the pty master with -t), writes every output
 line to the log with its stream and a timestamp, relays output to attached clients and their
 input to the container, records the exit code, finish time and whether the OOM killer ended it,
 runs healthchecks, applies the restart policy with a growing, capped back-off, and finally
@@ -18,7 +18,6 @@ It tells the CLI the outcome of the first start on the sync pipe: one JSON line,
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import selectors
@@ -29,10 +28,10 @@ import time
 
 from rocker.containers import records
 from rocker.containers import state as cstate
-from rocker.monitor import frames
-from rocker.monitor.hub import Hub
+from rocker.attach import frames
+from rocker.attach.hub import Hub
 from rocker.paths import Paths
-from rocker.runtime import syscalls as sc
+from rocker.launcher import syscalls as sc
 from rocker.state.store import NO_SPACE
 from rocker.util.timefmt import rfc3339
 
@@ -218,7 +217,7 @@ class Monitor:
         }
 
     def _cap_mask(self) -> int:
-        from rocker.runtime.init import cap_mask
+        from rocker.launcher.init import cap_mask
         return cap_mask(self.cg.layout.version)
 
     def _cgroup_mount(self) -> dict | None:
@@ -230,7 +229,7 @@ class Monitor:
                                               for mnt, ctrls in layout.hierarchies().items()}}
 
     def _start_once(self):
-        from rocker.runtime.launch import launch
+        from rocker.launcher.launch import launch
         spec = self._spec()
         stdio = None
         child_fds: list[int] = []
@@ -406,11 +405,11 @@ class Monitor:
             return
         if now < self.health_next:
             return
-        from rocker.runtime.nsexec import spawn_in_container
+        from rocker.launcher.nsexec import spawn_in_container
         try:
-            hpid = spawn_in_container(self.pid, {"args": hc["test"], "env": self.rec["process"]["env"],
-                                                 "cwd": self.rec["process"]["cwd"],
-                                                 "user": self.rec["process"]["user"],
+            proc = self.rec["process"]
+            hpid = spawn_in_container(self.pid, {"args": hc["test"], "env": proc["env"],
+                                                 "cwd": proc["cwd"], "user": proc["user"],
                                                  "cap_mask": self._cap_mask()},
                                       self.cg.paths())
             self.health_proc = (hpid, now)
@@ -678,7 +677,7 @@ class Monitor:
     def finish(self, exit_info: dict) -> None:
         from rocker.util.trace import mark
         mark("monitor: finish")
-        from rocker.runtime.cleanup import release_runtime, remove_container
+        from rocker.containers.teardown import release_runtime, remove_container
         try:
             self.cg.destroy() if self.cg else None
         except Exception:  # noqa: BLE001
@@ -694,7 +693,7 @@ class Monitor:
 
 def _clean_up_after_removal(paths: Paths, cid: str) -> None:
     from rocker.cgroups import manager_for
-    from rocker.runtime.cleanup import destroy_cgroup, release_runtime
+    from rocker.containers.teardown import destroy_cgroup, release_runtime
     for _ in range(40):
         try:
             m = manager_for(cid)

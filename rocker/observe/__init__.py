@@ -178,4 +178,5 @@ def observe(paths: Paths, desired: DesiredState) -> ObservedState:
 def observe_stack(paths: Paths, stack: str) -> ObservedState:
     containers, layout, interrupted = _containers(paths, stack, set())
     return ObservedState(containers=containers, interrupted=interrupted,
-                         cgroup_version=_cgroup_version(layout), page_size=os.sysconf("SC_PAGE_SIZE"))
+                         cgroup_version=_cgroup_version(layout),
+                         page_size=os.sysconf("SC_PAGE_SIZE"))

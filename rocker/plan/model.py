@@ -1,6 +1,6 @@
 """The data of planning: desired state, observed state, actions and the plan, as frozen values.
 
-Nothing here reads the disk or the kernel. rocker.spec builds a DesiredState from a stack file,
+Nothing here reads the disk or the kernel. rocker.stackfile builds a DesiredState from a stack file,
 rocker.observe builds an ObservedState from the host, rocker.plan.planner compares the two and
 returns a Plan, rocker.apply executes it. Configs are plain dicts (ContainerConfig.to_dict()),
 so this package needs neither pydantic nor the runtime.

@@ -8,7 +8,7 @@ from rocker.containers import records
 from rocker.containers import state as cstate
 from rocker.containers.config import parse_env_list
 from rocker.errors import Conflict, InvalidInput
-from rocker.monitor.client import write_all
+from rocker.attach.client import write_all
 
 
 def exec_in(paths, cid: str, command: list[str], interactive=False, tty=False, detach=False,
@@ -16,7 +16,7 @@ def exec_in(paths, cid: str, command: list[str], interactive=False, tty=False, d
             user: str | None = None) -> int:
     from rocker.cgroups import manager_for
     from rocker.runtime.lifecycle import thaw_stale_commit
-    from rocker.runtime.nsexec import join
+    from rocker.launcher.nsexec import join
     thaw_stale_commit(paths, cid)
     rec = records.load(paths, cid)
     obs = cstate.observed(rec["state"])
@@ -35,7 +35,7 @@ def exec_in(paths, cid: str, command: list[str], interactive=False, tty=False, d
             "cwd": workdir or base.get("cwd") or "/", "user": user or base.get("user") or "0",
             "tty": tty and not detach}
     m = manager_for(cid)
-    from rocker.runtime.init import cap_mask
+    from rocker.launcher.init import cap_mask
     proc["cap_mask"] = cap_mask(m.layout.version)
     # The command never gets one of this CLI's own descriptors (a host terminal would let the
     # container type into the host's shell with TIOCSTI): pipes, a pty, or /dev/null.

@@ -6,7 +6,7 @@ import os
 
 from rocker.containers import records
 from rocker.containers import state as cstate
-from rocker.util.durations import rfc3339
+from rocker.util.timefmt import rfc3339
 
 
 def _t(ts):

@@ -1,4 +1,5 @@
-"""Container verbs: create, start, stop, kill, remove, wait, pause; the driver `run` and `apply` use.
+"""Container verbs: create, start, stop, kill, remove, wait, pause; the driver `run` and `apply`
+use.
 
 Each verb is refresh -> guard -> act -> save: read the record, correct it with the live kernel
 (rocker.containers.state.observed), refuse what the state does not allow, act, and write the
@@ -12,7 +13,6 @@ import json
 import os
 import select
 import signal
-import sys
 import time
 
 from rocker.containers import records
@@ -146,12 +146,8 @@ def _fork_monitor(paths: Paths, cid: str, sync_fd: int, attach_fd: int) -> None:
             devnull = os.open("/dev/null", os.O_RDWR)
             for i in range(3):
                 os.dup2(devnull, i)
-            keep = sorted(fd for fd in (sync_fd, attach_fd) if fd >= 0)
-            lo = 3
-            for fd in keep:
-                os.closerange(lo, fd)
-                lo = fd + 1
-            os.closerange(lo, 65536)
+            from rocker.util.fds import close_fds_except
+            close_fds_except(fd for fd in (sync_fd, attach_fd) if fd >= 0)
             from rocker.monitor.main import main
             main([cid, paths.root, paths.runroot, str(sync_fd), str(attach_fd)])
         finally:
@@ -355,7 +351,7 @@ def _settle_locked(paths: Paths, cid: str, killed: bool) -> dict | None:
     obs = cstate.observed(rec["state"])
     if obs.get("monitor_alive"):
         return rec
-    from rocker.runtime.cleanup import destroy_cgroup, release_runtime, remove_container
+    from rocker.containers.teardown import destroy_cgroup, release_runtime, remove_container
     st = rec["state"]
     was_live = st.get("status") in ("running", "paused", "restarting") or st.get("monitor_pid")
     if was_live and rec["config"].get("auto_remove"):
@@ -386,7 +382,7 @@ def _settle_locked(paths: Paths, cid: str, killed: bool) -> dict | None:
 
 def remove(paths: Paths, cid: str, force: bool = False) -> None:
     from rocker.errors import CorruptRecord
-    from rocker.runtime.cleanup import remove_container
+    from rocker.containers.teardown import remove_container
     try:
         thaw_stale_commit(paths, cid)
         rec = records.load(paths, cid)
@@ -469,7 +465,7 @@ def wait(paths: Paths, cid: str, timeout: float | None = None) -> int | None:
 
 
 def _wait_exit_frame(paths: Paths, cid: str, deadline: float | None) -> int | None:
-    from rocker.monitor import frames
+    from rocker.attach import frames
     try:
         sock = frames.connect(os.path.join(paths.container_rundir(cid), "attach.sock"))
     except OSError:
@@ -531,7 +527,8 @@ def _commit_skip():
     """What commit leaves out; with ROCKER_TEST_COMMIT_HOOK_AT=REL and ROCKER_TEST_COMMIT_HOOK=CMD
     (test-only, docs/containers.md) CMD runs when the walk reaches REL, before REL is read: the
     worst moment for a container that swaps a folder for a symlink."""
-    at, hook = os.environ.get("ROCKER_TEST_COMMIT_HOOK_AT"), os.environ.get("ROCKER_TEST_COMMIT_HOOK")
+    at = os.environ.get("ROCKER_TEST_COMMIT_HOOK_AT")
+    hook = os.environ.get("ROCKER_TEST_COMMIT_HOOK")
     if not (at and hook):
         return _etc_mount_point
 

@@ -17,7 +17,7 @@ import time
 
 from rocker.containers import records
 from rocker.containers import state as cstate
-from rocker.util.durations import parse_rfc3339
+from rocker.util.timefmt import parse_rfc3339
 
 
 def log_path(paths, cid: str) -> str:

@@ -10,7 +10,8 @@ A full disk must not cost a container its state (its exit code above all): a rec
 with ENOSPC/EDQUOT, one reserve is renamed to the temporary name and overwritten in place: its
 blocks are already allocated, so the write needs no new space (on ext4, xfs, tmpfs; not on
 copy-on-write filesystems such as btrfs), and the rename keeps the write atomic. The caller
-tops the reserves up once space is back. A record that cannot be parsed raises CorruptRecord naming the file: listing code
+tops the reserves up once space is back. A record that cannot be parsed raises CorruptRecord naming
+the file: listing code
 catches it per object, so one bad record never hides the others.
 """
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 from rocker.errors import InvalidInput
-from rocker.util.timefmt import rfc3339  # noqa: F401 - re-exported
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d)", re.ASCII)
@@ -63,18 +62,6 @@ def parse_since(value: str, now: float | None = None) -> float:
     if dt.tzinfo is None:
         dt = dt.astimezone()
     return dt.timestamp()
-
-
-def parse_rfc3339(s: str) -> float:
-    main, _, rest = s.rstrip("Z").partition(".")
-    base = datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
-    return base + (float("0." + rest) if rest else 0.0)
-
-
-def local_time(ts: float | None) -> str:
-    if not ts:
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def human_ago(ts: float | None, now: float | None = None) -> str:

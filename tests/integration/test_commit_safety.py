@@ -5,14 +5,12 @@ run --rm nor garbage collection (under a nofile limit of 1024)."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import resource
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 
 from tests.integration.helpers import run_d, wait_running

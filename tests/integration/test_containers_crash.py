@@ -9,7 +9,6 @@ import signal
 import subprocess
 import time
 
-import pytest
 
 from tests.integration.helpers import (alive, assert_fully_removed, cgroup_dirs, container_dirs,
                                        inspect, ps_json, state, wait_for, wait_running)

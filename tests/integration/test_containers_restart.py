@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
 
 from tests.integration.helpers import (alive, assert_fully_removed, container_dirs, inspect,
                                        one_line_error, run_d, state, wait_exited, wait_for,

@@ -3,7 +3,7 @@
 import pytest
 
 from rocker.errors import InvalidInput
-from rocker.images.refs import id_hex, is_full_id, normalize_reference, split_reference
+from rocker.images.refs import id_hex, normalize_reference, split_reference
 
 
 @pytest.mark.parametrize("ref,expected", [
@@ -43,4 +43,3 @@ def test_id_hex():
     assert id_hex("sha256:ab12") == "ab12"
     assert id_hex("busybox") is None
     assert id_hex("ABCD") is None
-    assert is_full_id("sha256:" + h) and is_full_id(h) and not is_full_id("ab")

@@ -44,8 +44,8 @@ from rocker.errors import (
     exit_code_for,
 )
 from rocker.images.changes import parse_change
-from rocker.runtime.users import resolve_user
-from rocker.spec.loader import load_desired, load_spec
+from rocker.launcher.users import resolve_user
+from rocker.stackfile.loader import load_desired, load_spec
 from rocker.util.durations import parse_duration, parse_since
 
 GiB = 1024 ** 3

@@ -26,7 +26,7 @@ from rocker.plan import (
     plan,
 )
 from rocker.plan.render import render_json, render_text, summary_line
-from rocker.spec.hashing import spec_hash
+from rocker.stackfile.hashing import spec_hash
 
 STACK = "demo"
 REF = "busybox:latest"

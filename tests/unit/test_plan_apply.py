@@ -223,7 +223,7 @@ def test_import_records_the_digest_of_the_bytes_actually_imported(tmp_path, monk
     apply_mod.Executor(paths, d, progress=lambda s: None).run(p)
     from rocker.images.store import ImageStore
     from rocker.observe import stack_record
-    from rocker.spec.loader import file_digest
+    from rocker.stackfile.loader import file_digest
     real = file_digest(str(tar))
     assert real != DIGEST
     assert stack_record(paths, "demo")["images"]["busybox:latest"]["digest"] == real

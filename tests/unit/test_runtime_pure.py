@@ -5,9 +5,9 @@ import os
 import pytest
 
 from rocker.errors import ContainerStartError
-from rocker.monitor import frames
-from rocker.runtime.rootfs import secure_join
-from rocker.runtime.users import resolve_user
+from rocker.attach import frames
+from rocker.launcher.rootfs import secure_join
+from rocker.launcher.users import resolve_user
 
 
 def test_secure_join_never_leaves_the_root(tmp_path):

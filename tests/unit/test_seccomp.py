@@ -5,8 +5,8 @@ import struct
 
 import pytest
 
-from rocker.runtime import seccomp
-from rocker.runtime import syscalls as sc
+from rocker.launcher import seccomp
+from rocker.launcher import syscalls as sc
 
 
 def run_filter(nr: int, arch: int = seccomp.AUDIT_ARCH_X86_64, arg0: int = 0) -> int:

@@ -11,9 +11,9 @@ import pytest
 from rocker.errors import SpecError
 from rocker.plan import ObservedState, plan
 from rocker.plan.render import render_text
-from rocker.spec.hashing import spec_hash
-from rocker.spec.loader import load_desired, load_spec, replica_names
-from rocker.spec.models import json_schema
+from rocker.stackfile.hashing import spec_hash
+from rocker.stackfile.loader import load_desired, load_spec, replica_names
+from rocker.stackfile.models import json_schema
 from tests.conftest import REPO
 
 EXAMPLES = os.path.join(REPO, "examples")

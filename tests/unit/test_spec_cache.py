@@ -9,8 +9,8 @@ import time
 import pytest
 
 from rocker.errors import SpecError
-from rocker.spec import cache
-from rocker.spec.loader import load_desired
+from rocker.stackfile import cache
+from rocker.stackfile.loader import load_desired
 
 
 def test_cache_hit_equals_a_fresh_load_and_misses_on_any_change(tmp_path, monkeypatch):
@@ -25,7 +25,7 @@ def test_cache_hit_equals_a_fresh_load_and_misses_on_any_change(tmp_path, monkey
     assert first == load_desired(str(f), "s.yaml")
     assert len(os.listdir(cdir)) == 1
     calls = []
-    monkeypatch.setattr("rocker.spec.loader.load_desired_with_deps",
+    monkeypatch.setattr("rocker.stackfile.loader.load_desired_with_deps",
                         lambda *a: calls.append(a) or (_ for _ in ()).throw(AssertionError))
     assert cache.load_desired_cached(str(f), "s.yaml", cdir) == first   # a hit: no parsing
     monkeypatch.undo()
@@ -96,7 +96,7 @@ def test_code_change_is_a_miss(tmp_path, monkeypatch):
     first = cache.load_desired_cached(f, "s.yaml", cdir)
     fake.write_text("# v2\n")
     calls = []
-    import rocker.spec.loader as loader
+    import rocker.stackfile.loader as loader
     orig = loader.load_desired_with_deps
     monkeypatch.setattr(loader, "load_desired_with_deps",
                         lambda *a: calls.append(a) or orig(*a))

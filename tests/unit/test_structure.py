@@ -24,7 +24,7 @@ def test_plan_imports_no_os_level_code():
 
 @pytest.mark.parametrize("entry", [
     "from rocker.cli.main import cli; import rocker.cli.containers, rocker.runtime.lifecycle",
-    "import rocker.monitor.main, rocker.runtime.launch, rocker.runtime.init",
+    "import rocker.monitor.main, rocker.launcher.launch, rocker.launcher.init",
     "import rocker.cli.resources, rocker.cli.images",
 ])
 def test_container_commands_do_not_load_heavy_libraries(entry):
@@ -33,8 +33,8 @@ def test_container_commands_do_not_load_heavy_libraries(entry):
 
 
 def test_monitor_imports_stay_small():
-    mods = loaded_after("import rocker.monitor.main, rocker.runtime.launch, rocker.runtime.init, "
-                        "rocker.cgroups, rocker.runtime.cleanup")
+    mods = loaded_after("import rocker.monitor.main, rocker.launcher.launch, rocker.launcher.init, "
+                        "rocker.cgroups, rocker.containers.teardown")
     assert not {"dataclasses", "inspect", "click", "typing_extensions"} & mods
 
 
@@ -51,3 +51,27 @@ def test_every_module_has_a_docstring():
         if not (mod.__doc__ or "").strip():
             missing.append(info.name)
     assert missing == []
+
+
+def _tool(name: str) -> str:
+    import os
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    assert os.path.exists(path), f"{name} is missing: install the test extra (bash dev.sh setup)"
+    return path
+
+
+def test_import_contracts_hold():
+    """The layers of docs/architecture.md, the pure planner and stack-file models, the launcher
+    apart from records and verbs (pyproject.toml [tool.importlinter]); imports inside
+    functions count."""
+    from tests.conftest import REPO
+    p = subprocess.run([_tool("lint-imports"), "--no-logo", "--no-cache"], cwd=REPO,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_ruff_is_clean():
+    from tests.conftest import REPO
+    p = subprocess.run([_tool("ruff"), "check", "rocker", "tests", "bench"], cwd=REPO,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr

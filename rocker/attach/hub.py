@@ -22,7 +22,7 @@ import selectors
 import socket
 import struct
 
-from rocker.monitor import frames
+from rocker.attach import frames
 
 HIGH = 1 << 20
 LOW = 256 << 10

@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 
-from rocker.runtime import syscalls as sc
+from rocker.launcher import syscalls as sc
 
 # what runc and Docker mount by default (../shared/reference/runtime-defaults.md)
 DEVICES = [  # name, major, minor

@@ -31,7 +31,8 @@ _FIELD_HINTS = (
     ("--cpuset-mems", "cpuset_mems"), ("--cpus", "cpus"), ("--pids-limit", "pids_limit"),
     ("healthcheck", "healthcheck"), ("--health", "healthcheck"), ("restart policy", "restart"),
     ("signal", "stop_signal"), ("--stop-timeout", "stop_timeout"), ("hostname", "hostname"),
-    ("working directory", "workdir"), ("--user", "user"), ("env file", "env_file"), ("line in", "env_file"),
+    ("working directory", "workdir"), ("--user", "user"), ("env file", "env_file"), ("line in",
+    "env_file"),
     ("environment variable", "env"), ("--env", "env"), ("label", "labels"),
     ("--rm", "restart"), ("invalid reference", "image"), ("image", "image"),
 )
@@ -306,7 +307,7 @@ def _related(a: str, b: str) -> bool:
 def validate(data: Any, lines: dict[str, int], display: str):
     from pydantic import ValidationError
 
-    from rocker.spec.models import StackSpec
+    from rocker.stackfile.models import StackSpec
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -420,7 +421,7 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
     from rocker.containers.config import NAME_RE
     from rocker.images.refs import normalize_reference
     from rocker.plan.planner import service_order
-    from rocker.spec.hashing import spec_hash
+    from rocker.stackfile.hashing import spec_hash
     display = display or path
     base_dir = os.path.dirname(os.path.abspath(path))
     name = spec.name or os.path.basename(base_dir)

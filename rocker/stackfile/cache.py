@@ -8,11 +8,11 @@ them), rocker's version, and every file it was built from:
     env files and image tars    device, inode, size, mtime and ctime (ctime cannot be set back by
                                 `touch -r` or `cp -p`); files up to 64 KiB (env files) are hashed
     the code                    the same stat of every rocker module loaded when the entry was
-                                written (rocker.spec, rocker.containers.config, rocker.images.*,
-                                rocker.util.durations, rocker.cgroups.limits, ...)
+                                written (rocker.stackfile, rocker.containers.config,
+                                rocker.images.*, rocker.util.durations, rocker.cgroups.limits, ...)
 
 Anything else, or any problem reading or writing the cache, means a normal load. The cache never
-decides anything: it only stores what rocker.spec.loader returned, in the same key order (so a
+decides anything: it only stores what rocker.stackfile.loader returned, in the same key order (so a
 hit renders exactly like a miss).
 """
 
@@ -118,7 +118,7 @@ def _from_json(d: dict) -> DesiredState:
 
 
 def load_desired_cached(path: str, display: str, cache_dir: str | None) -> DesiredState:
-    from rocker.spec.loader import load_desired, load_desired_with_deps
+    from rocker.stackfile.loader import load_desired, load_desired_with_deps
     if cache_dir is None:
         return load_desired(path, display)
     try:

@@ -1,10 +1,11 @@
 """The container's init process: the last steps before the user's command, then execve.
 
-Runs as PID 1 of the new PID namespace (process B in rocker.runtime.launch), already in the
-container's cgroup and namespaces. It builds the root filesystem (rocker.runtime.rootfs),
+Runs as PID 1 of the new PID namespace (process B in rocker.launcher.launch), already in the
+container's cgroup and namespaces. It builds the root filesystem (rocker.launcher.rootfs),
 pivots into it, sets the hostname, brings `lo` up, waits for the monitor's "go", then switches
 user, drops privileges (bounding set, capabilities, no_new_privs), installs the seccomp filter
-(rocker.runtime.seccomp), closes every file descriptor but 0, 1, 2 and execs. Any failure is written to the status pipe as one JSON line with Docker's
+(rocker.launcher.seccomp), closes every file descriptor but 0, 1, 2 and execs. Any failure is
+written to the status pipe as one JSON line with Docker's
 exit code (125 set-up, 126 not executable, 127 not found) and the process exits with that code.
 """
 
@@ -19,10 +20,11 @@ import stat
 import struct
 
 from rocker.errors import CommandNotExecutable, CommandNotFound, ContainerStartError
-from rocker.runtime import rootfs as rfs
-from rocker.runtime import seccomp
-from rocker.runtime import syscalls as sc
-from rocker.runtime.users import resolve_user
+from rocker.launcher import rootfs as rfs
+from rocker.launcher import seccomp
+from rocker.launcher import syscalls as sc
+from rocker.launcher.users import resolve_user
+from rocker.util.fds import close_fds_except
 
 # Everything the init process needs is imported above: after pivot_root the host's Python
 # library is out of reach.
@@ -140,11 +142,6 @@ def report(status_fd: int, err: BaseException) -> None:
     os._exit(code)
 
 
-def close_fds_except(keep: int) -> None:
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 65536)
-
-
 def reset_signals() -> None:
     """Default dispositions and an empty mask: ignored signals survive execve (the monitor
     and Python ignore SIGPIPE, SIGHUP, SIGXFSZ), and the command must not inherit that."""
@@ -161,7 +158,7 @@ def reset_signals() -> None:
 
 def exec_process(path: str, args: list[str], env: list[str], status_fd: int) -> None:
     reset_signals()
-    close_fds_except(status_fd)
+    close_fds_except((status_fd,))
     try:
         os.execve(path, args, dict(e.split("=", 1) if "=" in e else (e, "") for e in env))
     except OSError as e:

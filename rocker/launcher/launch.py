@@ -30,7 +30,7 @@ import os
 import signal
 
 from rocker.errors import ContainerStartError, HostError
-from rocker.runtime import syscalls as sc
+from rocker.launcher import syscalls as sc
 
 NAMESPACES = (sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET |
               sc.CLONE_NEWPID | sc.CLONE_NEWCGROUP)
@@ -83,7 +83,7 @@ def launch(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
             sc.unshare(NAMESPACES)
             b = os.fork()
             if b == 0:  # ---- process B
-                from rocker.runtime.init import container_init
+                from rocker.launcher.init import container_init
                 container_init(spec, status_w, go_r,
                                console[1].detach() if console is not None else None, stdio)
                 os._exit(125)

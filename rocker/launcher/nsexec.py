@@ -16,13 +16,13 @@ host's Python through /proc/C1/exe; C2 execs right after joining. Both die with 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 
 from rocker.errors import ContainerStartError
-from rocker.runtime import syscalls as sc
-from rocker.runtime.init import (TIOCSCTTY, exec_process, open_pty_in, prepare_process,
+from rocker.launcher import syscalls as sc
+from rocker.util.fds import close_fds_except
+from rocker.launcher.init import (TIOCSCTTY, exec_process, open_pty_in, prepare_process,
                                  report)
 
 NS_ORDER = ("ipc", "uts", "net", "cgroup", "pid", "mnt")
@@ -36,7 +36,7 @@ class Joined:
 
     def wait_started(self) -> None:
         """Raise ContainerStartError (125/126/127) if the command could not be executed."""
-        from rocker.runtime.launch import _raise_child_error, _read_line
+        from rocker.launcher.launch import _raise_child_error, _read_line
         line = _read_line(self.status_fd)
         os.close(self.status_fd)
         if line:
@@ -71,12 +71,7 @@ def join(init_pid: int, proc: dict, cgroup_paths: list[str], stdio=None, detach:
                         os.dup2(fd, i)
             # nothing of the caller's but 0-2 and our own pipes: a write end of the command's
             # stdin kept open here would keep it from ever seeing EOF
-            keep = sorted({status_w} | ({console[1].fileno()} if console else set()))
-            lo = 3
-            for fd in keep:
-                os.closerange(lo, fd)
-                lo = fd + 1
-            os.closerange(lo, 65536)
+            close_fds_except({status_w} | ({console[1].fileno()} if console else set()))
             for p in cgroup_paths:
                 with open(os.path.join(p, "cgroup.procs"), "w") as f:
                     f.write(str(os.getpid()))

@@ -17,7 +17,7 @@ import errno
 import platform
 import struct
 
-from rocker.runtime import syscalls as sc
+from rocker.launcher import syscalls as sc
 
 AUDIT_ARCH_X86_64 = 0xC000003E
 X32_SYSCALL_BIT = 0x40000000

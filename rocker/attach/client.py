@@ -19,7 +19,7 @@ import signal
 import socket
 import struct
 
-from rocker.monitor import frames
+from rocker.attach import frames
 
 HIGH = 1 << 20
 

@@ -1,4 +1,4 @@
-"""rocker.spec: stack files (YAML or TOML) -> the desired state of a stack.
+"""rocker.stackfile: stack files (YAML or TOML) -> the desired state of a stack.
 
     models    pydantic models of the file; `extra="forbid"` everywhere; JSON Schema
     loader    parsing with line numbers, one-line SpecErrors, build_config() per container,
@@ -9,11 +9,11 @@
 Imports pydantic and PyYAML lazily (inside the stack commands only); touches no kernel.
 """
 
-from rocker.spec.hashing import canonical_json, spec_hash
+from rocker.stackfile.hashing import canonical_json, spec_hash
 
 
 def load_desired(path: str, display: str | None = None):
-    from rocker.spec.loader import load_desired as _load
+    from rocker.stackfile.loader import load_desired as _load
     return _load(path, display)
 
 

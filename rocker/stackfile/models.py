@@ -1,9 +1,10 @@
 """The pydantic models of a stack file (YAML or TOML: the same model). Unknown keys are errors.
 
 These models only check the *shape* of the file (types, strictly: no bool for an int, no string
-for a bool; unknown keys; replicas >= 0; the dependency conditions). What a value means (a size, a signal, a restart policy, a user) is
-checked by rocker.containers.config.build_config(), the one code path shared with `rocker run`;
-rocker.spec.loader calls it for every container. Field names follow `rocker run`'s options.
+for a bool; unknown keys; replicas >= 0; the dependency conditions). What a value means (a
+size, a signal, a restart policy, a user) is checked by rocker.containers.config.build_config(),
+the one code path shared with `rocker run`; rocker.stackfile.loader calls it for every
+container. Field names follow `rocker run`'s options.
 """
 
 from __future__ import annotations
