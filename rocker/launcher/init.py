@@ -106,11 +106,16 @@ def drop_privileges(uid: int, gid: int, groups: list[int], no_new_privs: bool = 
 
 
 def prepare_process(proc: dict) -> tuple[str, list[str]]:
-    """User, working folder and executable for `proc` inside the (already entered) root."""
-    uid, gid, groups, home = resolve_user(proc.get("user") or "0")
+    """User, working folder and executable for `proc` inside the (already entered) root.
+    `proc` has numeric "uid"/"gid"/"groups" (from config.json: resolved when the bundle was
+    written) or a "user" string resolved here in the container's own files (exec)."""
     env = list(proc["env"])
-    if not any(e.startswith("HOME=") for e in env):
-        env.append(f"HOME={home}")
+    if "uid" in proc:
+        uid, gid, groups = proc["uid"], proc["gid"], proc.get("groups") or []
+    else:
+        uid, gid, groups, home = resolve_user(proc.get("user") or "0")
+        if not any(e.startswith("HOME=") for e in env):
+            env.append(f"HOME={home}")
     cwd = proc.get("cwd") or "/"
     try:
         if os.path.lexists(cwd) and not os.path.isdir(cwd):
@@ -122,7 +127,7 @@ def prepare_process(proc: dict) -> tuple[str, list[str]]:
     drop_privileges(uid, gid, groups, proc.get("no_new_privs", True),
                     proc.get("cap_mask", DEFAULT_CAP_MASK))
     path = find_executable(proc["args"][0], env, cwd)
-    seccomp.install()
+    seccomp.install(proc.get("seccomp"))
     return path, env
 
 

@@ -158,14 +158,14 @@ def _mount_cgroups(target: str, cg: dict) -> None:
     sc.mount("tmpfs", target, None, sc.MS_REMOUNT | ro, "mode=755")
 
 
-def _mask(rootfs: str) -> None:
+def _mask(rootfs: str, masked: list[str], readonly: list[str]) -> None:
     null = os.path.join(rootfs, "dev/null")
     st = os.lstat(null)
     if not stat.S_ISCHR(st.st_mode) or os.major(st.st_rdev) != 1 or os.minor(st.st_rdev) != 3:
         raise OSError(errno.EPERM, "/dev/null is not the null device: refusing to mask paths")
     # /proc and /sys are rocker's own mounts on real directories (see _real_dir), so these
     # paths are the kernel's, not the image's
-    for path in MASKED_PATHS:
+    for path in masked:
         target = os.path.join(rootfs, path.lstrip("/"))
         try:
             st = os.lstat(target)
@@ -175,7 +175,7 @@ def _mask(rootfs: str) -> None:
             sc.mount("tmpfs", target, "tmpfs", sc.MS_RDONLY, "size=0,mode=755")
         else:
             sc.mount(null, target, None, sc.MS_BIND)
-    for path in READONLY_PATHS:
+    for path in readonly:
         target = os.path.join(rootfs, path.lstrip("/"))
         if not os.path.lexists(target):
             continue
@@ -207,7 +207,8 @@ def setup(spec: dict) -> None:
         sc.mount(m["source"], target, None, sc.MS_BIND | sc.MS_REC)
         if m.get("readonly"):
             sc.mount(m["source"], target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
-    _mask(rootfs)
+    _mask(rootfs, spec.get("masked_paths", MASKED_PATHS),
+          spec.get("readonly_paths", READONLY_PATHS))
 
 
 def bind_console(rootfs: str, slave_path: str) -> None:

@@ -12,11 +12,16 @@ from rocker.errors import ContainerStartError
 MAX_ID = 2 ** 31 - 1  # rocker.containers.config.MAX_ID (not imported: init stays small)
 
 
+def parse_db(text: str) -> list[list[str]]:
+    """The entries of a passwd or group file."""
+    return [line.split(":") for line in text.splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
 def _read(path: str) -> list[list[str]]:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            return [line.rstrip("\n").split(":") for line in f
-                    if line.strip() and not line.startswith("#")]
+            return parse_db(f.read())
     except OSError:
         return []
 
@@ -35,8 +40,10 @@ def _check_numeric(text: str, spec: str) -> None:
                                   f"0-{MAX_ID}")
 
 
-def resolve_user(spec: str, etc: str = "/etc") -> tuple[int, int, list[int], str]:
-    """'name', 'uid', 'name:group', 'uid:gid' -> (uid, gid, supplementary gids, home)."""
+def resolve_user(spec: str, etc: str = "/etc",
+                 files: dict[str, str] | None = None) -> tuple[int, int, list[int], str]:
+    """'name', 'uid', 'name:group', 'uid:gid' -> (uid, gid, supplementary gids, home).
+    `files` gives the text of "passwd" and "group" (read from the image's layers) instead."""
     spec = spec or "0"
     user, _, group = spec.partition(":")
     numeric_user = user.isascii() and user.isdigit()
@@ -44,9 +51,12 @@ def resolve_user(spec: str, etc: str = "/etc") -> tuple[int, int, list[int], str
     for part, numeric in ((user, numeric_user), (group, numeric_group)):
         if numeric:
             _check_numeric(part, spec)
-    passwd = [e for e in _read(f"{etc}/passwd")
-              if len(e) >= 7 and _id(e[2]) is not None and _id(e[3]) is not None]
-    groups = [e for e in _read(f"{etc}/group") if len(e) >= 3 and _id(e[2]) is not None]
+    if files is not None:
+        pw, gr = parse_db(files.get("passwd", "")), parse_db(files.get("group", ""))
+    else:
+        pw, gr = _read(f"{etc}/passwd"), _read(f"{etc}/group")
+    passwd = [e for e in pw if len(e) >= 7 and _id(e[2]) is not None and _id(e[3]) is not None]
+    groups = [e for e in gr if len(e) >= 3 and _id(e[2]) is not None]
     uid = gid = None
     home = "/"
     uname = None

@@ -201,32 +201,14 @@ class Monitor:
 
     # ---- lifecycle ---------------------------------------------------------------------
     def _spec(self) -> dict:
-        rec = self.rec
-        return {
-            "rootfs": os.path.join(self.rundir, "rootfs"),
-            "lower": rec["rootfs"]["lower"],
-            "upper": rec["rootfs"]["upper"],
-            "work": rec["rootfs"]["work"],
-            "etc_files": {n: os.path.join(self.rundir, n)
-                          for n in ("hostname", "hosts", "resolv.conf")},
-            "hostname": self.cfg.get("hostname") or self.cid[:12],
-            "tty": bool(self.cfg.get("tty")),
-            "process": dict(rec["process"], cap_mask=self._cap_mask()),
-            "mounts": rec.get("mounts", []),
-            "cgroup_mount": self._cgroup_mount(),
-        }
+        """The container's OCI config (written by start), as the launcher runs it."""
+        from rocker.launcher import ocispec
+        return ocispec.to_launch(ocispec.load(os.path.join(self.paths.container_dir(self.cid),
+                                                           "config.json")))
 
     def _cap_mask(self) -> int:
         from rocker.launcher.init import cap_mask
         return cap_mask(self.cg.layout.version)
-
-    def _cgroup_mount(self) -> dict | None:
-        """What the container sees at /sys/fs/cgroup: its own cgroups, read-only."""
-        layout = self.cg.layout
-        if layout.version == 2:
-            return {"version": 2}
-        return {"version": 1, "hierarchies": {os.path.basename(mnt): ctrls
-                                              for mnt, ctrls in layout.hierarchies().items()}}
 
     def _start_once(self):
         from rocker.launcher.launch import launch
@@ -238,7 +220,7 @@ class Monitor:
         if not spec["process"].get("tty"):
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
-            if spec["process"].get("stdin"):
+            if self.cfg.get("interactive"):
                 in_r, in_w = os.pipe()
             else:
                 in_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)

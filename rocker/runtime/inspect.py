@@ -24,9 +24,6 @@ def inspect_container(paths, cid: str) -> dict:
     for name in ("hostname", "hosts", "resolv.conf"):
         mounts.append({"Type": "bind", "Destination": f"/etc/{name}",
                        "Source": os.path.join(paths.container_rundir(cid), name), "RW": True})
-    for m in rec.get("mounts", []):
-        mounts.append({"Type": "bind", "Destination": m["target"], "Source": m["source"],
-                       "RW": not m.get("readonly")})
     limits = {}
     try:
         from rocker.cgroups import manager_for
@@ -84,4 +81,5 @@ def inspect_container(paths, cid: str) -> dict:
         "Stack": rec.get("stack"),
         "LogPath": os.path.join(paths.container_dir(cid), "container.log"),
         "LogLinesDropped": obs.get("log_dropped") or 0,
+        "OCIConfigPath": os.path.join(paths.container_dir(cid), "config.json"),
     }

@@ -171,6 +171,8 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
             raise Conflict(f"container {rec['name']} is being removed")
         attach_fd = attach_sock.fileno() if attach_sock is not None else -1
         # the runtime files stay ours: whoever else removes them (_settle) takes this lock
+        from rocker.runtime import bundle
+        bundle.write(paths, rec, _cgroup(cid).layout)  # the OCI config the launcher runs
         _write_etc(paths, rec)
         sync_r, sync_w = os.pipe()
         try:

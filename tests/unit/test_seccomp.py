@@ -9,9 +9,10 @@ from rocker.launcher import seccomp
 from rocker.launcher import syscalls as sc
 
 
-def run_filter(nr: int, arch: int = seccomp.AUDIT_ARCH_X86_64, arg0: int = 0) -> int:
+def run_filter(nr: int, arch: int = seccomp.AUDIT_ARCH_X86_64, arg0: int = 0,
+               prog: list[bytes] | None = None) -> int:
     data = struct.pack("<iIQ6Q", nr, arch, 0, arg0, 0, 0, 0, 0, 0)
-    prog = [struct.unpack("HBBI", ins) for ins in seccomp.program()]
+    prog = [struct.unpack("HBBI", ins) for ins in (prog or seccomp.program())]
     pc, acc = 0, 0
     for _ in range(10000):
         code, jt, jf, k = prog[pc]
@@ -20,6 +21,9 @@ def run_filter(nr: int, arch: int = seccomp.AUDIT_ARCH_X86_64, arg0: int = 0) ->
             pc += 1
         elif code == seccomp.RET_K:
             return k
+        elif code == seccomp.ALU_AND_K:
+            acc &= k
+            pc += 1
         else:
             if code == seccomp.JEQ_K:
                 cond = acc == k

@@ -1,0 +1,114 @@
+"""The launcher's input: an OCI runtime-spec config.json (the bundle rocker writes for every
+container, rocker.runtime.bundle), read into what rootfs and init do.
+
+Plain dicts and a few helpers, no model library (this runs on every start, in the monitor).
+What rocker's launcher takes from the config: process (terminal, user uid/gid/additionalGids,
+args, env, cwd, capabilities.bounding, noNewPrivileges), root.path, hostname, mounts (the
+standard kernel filesystems are recognised by destination and type; bind mounts are made as
+given), linux.maskedPaths / readonlyPaths, linux.seccomp (compiled by rocker.launcher.seccomp).
+Two annotations describe what the OCI spec cannot: the overlay root rocker mounts inside the
+container's own mount namespace (so the host's mount table never changes) and, on cgroup v1,
+the hierarchies to show read-only at /sys/fs/cgroup. runc ignores both and runs the bundle
+on whatever root.path holds.
+"""
+
+from __future__ import annotations
+
+import json
+
+from rocker.errors import ContainerStartError
+
+OCI_VERSION = "1.2.0"
+OVERLAY_LOWER = "io.rocker.overlay.lowerdir"    # colon-separated, top first
+OVERLAY_UPPER = "io.rocker.overlay.upperdir"
+OVERLAY_WORK = "io.rocker.overlay.workdir"
+CGROUP_V1 = "io.rocker.cgroup.v1-hierarchies"  # JSON {mount name: controllers}
+
+CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+        "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+        "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+        "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+        "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"]
+"""Capability names by number (linux/capability.h)."""
+
+STANDARD = {"/proc": "proc", "/dev": "tmpfs", "/dev/pts": "devpts", "/dev/shm": "tmpfs",
+            "/dev/mqueue": "mqueue", "/sys": "sysfs", "/sys/fs/cgroup": ("cgroup", "cgroup2")}
+"""Mounts rocker's launcher makes itself, with its checks (rocker.launcher.rootfs)."""
+
+
+def cap_names(mask: int) -> list[str]:
+    return [name for bit, name in enumerate(CAPS) if mask >> bit & 1]
+
+
+def cap_mask(names) -> int:
+    mask = 0
+    for name in names or []:
+        try:
+            mask |= 1 << CAPS.index(name)
+        except ValueError:
+            raise ContainerStartError(f"config.json: unknown capability {name!r}") from None
+    return mask
+
+
+def load(path: str) -> dict:
+    with open(path, "rb") as f:
+        return json.load(f)
+
+
+def to_launch(cfg: dict) -> dict:
+    """The config as the launcher's steps use it; ContainerStartError if it asks for what
+    rocker's launcher does not do."""
+    try:
+        proc, ann, linux = cfg["process"], cfg.get("annotations") or {}, cfg.get("linux") or {}
+        user = proc.get("user") or {}
+        etc_files, binds = {}, []
+        cgroup_mount = None
+        for m in cfg.get("mounts") or []:
+            dest, kind = m["destination"], m.get("type")
+            if dest in STANDARD:
+                if dest == "/sys/fs/cgroup":
+                    cgroup_mount = ({"version": 2} if kind == "cgroup2" else
+                                    {"version": 1, "hierarchies": json.loads(
+                                        ann.get(CGROUP_V1) or "{}")})
+                continue
+            if kind != "bind" and "bind" not in (m.get("options") or []) \
+                    and "rbind" not in (m.get("options") or []):
+                raise ContainerStartError(f"config.json: mount of type {kind!r} at {dest} is "
+                                          "not supported by rocker's launcher")
+            if dest in ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf"):
+                etc_files[dest[len("/etc/"):]] = m["source"]
+            else:
+                binds.append({"source": m["source"], "target": dest,
+                              "readonly": "ro" in (m.get("options") or [])})
+        return {
+            "rootfs": cfg["root"]["path"],
+            "lower": ann[OVERLAY_LOWER].split(":"),
+            "upper": ann[OVERLAY_UPPER],
+            "work": ann[OVERLAY_WORK],
+            "etc_files": etc_files,
+            "mounts": binds,
+            "hostname": cfg.get("hostname") or "",
+            "tty": bool(proc.get("terminal")),
+            "cgroup_mount": cgroup_mount,
+            "masked_paths": list(linux.get("maskedPaths") or []),
+            "readonly_paths": list(linux.get("readonlyPaths") or []),
+            "process": {
+                "args": list(proc["args"]),
+                "env": list(proc.get("env") or []),
+                "cwd": proc.get("cwd") or "/",
+                "uid": int(user.get("uid", 0)),
+                "gid": int(user.get("gid", 0)),
+                "groups": [int(g) for g in user.get("additionalGids") or []],
+                "tty": bool(proc.get("terminal")),
+                "no_new_privs": bool(proc.get("noNewPrivileges")),
+                "cap_mask": cap_mask((proc.get("capabilities") or {}).get("bounding")),
+                "seccomp": linux.get("seccomp"),
+            },
+        }
+    except (KeyError, TypeError, ValueError) as e:
+        raise ContainerStartError(f"config.json: not a config rocker's launcher can run: "
+                                  f"{type(e).__name__}: {e}") from None

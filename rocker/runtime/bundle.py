@@ -1,0 +1,183 @@
+"""The OCI bundle of a container: ROOT/containers/<id>/config.json, written by every start.
+
+The config follows the OCI runtime-spec and is all rocker's launcher reads
+(rocker.launcher.ocispec): process (numeric user, resolved here in the image's own passwd and
+group files, capabilities, noNewPrivileges), root (the overlay mount point
+RUNROOT/containers/<id>/rootfs), hostname, mounts (the kernel filesystems, cgroups read-only,
+rocker's /etc files), linux (namespaces, resources, cgroupsPath, maskedPaths, readonlyPaths,
+devices, seccomp, sysctl, rlimits) and the annotations for the overlay. `runc run` of a copy
+whose root.path points at an unpacked image runs the same process with the same isolation.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+
+from rocker.launcher import ocispec
+from rocker.paths import Paths
+
+CONFIG = "config.json"
+NAMESPACES = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
+DEVICES = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+           ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
+ALLOWED_DEVICES = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2), (136, None)]
+NOSUID_NOEXEC_NODEV = ["nosuid", "noexec", "nodev"]
+
+
+def config_path(paths: Paths, cid: str) -> str:
+    return os.path.join(paths.container_dir(cid), CONFIG)
+
+
+def _layer_file(dirs: list[str], rel: str) -> str:
+    """The text of `rel` as the container's overlay shows it: the first layer (upper first)
+    that has it, never following a symlink (a whiteout or a symlink: not there)."""
+    parts = rel.split("/")
+    for d in dirs:
+        try:
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            for name in parts[:-1]:
+                nfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+            try:
+                st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                return ""  # an overlay whiteout: deleted in this layer
+            if not stat.S_ISREG(st.st_mode) or st.st_size > (8 << 20):
+                return ""
+            ffd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            with os.fdopen(ffd, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                continue
+            raise
+        finally:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    return ""
+
+
+def _user(rec: dict) -> dict:
+    from rocker.launcher.users import resolve_user
+    dirs = [rec["rootfs"]["upper"], *rec["rootfs"]["lower"]]
+    files = {n: _layer_file(dirs, f"etc/{n}") for n in ("passwd", "group")}
+    uid, gid, groups, home = resolve_user(rec["process"].get("user") or "0", files=files)
+    return {"uid": uid, "gid": gid, "additionalGids": groups, "home": home}
+
+
+def _resources(limits: dict, cgroup_version: int) -> dict:
+    from rocker.cgroups import Limits
+    from rocker.cgroups.limits import CFS_PERIOD, cpus_to_quota
+    lim = Limits.from_dict(limits or {}).effective()
+    out: dict = {"devices": [{"allow": False, "access": "rwm"}] + [
+        {"allow": True, "type": "c", "major": ma, **({"minor": mi} if mi is not None else {}),
+         "access": "rwm"} for ma, mi in ALLOWED_DEVICES]}
+    mem = {k: v for k, v in (("limit", lim.memory), ("swap", lim.memory_swap),
+                             ("reservation", lim.memory_reservation)) if v is not None}
+    if mem:
+        out["memory"] = mem
+    cpu = {}
+    if lim.cpu_shares is not None:
+        cpu["shares"] = lim.cpu_shares
+    if lim.cpus is not None:
+        cpu["quota"], cpu["period"] = cpus_to_quota(lim.cpus), CFS_PERIOD
+    if lim.cpuset_cpus is not None:
+        cpu["cpus"] = str(lim.cpuset_cpus)
+    if lim.cpuset_mems is not None:
+        cpu["mems"] = str(lim.cpuset_mems)
+    if cpu:
+        out["cpu"] = cpu
+    if lim.pids_limit is not None:
+        out["pids"] = {"limit": lim.pids_limit}
+    return out
+
+
+def build(paths: Paths, rec: dict, layout) -> dict:
+    """The config.json of `rec` on this host (`layout`: its cgroup layout)."""
+    from rocker.launcher import rootfs as rfs
+    from rocker.launcher import seccomp
+    from rocker.launcher.init import cap_mask
+    cid, cfg, proc = rec["id"], rec["config"], rec["process"]
+    rundir = paths.container_rundir(cid)
+    user = _user(rec)
+    env = list(proc["env"])
+    if not any(e.startswith("HOME=") for e in env):
+        env.append(f"HOME={user['home']}")
+    caps = ocispec.cap_names(cap_mask(layout.version))
+    mounts = [
+        {"destination": "/proc", "type": "proc", "source": "proc",
+         "options": NOSUID_NOEXEC_NODEV},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": NOSUID_NOEXEC_NODEV + ["mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": NOSUID_NOEXEC_NODEV},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": NOSUID_NOEXEC_NODEV + ["ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup2" if layout.version == 2 else "cgroup",
+         "source": "cgroup", "options": NOSUID_NOEXEC_NODEV + ["relatime", "ro"]},
+    ] + [{"destination": f"/etc/{n}", "type": "bind", "source": os.path.join(rundir, n),
+          "options": ["rbind", "rprivate"]} for n in ("hostname", "hosts", "resolv.conf")]
+    ann = {ocispec.OVERLAY_LOWER: ":".join(rec["rootfs"]["lower"]),
+           ocispec.OVERLAY_UPPER: rec["rootfs"]["upper"],
+           ocispec.OVERLAY_WORK: rec["rootfs"]["work"]}
+    if layout.version == 1:
+        ann[ocispec.CGROUP_V1] = json.dumps(
+            {os.path.basename(mnt): ctrls for mnt, ctrls in layout.hierarchies().items()},
+            sort_keys=True)
+    root_user = user["uid"] == 0
+    return {
+        "ociVersion": ocispec.OCI_VERSION,
+        "process": {
+            "terminal": bool(cfg.get("tty")),
+            "user": {"uid": user["uid"], "gid": user["gid"],
+                     **({"additionalGids": user["additionalGids"]}
+                        if user["additionalGids"] else {})},
+            "args": list(proc["args"]),
+            "env": env,
+            "cwd": proc.get("cwd") or "/",
+            "capabilities": {"bounding": caps, "effective": caps if root_user else [],
+                             "permitted": caps if root_user else [], "inheritable": [],
+                             "ambient": []},
+            "rlimits": [],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": os.path.join(rundir, "rootfs"), "readonly": False},
+        "hostname": cfg.get("hostname") or cid[:12],
+        "mounts": mounts,
+        "linux": {
+            "namespaces": [{"type": t} for t in NAMESPACES],
+            "cgroupsPath": f"/rocker/{cid}",
+            "resources": _resources(cfg.get("limits") or {}, layout.version),
+            "devices": [{"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666,
+                         "uid": 0, "gid": 0} for p, ma, mi in DEVICES],
+            "maskedPaths": list(rfs.MASKED_PATHS),
+            "readonlyPaths": list(rfs.READONLY_PATHS),
+            "seccomp": seccomp.default_profile(),
+            "sysctl": {},
+        },
+        "annotations": ann,
+    }
+
+
+def write(paths: Paths, rec: dict, layout) -> str:
+    """Build and write the config (atomically); its path."""
+    from rocker.state.store import write_json
+    path = config_path(paths, rec["id"])
+    write_json(path, build(paths, rec, layout))
+    return path

@@ -1,0 +1,82 @@
+"""The launcher's reading of config.json, and OCI seccomp profiles compiled to BPF."""
+
+import errno
+
+import pytest
+
+from rocker.errors import ContainerStartError
+from rocker.launcher import ocispec, seccomp
+from tests.unit.test_seccomp import run_filter
+
+CFG = {
+    "ociVersion": "1.2.0",
+    "process": {"terminal": True, "user": {"uid": 1000, "gid": 100, "additionalGids": [5]},
+                "args": ["sh"], "env": ["A=1"], "cwd": "/w",
+                "capabilities": {"bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_SETFCAP"]},
+                "noNewPrivileges": True},
+    "root": {"path": "/run/x/rootfs"},
+    "hostname": "h",
+    "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+               {"destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup"},
+               {"destination": "/etc/hosts", "type": "bind", "source": "/run/x/hosts"},
+               {"destination": "/data", "type": "bind", "source": "/srv", "options": ["ro"]}],
+    "linux": {"maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
+              "seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}},
+    "annotations": {ocispec.OVERLAY_LOWER: "/l1:/l2", ocispec.OVERLAY_UPPER: "/u",
+                    ocispec.OVERLAY_WORK: "/w"},
+}
+
+
+def test_to_launch_reads_what_the_config_says():
+    s = ocispec.to_launch(CFG)
+    assert (s["rootfs"], s["lower"], s["upper"], s["work"]) == ("/run/x/rootfs", ["/l1", "/l2"],
+                                                                 "/u", "/w")
+    assert s["etc_files"] == {"hosts": "/run/x/hosts"}
+    assert s["mounts"] == [{"source": "/srv", "target": "/data", "readonly": True}]
+    assert s["cgroup_mount"] == {"version": 2} and s["tty"] and s["hostname"] == "h"
+    p = s["process"]
+    assert (p["uid"], p["gid"], p["groups"], p["cwd"]) == (1000, 100, [5], "/w")
+    assert p["cap_mask"] == (1 << 0) | (1 << 5) | (1 << 31) and p["no_new_privs"]
+    assert s["masked_paths"] == ["/proc/kcore"] and s["readonly_paths"] == ["/proc/sys"]
+
+
+def test_capability_names_round_trip():
+    assert ocispec.cap_mask(ocispec.cap_names(0xA80425FB)) == 0xA80425FB
+    with pytest.raises(ContainerStartError, match="unknown capability"):
+        ocispec.cap_mask(["CAP_NOPE"])
+
+
+@pytest.mark.parametrize("bad", [
+    {"mounts": [{"destination": "/x", "type": "nfs", "source": "a:/b"}]},
+    {"root": {}},
+    {"annotations": {}},
+])
+def test_a_config_the_launcher_cannot_run_is_one_clear_error(bad):
+    with pytest.raises(ContainerStartError, match="config.json"):
+        ocispec.to_launch(dict(CFG, **bad))
+
+
+def test_a_profile_with_argument_rules_and_a_default_errno():
+    profile = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": errno.EACCES,
+               "syscalls": [
+                   {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                    "args": [{"index": 0, "value": 0x10000000, "op": "SCMP_CMP_NE"}]},
+                   {"names": ["mount", "no_such_call"], "action": "SCMP_ACT_ALLOW"},
+               ]}
+    prog = seccomp.compile_profile(profile)
+    allow, eacces = seccomp.SECCOMP_RET_ALLOW, seccomp.SECCOMP_RET_ERRNO | errno.EACCES
+    assert run_filter(seccomp.NR_CLONE, arg0=0x11, prog=prog) == allow
+    assert run_filter(seccomp.NR_CLONE, arg0=0x10000000, prog=prog) == eacces
+    assert run_filter(seccomp.DENIED["mount"], prog=prog) == allow
+    assert run_filter(0, prog=prog) == eacces  # read: not listed, the default
+
+
+@pytest.mark.parametrize("bad", [
+    {"architectures": ["SCMP_ARCH_AARCH64"]},
+    {"syscalls": [{"names": ["mount"], "action": "SCMP_ACT_NOTIFY"}]},
+    {"syscalls": [{"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                   "args": [{"index": 0, "value": 1 << 40, "op": "SCMP_CMP_EQ"}]}]},
+])
+def test_profiles_the_compiler_cannot_express_are_refused(bad):
+    with pytest.raises(ValueError, match="seccomp"):
+        seccomp.compile_profile(dict({"defaultAction": "SCMP_ACT_ALLOW"}, **bad))
