@@ -114,10 +114,22 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+_HOST: list = []  # this process's host layout, once read (a forked monitor inherits it)
+
+
 def detect(mountinfo: str = MOUNTINFO, root: str = CGROUP_ROOT) -> Layout:
     """The Layout of this host (or of the given mountinfo file and cgroup root, for tests).
+    The host's is read once per process: its cgroup mounts do not change under a command.
 
     Raises HostError when no cgroup filesystem is mounted."""
+    if mountinfo == MOUNTINFO and root == CGROUP_ROOT:
+        if not _HOST:
+            _HOST.append(_detect(mountinfo, root))
+        return _HOST[0]
+    return _detect(mountinfo, root)
+
+
+def _detect(mountinfo: str, root: str) -> Layout:
     try:
         with open(mountinfo) as f:
             text = f.read()

@@ -23,27 +23,15 @@ from rocker.errors import CommandNotExecutable, CommandNotFound, ContainerStartE
 from rocker.launcher import rootfs as rfs
 from rocker.launcher import seccomp
 from rocker.launcher import syscalls as sc
+from rocker.launcher.ocispec import DEFAULT_CAP_MASK, default_cap_mask
 from rocker.launcher.users import resolve_user
 from rocker.util.fds import close_fds_except
 
 # Everything the init process needs is imported above: after pivot_root the host's Python
 # library is out of reach.
 
-# Docker's default capability set (CapEff 00000000a80425fb)
-DEFAULT_CAPS = {
-    "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_KILL": 5,
-    "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_NET_BIND_SERVICE": 10,
-    "CAP_NET_RAW": 13, "CAP_SYS_CHROOT": 18, "CAP_MKNOD": 27, "CAP_AUDIT_WRITE": 29,
-    "CAP_SETFCAP": 31,
-}
-DEFAULT_CAP_MASK = sum(1 << b for b in DEFAULT_CAPS.values())
-NO_MKNOD_CAP_MASK = DEFAULT_CAP_MASK & ~(1 << DEFAULT_CAPS["CAP_MKNOD"])
-
-
-def cap_mask(cgroup_version: int) -> int:
-    """Docker's set, less CAP_MKNOD where no device cgroup guards device nodes (cgroup v2,
-    whose device controller is an eBPF program rocker does not load)."""
-    return DEFAULT_CAP_MASK if cgroup_version == 1 else NO_MKNOD_CAP_MASK
+# Docker's default capability set, less CAP_MKNOD on cgroup v2 (rocker.launcher.ocispec)
+cap_mask = default_cap_mask
 
 TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431

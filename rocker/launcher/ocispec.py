@@ -35,6 +35,25 @@ CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "C
         "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"]
 """Capability names by number (linux/capability.h)."""
 
+# what runc and Docker mask and make read-only by default
+# (../shared/reference/runtime-defaults.md)
+MASKED_PATHS = [
+    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+    "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+# Docker's default capability set (CapEff 00000000a80425fb); less CAP_MKNOD on cgroup v2, where
+# no device cgroup guards device nodes (its device controller is an eBPF program rocker does
+# not load)
+DEFAULT_CAP_MASK = 0xA80425FB
+NO_MKNOD_CAP_MASK = DEFAULT_CAP_MASK & ~(1 << 27)
+
+
+def default_cap_mask(cgroup_version: int) -> int:
+    return DEFAULT_CAP_MASK if cgroup_version == 1 else NO_MKNOD_CAP_MASK
+
+
 STANDARD = {"/proc": "proc", "/dev": "tmpfs", "/dev/pts": "devpts", "/dev/shm": "tmpfs",
             "/dev/mqueue": "mqueue", "/sys": "sysfs", "/sys/fs/cgroup": ("cgroup", "cgroup2")}
 """Mounts rocker's launcher makes itself, with its checks (rocker.launcher.rootfs)."""

@@ -15,6 +15,7 @@ import os
 import stat
 
 from rocker.launcher import syscalls as sc
+from rocker.launcher.ocispec import MASKED_PATHS, READONLY_PATHS
 
 # what runc and Docker mount by default (../shared/reference/runtime-defaults.md)
 DEVICES = [  # name, major, minor
@@ -24,12 +25,6 @@ DEVICES = [  # name, major, minor
 DEV_LINKS = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
              ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
              ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")]
-MASKED_PATHS = [
-    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-    "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
-    "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
-]
-READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 NOSUID_NOEXEC_NODEV = sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV
 PROC_SUPER_MAGIC = 0x9FA0
 SYSFS_MAGIC = 0x62656572

@@ -14,12 +14,9 @@ On other architectures no filter is installed (the note in docs/containers.md sa
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import platform
 import struct
-
-from rocker.launcher import syscalls as sc
 
 AUDIT_ARCH_X86_64 = 0xC000003E
 X32_SYSCALL_BIT = 0x40000000
@@ -44,8 +41,10 @@ DENIED = {
 }
 NR_CLONE = 56
 NR_CLONE3 = 435
-CLONE_NEW_MASK = (sc.CLONE_NEWNS | sc.CLONE_NEWCGROUP | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC |
-                  sc.CLONE_NEWUSER | sc.CLONE_NEWPID | sc.CLONE_NEWNET | 0x00000080)  # +NEWTIME
+# CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME (linux/sched.h);
+# written out so that the profile is built without loading ctypes (rocker.launcher.syscalls)
+CLONE_NEW_MASK = (0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 |
+                  0x20000000 | 0x40000000 | 0x00000080)
 
 # BPF opcodes
 LD_W_ABS = 0x20
@@ -158,6 +157,9 @@ def install(profile: dict | None = None) -> None:
     Needs no_new_privs or CAP_SYS_ADMIN."""
     if not supported():
         return
+    import ctypes
+
+    from rocker.launcher import syscalls as sc
     code = b"".join(program(profile))
     buf = ctypes.create_string_buffer(code, len(code))
 

@@ -106,16 +106,14 @@ def _resources(limits: dict, cgroup_version: int) -> dict:
 
 def build(paths: Paths, rec: dict, layout) -> dict:
     """The config.json of `rec` on this host (`layout`: its cgroup layout)."""
-    from rocker.launcher import rootfs as rfs
     from rocker.launcher import seccomp
-    from rocker.launcher.init import cap_mask
     cid, cfg, proc = rec["id"], rec["config"], rec["process"]
     rundir = paths.container_rundir(cid)
     user = _user(rec)
     env = list(proc["env"])
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={user['home']}")
-    caps = ocispec.cap_names(cap_mask(layout.version))
+    caps = ocispec.cap_names(ocispec.default_cap_mask(layout.version))
     mounts = [
         {"destination": "/proc", "type": "proc", "source": "proc",
          "options": NOSUID_NOEXEC_NODEV},
@@ -166,8 +164,8 @@ def build(paths: Paths, rec: dict, layout) -> dict:
             "resources": _resources(cfg.get("limits") or {}, layout.version),
             "devices": [{"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666,
                          "uid": 0, "gid": 0} for p, ma, mi in DEVICES],
-            "maskedPaths": list(rfs.MASKED_PATHS),
-            "readonlyPaths": list(rfs.READONLY_PATHS),
+            "maskedPaths": list(ocispec.MASKED_PATHS),
+            "readonlyPaths": list(ocispec.READONLY_PATHS),
             "seccomp": seccomp.default_profile(),
             "sysctl": {},
         },
@@ -177,7 +175,8 @@ def build(paths: Paths, rec: dict, layout) -> dict:
 
 def write(paths: Paths, rec: dict, layout) -> str:
     """Build and write the config (atomically); its path."""
-    from rocker.state.store import write_json
+    from rocker.state.store import atomic_write
     path = config_path(paths, rec["id"])
-    write_json(path, build(paths, rec, layout))
+    data = json.dumps(build(paths, rec, layout), separators=(",", ":")).encode()  # C encoder
+    atomic_write(path, data, durable=False)  # written again before every start
     return path

@@ -199,7 +199,12 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
             err = ContainerStartError(msg.get("error") or "failed to start")
             err.exit_code = int(msg.get("code", 125))
             raise err
-        return records.load(paths, cid)
+        try:
+            return records.load(paths, cid)
+        except FileNotFoundError:
+            # it started, and was quick: an --rm container already exited and removed by its
+            # monitor (its exit code waits for the caller on the attach socket)
+            return rec
 
 
 def _being_removed(paths: Paths, cid: str) -> bool:

@@ -40,7 +40,9 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def make_reserve(path: str, size: int = RESERVE_SIZE) -> bool:
-    """Allocate `size` bytes of real blocks at `path` (zeros, fsynced); False on a full disk."""
+    """Allocate `size` bytes of real blocks at `path` (zeros); False on a full disk. No fsync:
+    the filesystem accounts for the space at write() (ext4's delayed allocation reserves it),
+    and a reserve lost in a crash is topped up by the next record write."""
     tmp = f"{path}.tmp.{os.getpid()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -48,7 +50,6 @@ def make_reserve(path: str, size: int = RESERVE_SIZE) -> bool:
         return False
     try:
         _write_all(fd, bytes(size))
-        os.fsync(fd)
         os.close(fd)
         os.replace(tmp, path)
         return True
@@ -85,16 +86,18 @@ def _write_into_reserve(reserve: str, tmp: str, data: bytes, mode: int) -> bool:
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o644,
-                 reserves: tuple[str, ...] = ()) -> None:
+                 reserves: tuple[str, ...] = (), durable: bool = True) -> None:
     """Write `data` to `path` atomically (temp file in the same folder, fsync, rename); on a
-    full disk, into one of `reserves` if one is left."""
+    full disk, into one of `reserves` if one is left. `durable=False` skips the fsync, for
+    files that are written again before every use (a container's config.json)."""
     d = os.path.dirname(path) or "."
     tmp = os.path.join(d, f".{os.path.basename(path)}.tmp.{os.getpid()}.{time.monotonic_ns()}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         try:
             _write_all(fd, data)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):
@@ -113,9 +116,10 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644,
         raise
 
 
-def write_json(path: str, obj: object, reserves: tuple[str, ...] = ()) -> None:
+def write_json(path: str, obj: object, reserves: tuple[str, ...] = (),
+               durable: bool = True) -> None:
     atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(),
-                 reserves=reserves)
+                 reserves=reserves, durable=durable)
 
 
 def read_json(path: str) -> object:
