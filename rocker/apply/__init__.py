@@ -33,6 +33,7 @@ from typing import Callable, Iterator
 
 from rocker.errors import Conflict, RockerError
 from rocker.paths import Paths
+from rocker.states import EXITED, RUNNING, UP
 from rocker.plan.model import (
     Action,
     Adopt,
@@ -220,7 +221,7 @@ class Executor:
             self._wait_for(c, "healthy")
         elif str(c.config.get("restart") or "no").partition(":")[0] in ("no", "on-failure"):
             st = self._state(c)
-            if st.get("status") in ("exited",) and is_completed(c.config, st.get("exit_code")):
+            if st.get("status") == EXITED and is_completed(c.config, st.get("exit_code")):
                 return
         self._wait_for(c, "started")
 
@@ -242,15 +243,15 @@ class Executor:
             status = st.get("status")
             health = (st.get("health") or {}).get("status")
             code = st.get("exit_code")
-            if cond == "started" and status in ("running", "paused"):
+            if cond == "started" and status in UP:
                 return
-            if cond == "healthy" and status == "running" and health == "healthy":
+            if cond == "healthy" and status == RUNNING and health == "healthy":
                 break
-            if cond == "completed" and status == "exited" and not st.get("monitor_alive"):
+            if cond == "completed" and status == EXITED and not st.get("monitor_alive"):
                 if code == 0:
                     break
                 raise Conflict(f"{c.name} did not complete: it exited with code {code}")
-            if cond in ("healthy", "started") and status == "exited" and \
+            if cond in ("healthy", "started") and status == EXITED and \
                     not st.get("monitor_alive"):
                 if cond == "started" and code == 0:
                     return

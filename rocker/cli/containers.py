@@ -12,8 +12,10 @@ import click
 from rocker.cli.options import RUN_CONTEXT, config_from_options, container_options
 from rocker.containers import records
 from rocker.containers import state as cstate
-from rocker.errors import Conflict, InvalidInput
+from rocker.errors import InvalidInput
 from rocker.util.timefmt import local_time
+from rocker import states
+from rocker.states import LIVE
 
 
 def _resolve(ctx, ref: str) -> str:
@@ -129,8 +131,7 @@ def attach_cmd(ctx, container):
     paths = ctx.obj.paths
     cid = _resolve(ctx, container)
     rec = records.load(paths, cid)
-    if cstate.observed(rec["state"])["status"] != "running":
-        raise Conflict(f"container {rec['name']} is not running")
+    states.guard("attach", cstate.observed(rec["state"])["status"], rec["name"])
     sock = frames.connect(os.path.join(paths.container_rundir(cid), "attach.sock"))
     cfg = rec["config"]
     code = relay(sock, tty=cfg.get("tty", False), stdin=cfg.get("interactive", False),
@@ -184,7 +185,7 @@ def list_rows(paths, all_: bool, filters: list[tuple[str, str]]) -> tuple[list[d
             continue
         obs = cstate.observed(rec.get("state", {}))
         row = _row(rec, obs)
-        if not all_ and row["State"] not in ("running", "paused", "restarting"):
+        if not all_ and row["State"] not in LIVE:
             continue
         if _matches(row, filters):
             rows.append(row)

@@ -11,7 +11,9 @@ import click
 
 from rocker.containers import records
 from rocker.containers import state as cstate
-from rocker.errors import Conflict, InvalidInput
+from rocker.errors import InvalidInput
+from rocker import states
+from rocker.states import UP
 
 
 def _resolve(ctx, ref: str) -> str:
@@ -67,8 +69,7 @@ def _targets(ctx, containers) -> list[tuple[str, dict]]:
             out.append((cid, records.load(paths, cid)))
     else:
         for cid, rec, err in records.iter_records(paths):
-            if rec is not None and cstate.observed(rec["state"])["status"] in ("running",
-                                                                                "paused"):
+            if rec is not None and cstate.observed(rec["state"])["status"] in UP:
                 out.append((cid, rec))
     return out
 
@@ -165,8 +166,7 @@ def top_cmd(ctx, container):
     from rocker.cli.containers import print_table
     cid = _resolve(ctx, container)
     rec = records.load(ctx.obj.paths, cid)
-    if cstate.observed(rec["state"])["status"] not in ("running", "paused"):
-        raise Conflict(f"container {rec['name']} is not running")
+    states.guard("top", cstate.observed(rec["state"])["status"], rec["name"])
     clk = os.sysconf("SC_CLK_TCK")
     with open("/proc/stat") as f:
         boot = next(int(ln.split()[1]) for ln in f if ln.startswith("btime"))

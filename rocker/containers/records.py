@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 
+from rocker import states as _states
 from rocker.errors import CorruptRecord
 from rocker.paths import Paths
 from rocker.state.store import read_json
@@ -27,7 +28,7 @@ RECORD = "container.json"
 RESERVES = (".reserve-1", ".reserve-2")
 NOTE = "monitor.note"
 NOTE_SIZE = 4096
-LIVE = ("running", "paused", "restarting")
+LIVE = _states.LIVE
 
 
 def _gc_age() -> float:
@@ -114,7 +115,7 @@ def containers_using_image(paths: Paths, image_id: str) -> list[str]:
     return users
 
 
-_STATUSES = ("created", "running", "paused", "restarting", "exited", "removing")
+_STATUSES = _states.ALL
 
 
 def check_shape(rec: object, cid: str, path: str) -> dict:

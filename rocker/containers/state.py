@@ -8,24 +8,13 @@ A container's process is alive only if /proc/PID exists, is not a zombie, has th
 from __future__ import annotations
 
 
-from rocker.errors import Conflict
+from rocker import states
+from rocker.states import EXITED, PAUSED, REMOVING, RESTARTING, UP
 
 _BOOT_ID: str | None = None
 
-# status -> statuses it may move to
-TRANSITIONS: dict[str, set[str]] = {
-    "created": {"running", "exited", "removing"},
-    "running": {"exited", "paused", "restarting", "removing"},
-    "paused": {"running", "exited", "removing"},
-    "restarting": {"running", "exited", "removing"},
-    "exited": {"running", "removing", "restarting"},
-    "removing": set(),
-}
-
-
-def check_transition(old: str, new: str) -> None:
-    if new not in TRANSITIONS.get(old, set()):
-        raise Conflict(f"cannot move a container from {old} to {new}")
+TRANSITIONS = states.TRANSITIONS        # the one table, in rocker.states
+check_transition = states.check_transition
 
 
 def boot_id() -> str:
@@ -87,7 +76,7 @@ def observed(state: dict) -> dict:
     monitor_alive = is_alive(st.get("monitor_pid"), st.get("monitor_start"), st.get("boot_id"))
     st["alive"] = alive
     st["monitor_alive"] = monitor_alive
-    if status in ("running", "paused") and not alive:
+    if status in UP and not alive:
         if monitor_alive and st.get("restarting"):
             st["status"] = "restarting"
         else:
@@ -96,10 +85,10 @@ def observed(state: dict) -> dict:
                 st["evidence"] = "the machine rebooted"
             else:
                 st["evidence"] = f"process {st.get('pid')} is gone"
-    elif status == "restarting" and not monitor_alive:
+    elif status == RESTARTING and not monitor_alive:
         st["status"] = "exited"
         st["evidence"] = "the monitor is gone"
-    elif status in ("running", "paused") and st.get("monitor_pid") and not monitor_alive:
+    elif status in UP and st.get("monitor_pid") and not monitor_alive:
         # the process runs, but nothing supervises it: no logs, restarts, healthchecks
         st["unsupervised"] = True
         st["evidence"] = f"monitor {st.get('monitor_pid')} is gone"
@@ -112,25 +101,25 @@ def status_text(st: dict, now: float | None = None) -> str:
     from rocker.util.durations import human_ago
     now = now or time.time()
     s = st.get("status")
-    if s in ("running", "paused"):
+    if s in UP:
         up = human_ago(st.get("started_at"), now).replace(" ago", "")
         extra = ""
         health = (st.get("health") or {}).get("status")
         if health:
             extra = f" ({health})"
-        if s == "paused":
+        if s == PAUSED:
             extra += " (Paused)"
         if st.get("unsupervised"):
             extra += " (unsupervised)"
         return f"Up {up}{extra}"
-    if s == "restarting":
+    if s == RESTARTING:
         return f"Restarting ({st.get('exit_code')}) {human_ago(st.get('finished_at'), now)}"
-    if s == "exited":
+    if s == EXITED:
         code = st.get("exit_code")
         code_s = "?" if code is None else str(code)
         oom = " (OOMKilled)" if st.get("oom_killed") else ""
         ago = human_ago(st.get("finished_at"), now)
         return f"Exited ({code_s}){oom}{(' ' + ago) if ago else ''}"
-    if s == "removing":
+    if s == REMOVING:
         return "Removing"
     return "Created"

@@ -21,6 +21,7 @@ from typing import Iterable
 
 from rocker.paths import Paths
 from rocker.plan.model import DesiredState, ObservedContainer, ObservedImage, ObservedState
+from rocker.states import EXITED, REMOVING, UP
 
 STACK_RECORD = "stack.json"
 
@@ -46,11 +47,11 @@ def _container(rec: dict, layout_cache: list) -> ObservedContainer:
     st = cstate.observed(rec.get("state") or {})
     status = st.get("status", "created")
     limits = None
-    if status in ("running", "paused"):
+    if status in UP:
         limits = _live_limits(rec["id"], layout_cache)
     owner = rec.get("stack") or {}
     deps = owner.get("depends_on") or {}
-    health = (st.get("health") or {}).get("status") if status != "exited" else None
+    health = (st.get("health") or {}).get("status") if status != EXITED else None
     return ObservedContainer(
         name=rec.get("name") or rec["id"][:12], id=rec["id"],
         stack=owner.get("name"), service=owner.get("service"),
@@ -98,7 +99,7 @@ def _containers(paths: Paths, stack: str, names: set[str]) -> tuple[dict, list, 
         if owner != stack and rec.get("name") not in names:
             continue
         o = _container(rec, layout_cache)
-        if (rec.get("state") or {}).get("status") == "removing":
+        if (rec.get("state") or {}).get("status") == REMOVING:
             interrupted.append(o)   # a removal cut short: the plan finishes it
             continue
         out[o.name] = o

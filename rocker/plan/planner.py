@@ -37,6 +37,7 @@ import json
 from typing import Any, Iterable, Mapping
 
 from rocker.errors import Conflict, SpecError
+from rocker.states import CREATED, EXITED, LIVE, RUNNING, UP
 from rocker.plan.model import (
     Action,
     Adopt,
@@ -112,7 +113,7 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) ->
         svc = o.service or o.name
         why = ("scaled away" if svc in rank else "no longer in the stack file")
         removals.append(Remove(name=o.name, reason=why, id=o.id, service=o.service,
-                               running=o.status in ("running", "paused", "restarting")))
+                               running=o.status in LIVE))
 
     by_service: dict[str, list[DesiredContainer]] = {}
     for c in desired.containers:
@@ -134,7 +135,7 @@ def _container_actions(desired: DesiredState, c: DesiredContainer, observed: Obs
     o = observed.containers.get(c.name)
     if o is None:
         return [Create(name=c.name, reason="not on the host", container=c)]
-    running = o.status in ("running", "paused", "restarting")
+    running = o.status in LIVE
     changes = config_changes(o.config, c.config)
     image_change = _image_change(desired, c, o, observed, reimported)
     if image_change is not None:
@@ -156,7 +157,7 @@ def _container_actions(desired: DesiredState, c: DesiredContainer, observed: Obs
         if drift:
             out.append(Update(name=c.name, reason="drift in the live cgroup: "
                               + ", ".join(d.path for d in drift), container=c, id=o.id,
-                              changes=drift, live=o.status in ("running", "paused")))
+                              changes=drift, live=o.status in UP))
         start = _start_action(c, o)
         return out + ([start] if start else [])
     if forced:
@@ -185,7 +186,7 @@ def _container_actions(desired: DesiredState, c: DesiredContainer, observed: Obs
             why += " (recorded only: the container is not touched)"
         out.append(Update(name=c.name, reason=why, container=c, id=o.id,
                           changes=all_changes + tuple(deps),
-                          live=o.status in ("running", "paused"), record_only=record_only))
+                          live=o.status in UP, record_only=record_only))
     start = _start_action(c, o)
     if start is not None:
         out.append(start)
@@ -193,12 +194,12 @@ def _container_actions(desired: DesiredState, c: DesiredContainer, observed: Obs
 
 
 def _start_action(c: DesiredContainer, o: ObservedContainer) -> Start | None:
-    if o.unsupervised and o.status == "running":
+    if o.unsupervised and o.status == RUNNING:
         return Restart(name=c.name, reason="running unsupervised", container=c, id=o.id,
                        evidence=f"running unsupervised: {o.evidence or 'its monitor is gone'}")
-    if o.status in ("running", "paused", "restarting"):
+    if o.status in LIVE:
         return None
-    if o.status == "exited" and is_completed(c.config, o.exit_code):
+    if o.status == EXITED and is_completed(c.config, o.exit_code):
         return None
     return Start(name=c.name, reason="not running", container=c, id=o.id,
                  evidence=evidence_text(o), exit_code=o.exit_code, oom_killed=o.oom_killed)
@@ -211,7 +212,7 @@ def is_completed(config: Mapping[str, Any], exit_code: int | None) -> bool:
 
 
 def evidence_text(o: ObservedContainer) -> str:
-    if o.status == "created":
+    if o.status == CREATED:
         return "created, never started"
     bits = []
     if o.exit_code is not None:

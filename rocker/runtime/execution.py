@@ -7,8 +7,10 @@ import os
 from rocker.containers import records
 from rocker.containers import state as cstate
 from rocker.containers.config import parse_env_list
-from rocker.errors import Conflict, InvalidInput
+from rocker.errors import InvalidInput
 from rocker.attach.client import write_all
+from rocker import states
+from rocker.states import EXITED
 
 
 def exec_in(paths, cid: str, command: list[str], interactive=False, tty=False, detach=False,
@@ -20,10 +22,7 @@ def exec_in(paths, cid: str, command: list[str], interactive=False, tty=False, d
     thaw_stale_commit(paths, cid)
     rec = records.load(paths, cid)
     obs = cstate.observed(rec["state"])
-    if obs["status"] == "paused":
-        raise Conflict(f"container {rec['name']} is paused: unpause it first")
-    if obs["status"] != "running" or not obs.get("alive"):
-        raise Conflict(f"container {rec['name']} is not running")
+    states.guard("exec", obs["status"] if obs.get("alive") else EXITED, rec["name"])
     if workdir is not None and not workdir.startswith("/"):
         raise InvalidInput(f"the working directory {workdir!r} must be an absolute path")
     base = rec["process"]

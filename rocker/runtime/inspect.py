@@ -7,6 +7,7 @@ import os
 from rocker.containers import records
 from rocker.containers import state as cstate
 from rocker.util.timefmt import rfc3339
+from rocker.states import PAUSED, RESTARTING, UP
 
 
 def _t(ts):
@@ -40,9 +41,9 @@ def inspect_container(paths, cid: str) -> dict:
         "Args": (proc.get("args") or [])[1:],
         "State": {
             "Status": status,
-            "Running": status in ("running", "paused"),
-            "Paused": status == "paused",
-            "Restarting": status == "restarting",
+            "Running": status in UP,
+            "Paused": status == PAUSED,
+            "Restarting": status == RESTARTING,
             "OOMKilled": bool(obs.get("oom_killed")),
             "Dead": False,
             "Pid": obs.get("pid") if obs.get("alive") else 0,

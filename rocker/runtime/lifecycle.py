@@ -21,6 +21,8 @@ from rocker.containers.config import ContainerConfig, parse_signal, resolve_proc
 from rocker.errors import Conflict, ContainerStartError, HostError, InvalidInput
 from rocker.paths import Paths
 from rocker.state.store import flocked, makedirs, write_json
+from rocker import states
+from rocker.states import LIVE, PAUSED, REMOVING, RUNNING, STOPPED, UP
 
 
 def _now() -> float:
@@ -165,10 +167,10 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
     with flocked(os.path.join(paths.container_dir(cid), "start.lock"), timeout=60):
         rec = records.load(paths, cid)
         obs = cstate.observed(rec["state"])
-        if obs["status"] in ("running", "paused", "restarting") or obs.get("monitor_alive"):
-            raise Conflict(f"container {rec['name']} is already running")
-        if rec["state"].get("status") == "removing":
-            raise Conflict(f"container {rec['name']} is being removed")
+        raw = rec["state"].get("status")
+        # a monitor still finishing counts as running: it owns the runtime files
+        states.guard("start", raw if raw == REMOVING else RUNNING if obs.get("monitor_alive")
+                     else obs["status"], rec["name"])
         attach_fd = attach_sock.fileno() if attach_sock is not None else -1
         # the runtime files stay ours: whoever else removes them (_settle) takes this lock
         from rocker.runtime import bundle
@@ -210,7 +212,7 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
 def _being_removed(paths: Paths, cid: str) -> bool:
     """Gone, or marked `removing` by a removal running beside this command."""
     try:
-        return records.load(paths, cid)["state"].get("status") == "removing"
+        return records.load(paths, cid)["state"].get("status") == REMOVING
     except FileNotFoundError:
         return True
     except Exception:  # noqa: BLE001 - a broken record is reported by the caller's error
@@ -261,8 +263,7 @@ def kill(paths: Paths, cid: str, sig: int | str = signal.SIGKILL) -> None:
     signum = parse_signal(sig) if isinstance(sig, str) else int(sig)
     rec = records.load(paths, cid)
     obs = cstate.observed(rec["state"])
-    if obs["status"] not in ("running", "paused"):
-        raise Conflict(f"container {rec['name']} is not running")
+    states.guard("kill", obs["status"], rec["name"])
     if signum == signal.SIGKILL:
         _request_stop(paths, cid)
     fd = _pidfd(obs.get("pid"), obs.get("pid_start"))
@@ -305,13 +306,13 @@ def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict | None:
         return None
     obs = cstate.observed(rec["state"])
     mon = _pidfd(obs.get("monitor_pid"), obs.get("monitor_start"))
-    fd = _pidfd(obs.get("pid"), obs.get("pid_start")) if obs["status"] in (
-        "running", "paused") else None
+    fd = _pidfd(obs.get("pid"), obs.get("pid_start")) if obs["status"] in UP \
+        else None
     killed = False
     try:
         if fd is not None:
             m = _cgroup(cid)
-            if obs["status"] == "paused" or (m.exists() and m.is_frozen()):
+            if obs["status"] == PAUSED or (m.exists() and m.is_frozen()):
                 m.thaw()
             if timeout != 0:
                 _signal_fd(fd, parse_signal(cfg.get("stop_signal") or "SIGTERM"))
@@ -360,7 +361,7 @@ def _settle_locked(paths: Paths, cid: str, killed: bool) -> dict | None:
         return rec
     from rocker.containers.teardown import destroy_cgroup, release_runtime, remove_container
     st = rec["state"]
-    was_live = st.get("status") in ("running", "paused", "restarting") or st.get("monitor_pid")
+    was_live = st.get("status") in LIVE or st.get("monitor_pid")
     if was_live and rec["config"].get("auto_remove"):
         remove_container(paths, cid)  # what its monitor would have done
         return None
@@ -368,7 +369,7 @@ def _settle_locked(paths: Paths, cid: str, killed: bool) -> dict | None:
     release_runtime(paths, cid)
     if was_live:
         changes = {"status": "exited", "monitor_pid": None, "restarting": False}
-        if st.get("status") in ("running", "paused") and st.get("exit_code") is None:
+        if st.get("status") in UP and st.get("exit_code") is None:
             if killed:
                 changes["exit_code"] = 128 + signal.SIGKILL
             else:
@@ -402,10 +403,10 @@ def remove(paths: Paths, cid: str, force: bool = False) -> None:
     except FileNotFoundError:
         return  # gone meanwhile (--rm)
     obs = cstate.observed(rec["state"])
-    if obs["status"] in ("running", "paused", "restarting") or obs.get("monitor_alive"):
+    if obs["status"] in LIVE or obs.get("monitor_alive"):
         if not force:
-            raise Conflict(f"cannot remove container {rec['name']}: it is {obs['status']}; "
-                           "stop it first or use -f")
+            states.guard("remove", obs["status"] if obs["status"] in LIVE else RUNNING,
+                         rec["name"])
         if stop(paths, cid, timeout=0) is None:
             return  # an --rm container: its monitor removed it
     else:
@@ -415,6 +416,9 @@ def remove(paths: Paths, cid: str, force: bool = False) -> None:
     from rocker.util.faults import crash_point
     crash_point("remove:marked")
     remove_container(paths, cid)
+    # and what crashed commands left beside it (a create killed half-way): at once when
+    # their holder is gone, as the next create would
+    records.collect_garbage(paths)
 
 
 def _mark_removing(paths: Paths, cid: str) -> bool:
@@ -453,9 +457,9 @@ def wait(paths: Paths, cid: str, timeout: float | None = None) -> int | None:
         except FileNotFoundError:
             return None  # removed (--rm) before we could learn the code
         obs = cstate.observed(rec["state"])
-        if obs["status"] in ("exited", "created") and not obs.get("monitor_alive"):
+        if obs["status"] in STOPPED and not obs.get("monitor_alive"):
             return obs.get("exit_code")
-        if obs.get("monitor_alive") and obs["status"] in ("running", "paused"):
+        if obs.get("monitor_alive") and obs["status"] in UP:
             code = _wait_exit_frame(paths, cid, deadline)
             if code is not None:
                 return code
@@ -503,9 +507,7 @@ def pause(paths: Paths, cid: str, frozen: bool) -> None:
     thaw_stale_commit(paths, cid)
     rec = records.load(paths, cid)
     obs = cstate.observed(rec["state"])
-    want = "running" if frozen else "paused"
-    if obs["status"] != want:
-        raise Conflict(f"container {rec['name']} is {obs['status']}, not {want}")
+    states.guard("pause" if frozen else "unpause", obs["status"], rec["name"])
     m = _cgroup(cid)
     if frozen:
         m.freeze()
@@ -560,7 +562,7 @@ def commit(paths: Paths, cid: str, ref: str | None, *, changes: list[str] | None
     store = ImageStore(paths)
     frozen = False
     marker = os.path.join(paths.container_dir(cid), COMMIT_FREEZE)
-    if pause and cstate.observed(rec["state"])["status"] == "running":
+    if pause and cstate.observed(rec["state"])["status"] == RUNNING:
         m = _cgroup(cid)
         if m.exists():
             me = os.getpid()
@@ -587,7 +589,7 @@ def _thaw_commit(paths: Paths, cid: str, marker: str) -> None:
     except (FileNotFoundError, OSError, ValueError, KeyError, TypeError):
         status = None
     m = _cgroup(cid)
-    if status != "paused" and m.exists():
+    if status != PAUSED and m.exists():
         m.thaw()
     try:
         os.unlink(marker)
@@ -638,7 +640,7 @@ def update(paths: Paths, cid: str, limits: dict | None = None, restart: str | No
     if new_restart and new_restart != "no" and cfg.get("auto_remove"):
         raise InvalidInput("a container started with --rm cannot have a restart policy")
     obs = cstate.observed(rec["state"])
-    if new_limits is not None and obs["status"] in ("running", "paused"):
+    if new_limits is not None and obs["status"] in UP:
         m = _cgroup(cid)
         if m.exists():
             # the whole merged set, with Docker's derived swap (memsw = 2 x memory when only

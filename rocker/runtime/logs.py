@@ -18,6 +18,7 @@ import time
 from rocker.containers import records
 from rocker.containers import state as cstate
 from rocker.util.timefmt import parse_rfc3339
+from rocker.states import STOPPED
 
 
 def log_path(paths, cid: str) -> str:
@@ -97,7 +98,7 @@ def stream_logs(paths, targets: list[tuple[str, str | None]], follow: bool = Fal
             try:
                 rec = records.load(paths, cid)
                 obs = cstate.observed(rec["state"])
-                done = obs["status"] in ("exited", "created") and not obs.get("monitor_alive")
+                done = obs["status"] in STOPPED and not obs.get("monitor_alive")
             except FileNotFoundError:
                 done = True
             path = log_path(paths, cid)
