@@ -70,19 +70,25 @@ def _write_into_reserve(reserve: str, tmp: str, data: bytes, mode: int) -> bool:
         os.rename(reserve, tmp)
     except OSError:
         return False
-    fd = os.open(tmp, os.O_WRONLY | os.O_CLOEXEC)
-    try:
+    def in_place(fd: int) -> None:
         os.pwrite(fd, data, 0)  # in place: never truncate first, that would free the blocks
         os.ftruncate(fd, len(data))
         os.fchmod(fd, mode)
         os.fsync(fd)
+    _fill(os.open(tmp, os.O_WRONLY | os.O_CLOEXEC), tmp, in_place)
+    return True
+
+
+def _fill(fd: int, tmp: str, write) -> None:
+    """`write(fd)`, then close; on any failure the temporary file `tmp` goes too."""
+    try:
+        write(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     os.close(fd)
-    return True
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o644,
@@ -93,17 +99,12 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644,
     d = os.path.dirname(path) or "."
     tmp = os.path.join(d, f".{os.path.basename(path)}.tmp.{os.getpid()}.{time.monotonic_ns()}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-        try:
+        def fresh(fd: int) -> None:
             _write_all(fd, data)
             if durable:
                 os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        os.close(fd)
+        _fill(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode), tmp,
+              fresh)
     except OSError as e:
         if e.errno not in NO_SPACE or not any(
                 _write_into_reserve(r, tmp, data, mode) for r in reserves):
