@@ -225,8 +225,20 @@ def update(paths: Paths, cid: str, fn) -> dict:
 
 
 def update_state(paths: Paths, cid: str, **changes) -> dict:
+    """Change a record's state under its lock. A new status is checked against the one
+    transition table (rocker.states): an illegal move raises Conflict naming both statuses,
+    except that a record marked `removing` stays so (a monitor finishing beside `rm -f` must
+    not unmark a removal); its other changes are still written."""
     def fn(rec):
-        rec.setdefault("state", {}).update(changes)
+        st = rec.setdefault("state", {})
+        new = changes.get("status")
+        old = st.get("status", _states.CREATED)
+        if new is not None and new != old:
+            if old == _states.REMOVING:
+                st.update({k: v for k, v in changes.items() if k != "status"})
+                return
+            _states.check_transition(old, new)
+        st.update(changes)
     return update(paths, cid, fn)
 
 

@@ -1,5 +1,6 @@
-"""The pieces of issue 8 item 4 that need no full disk: a record write into a reserve, the
-monitor note and how `load` reads it."""
+"""Record writes without a kernel: the pieces of issue 8 item 4 that need no full disk (a write
+into a reserve, the monitor note and how `load` reads it), and status writes checked against
+the one transition table."""
 
 from __future__ import annotations
 
@@ -88,3 +89,22 @@ def test_an_exited_record_is_not_read_against_the_note(tmp_path):
 
 def test_a_note_too_long_is_not_encoded():
     assert records.encode_note({"x": "y" * records.NOTE_SIZE}) is None
+
+
+def test_a_status_write_is_checked_against_the_transition_table(tmp_path):
+    import pytest
+
+    from rocker.errors import Conflict
+    paths = Paths(str(tmp_path / "root"), str(tmp_path / "run"))
+    cid = "d" * 64
+    _record(paths, cid, {"status": "created"})
+    records.update_state(paths, cid, status="running", pid=1)
+    records.update_state(paths, cid, status="paused")
+    records.update_state(paths, cid, status="removing")
+    with pytest.raises(Conflict, match="from created to paused"):
+        other = "e" * 64
+        _record(paths, other, {"status": "created"})
+        records.update_state(paths, other, status="paused")
+    # a removal stays marked: a monitor finishing beside rm -f writes its exit, not the status
+    st = records.update_state(paths, cid, status="exited", exit_code=137)["state"]
+    assert (st["status"], st["exit_code"]) == ("removing", 137)
