@@ -9,7 +9,7 @@ container folder holds, allocated when it is created:
 - two *reserve* files (`.reserve-1`, `.reserve-2`, 64 KiB each): a record write that fails with
   ENOSPC is made into one of them instead (see rocker.state.store); they are topped up after
   the next write that finds space again;
-- the *monitor note* (`monitor.note`, 4 KiB, see `write_note`): the monitor overwrites it in
+- the *monitor note* (`monitor.note`, 4 KiB, see `encode_note`): the monitor overwrites it in
   place, which needs no new space, with what it must not lose: the count of log lines it could
   not write and the exit of the container's process. `load` reads it for a record that still
   says the container runs, so an exit the monitor could not record is not lost.
@@ -28,7 +28,6 @@ RECORD = "container.json"
 RESERVES = (".reserve-1", ".reserve-2")
 NOTE = "monitor.note"
 NOTE_SIZE = 4096
-LIVE = _states.LIVE
 
 
 def _gc_age() -> float:
@@ -115,9 +114,6 @@ def containers_using_image(paths: Paths, image_id: str) -> list[str]:
     return users
 
 
-_STATUSES = _states.ALL
-
-
 def check_shape(rec: object, cid: str, path: str) -> dict:
     """The record if it has the shape every command relies on; CorruptRecord (one line, what
     is wrong, how to mend) otherwise. Valid JSON of the wrong shape (`[]`, `"config": null`,
@@ -133,7 +129,7 @@ def check_shape(rec: object, cid: str, path: str) -> dict:
     for key in ("config", "state", "process", "rootfs"):
         if not isinstance(rec.get(key), dict):
             raise bad(f'"{key}" is not an object')
-    if rec["state"].get("status") not in _STATUSES:
+    if rec["state"].get("status") not in _states.ALL:
         raise bad(f'unknown state {str(rec["state"].get("status"))[:40]!r}')
     for key in ("labels", "stack"):
         if rec.get(key) is not None and not isinstance(rec[key], dict):
@@ -146,7 +142,7 @@ def check_shape(rec: object, cid: str, path: str) -> dict:
 def load(paths: Paths, cid: str) -> dict:
     path = record_path(paths, cid)
     rec = check_shape(read_json(path), cid, path)
-    if rec["state"].get("status") in LIVE:
+    if rec["state"].get("status") in _states.LIVE:
         _merge_note(paths.container_dir(cid), rec["state"])
     return rec
 
@@ -156,10 +152,10 @@ def prepare_folder(folder: str) -> None:
     disk cannot hold them: a container that starts on a full disk could not keep its state)."""
     import errno
 
-    from rocker.state.store import make_reserve
-    for name, size in [(r, 0) for r in RESERVES] + [(NOTE, NOTE_SIZE)]:
+    from rocker.state.store import RESERVE_SIZE, make_reserve
+    for name, size in [(r, RESERVE_SIZE) for r in RESERVES] + [(NOTE, NOTE_SIZE)]:
         path = os.path.join(folder, name)
-        if not (make_reserve(path, size) if size else make_reserve(path)):
+        if not make_reserve(path, size):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
 
 
@@ -215,7 +211,7 @@ def update(paths: Paths, cid: str, fn) -> dict:
     path = os.path.join(folder, RECORD)
     with flocked(path + ".lock"):
         rec = check_shape(read_json(path), cid, path)
-        if rec["state"].get("status") in LIVE:
+        if rec["state"].get("status") in _states.LIVE:
             _merge_note(folder, rec["state"])  # so that what it knows is written down
         new = fn(rec)
         rec = rec if new is None else new
@@ -240,6 +236,18 @@ def update_state(paths: Paths, cid: str, **changes) -> dict:
             _states.check_transition(old, new)
         st.update(changes)
     return update(paths, cid, fn)
+
+
+def try_update_state(paths: Paths, cid: str, **changes) -> dict | None:
+    """update_state, or None when the disk is too full even for the reserves (the caller
+    goes on without the write: a full disk must not stop stop, kill, rm -f or the monitor)."""
+    from rocker.state.store import NO_SPACE
+    try:
+        return update_state(paths, cid, **changes)
+    except OSError as e:
+        if e.errno not in NO_SPACE:
+            raise
+        return None
 
 
 def iter_records(paths: Paths):

@@ -1,4 +1,5 @@
-"""Truthful container state: liveness from the live kernel, and the lifecycle transitions.
+"""Truthful container state: liveness from the live kernel (the lifecycle's statuses and
+transitions are rocker.states).
 
 A container's process is alive only if /proc/PID exists, is not a zombie, has the start time
 (field 22 of /proc/PID/stat) recorded when it started, and the machine has not rebooted since
@@ -7,15 +8,9 @@ A container's process is alive only if /proc/PID exists, is not a zombie, has th
 
 from __future__ import annotations
 
-
-from rocker import states
 from rocker.states import EXITED, PAUSED, REMOVING, RESTARTING, UP
 
 _BOOT_ID: str | None = None
-
-TRANSITIONS = states.TRANSITIONS        # the one table, in rocker.states
-check_transition = states.check_transition
-
 
 def boot_id() -> str:
     global _BOOT_ID
@@ -78,15 +73,15 @@ def observed(state: dict) -> dict:
     st["monitor_alive"] = monitor_alive
     if status in UP and not alive:
         if monitor_alive and st.get("restarting"):
-            st["status"] = "restarting"
+            st["status"] = RESTARTING
         else:
-            st["status"] = "exited"
+            st["status"] = EXITED
             if st.get("boot_id") and st.get("boot_id") != boot_id():
                 st["evidence"] = "the machine rebooted"
             else:
                 st["evidence"] = f"process {st.get('pid')} is gone"
     elif status == RESTARTING and not monitor_alive:
-        st["status"] = "exited"
+        st["status"] = EXITED
         st["evidence"] = "the monitor is gone"
     elif status in UP and st.get("monitor_pid") and not monitor_alive:
         # the process runs, but nothing supervises it: no logs, restarts, healthchecks

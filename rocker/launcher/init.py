@@ -5,8 +5,8 @@ container's cgroup and namespaces. It builds the root filesystem (rocker.launche
 pivots into it, sets the hostname, brings `lo` up, waits for the monitor's "go", then switches
 user, drops privileges (bounding set, capabilities, no_new_privs), installs the seccomp filter
 (rocker.launcher.seccomp), closes every file descriptor but 0, 1, 2 and execs. Any failure is
-written to the status pipe as one JSON line with Docker's
-exit code (125 set-up, 126 not executable, 127 not found) and the process exits with that code.
+written to the status pipe as one JSON line with Docker's exit code (125 set-up, 126 not
+executable, 127 not found) and the process exits with that code.
 """
 
 from __future__ import annotations
@@ -23,15 +23,12 @@ from rocker.errors import CommandNotExecutable, CommandNotFound, ContainerStartE
 from rocker.launcher import rootfs as rfs
 from rocker.launcher import seccomp
 from rocker.launcher import syscalls as sc
-from rocker.launcher.ocispec import DEFAULT_CAP_MASK, default_cap_mask
+from rocker.launcher.ocispec import DEFAULT_CAP_MASK
 from rocker.launcher.users import resolve_user
 from rocker.util.fds import close_fds_except
 
 # Everything the init process needs is imported above: after pivot_root the host's Python
 # library is out of reach.
-
-# Docker's default capability set, less CAP_MKNOD on cgroup v2 (rocker.launcher.ocispec)
-cap_mask = default_cap_mask
 
 TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431

@@ -19,6 +19,7 @@ import json
 from rocker.errors import ContainerStartError
 
 OCI_VERSION = "1.2.0"
+CONFIG = "config.json"  # in the container's folder: ROOT/containers/<id>/config.json
 OVERLAY_LOWER = "io.rocker.overlay.lowerdir"    # colon-separated, top first
 OVERLAY_UPPER = "io.rocker.overlay.upperdir"
 OVERLAY_WORK = "io.rocker.overlay.workdir"
@@ -43,6 +44,10 @@ MASKED_PATHS = [
     "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
 ]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+DEVICES = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+           ("urandom", 1, 9), ("tty", 5, 0)]
+"""The device nodes every container gets in /dev: name, major, minor (runtime-defaults.md)."""
+
 # Docker's default capability set (CapEff 00000000a80425fb); less CAP_MKNOD on cgroup v2, where
 # no device cgroup guards device nodes (its device controller is an eBPF program rocker does
 # not load)

@@ -15,13 +15,9 @@ import os
 import stat
 
 from rocker.launcher import syscalls as sc
-from rocker.launcher.ocispec import MASKED_PATHS, READONLY_PATHS
+from rocker.launcher.ocispec import DEVICES, MASKED_PATHS, READONLY_PATHS
 
 # what runc and Docker mount by default (../shared/reference/runtime-defaults.md)
-DEVICES = [  # name, major, minor
-    ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9),
-    ("tty", 5, 0),
-]
 DEV_LINKS = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
              ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
              ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")]

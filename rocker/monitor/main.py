@@ -32,7 +32,6 @@ from rocker.attach import frames
 from rocker.attach.hub import Hub
 from rocker.paths import Paths
 from rocker.launcher import syscalls as sc
-from rocker.state.store import NO_SPACE
 from rocker.util.timefmt import rfc3339
 
 BACKOFF_START = 0.1
@@ -167,11 +166,8 @@ class Monitor:
         changes = {**self.pending, **changes}
         if self.dropped:
             changes["log_dropped"] = self.dropped
-        try:
-            rec = records.update_state(self.paths, self.cid, **changes)
-        except OSError as e:
-            if e.errno not in NO_SPACE:
-                raise
+        rec = records.try_update_state(self.paths, self.cid, **changes)
+        if rec is None:
             self.pending = changes
             self._write_note()
             return None
@@ -204,11 +200,11 @@ class Monitor:
         """The container's OCI config (written by start), as the launcher runs it."""
         from rocker.launcher import ocispec
         return ocispec.to_launch(ocispec.load(os.path.join(self.paths.container_dir(self.cid),
-                                                           "config.json")))
+                                                           ocispec.CONFIG)))
 
     def _cap_mask(self) -> int:
-        from rocker.launcher.init import cap_mask
-        return cap_mask(self.cg.layout.version)
+        from rocker.launcher.ocispec import default_cap_mask
+        return default_cap_mask(self.cg.layout.version)
 
     def _start_once(self):
         from rocker.launcher.launch import launch
@@ -259,8 +255,8 @@ class Monitor:
             code = getattr(e, "exit_code", 125)
             msg = str(e)
             now = time.time()
-            self._state(status="exited", exit_code=code,
-                                 error=msg, finished_at=now, pid=None, restarting=False)
+            self._state(status="exited", exit_code=code, error=msg, finished_at=now, pid=None,
+                        restarting=False)
             if first:
                 self._sync({"ok": False, "code": code, "error": msg})
             return False
@@ -480,9 +476,8 @@ class Monitor:
         self.cg = manager_for(self.cid)
         exit_info = {"exit_code": 125, "oom_killed": False}
         if resume is None:
-            self._state(monitor_pid=os.getpid(),
-                                 monitor_start=cstate.start_time(os.getpid()),
-                                 boot_id=cstate.boot_id(), stop_requested=False)
+            self._state(monitor_pid=os.getpid(), monitor_start=cstate.start_time(os.getpid()),
+                        boot_id=cstate.boot_id(), stop_requested=False)
             self.restarts = self.rec["state"].get("restart_count", 0)
             self.backoff = BACKOFF_START
             try:
@@ -491,8 +486,8 @@ class Monitor:
                 self.cg.apply(Limits.from_dict(self.cfg.get("limits") or {}).effective())
             except Exception as e:  # noqa: BLE001
                 msg = str(e)
-                self._state(status="exited", exit_code=125,
-                                     error=msg, finished_at=time.time(), pid=None)
+                self._state(status="exited", exit_code=125, error=msg, finished_at=time.time(),
+                            pid=None)
                 self._sync({"ok": False, "code": getattr(e, "exit_code", 125), "error": msg})
                 self.finish(exit_info)
                 return 125
@@ -545,8 +540,8 @@ class Monitor:
             if not will_restart:
                 break
             self.restarts += 1
-            self._state(status="running", restarting=True,
-                                 restart_count=self.restarts, pid=None)
+            self._state(status="running", restarting=True, restart_count=self.restarts,
+                        pid=None)
             if not self._sleep(self.backoff) or self._stop_wanted():
                 self._state(status="exited", restarting=False)
                 break

@@ -19,16 +19,12 @@ import stat
 from rocker.launcher import ocispec
 from rocker.paths import Paths
 
-CONFIG = "config.json"
 NAMESPACES = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
-DEVICES = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
-           ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
-ALLOWED_DEVICES = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2), (136, None)]
 NOSUID_NOEXEC_NODEV = ["nosuid", "noexec", "nodev"]
 
 
 def config_path(paths: Paths, cid: str) -> str:
-    return os.path.join(paths.container_dir(cid), CONFIG)
+    return os.path.join(paths.container_dir(cid), ocispec.CONFIG)
 
 
 def _layer_file(dirs: list[str], rel: str) -> str:
@@ -77,13 +73,21 @@ def _user(rec: dict) -> dict:
     return {"uid": uid, "gid": gid, "additionalGids": groups, "home": home}
 
 
-def _resources(limits: dict, cgroup_version: int) -> dict:
+def _device_rule(rule: str) -> dict:
+    """A devices-cgroup rule ("c 136:* rwm") as an OCI linux.resources.devices entry."""
+    kind, numbers, access = rule.split()
+    major, minor = numbers.split(":")
+    return {"allow": True, "type": kind, "major": int(major),
+            **({"minor": int(minor)} if minor != "*" else {}), "access": access}
+
+
+def _resources(limits: dict) -> dict:
     from rocker.cgroups import Limits
     from rocker.cgroups.limits import CFS_PERIOD, cpus_to_quota
+    from rocker.cgroups.v1 import DEVICE_RULES
     lim = Limits.from_dict(limits or {}).effective()
-    out: dict = {"devices": [{"allow": False, "access": "rwm"}] + [
-        {"allow": True, "type": "c", "major": ma, **({"minor": mi} if mi is not None else {}),
-         "access": "rwm"} for ma, mi in ALLOWED_DEVICES]}
+    out: dict = {"devices": [{"allow": False, "access": "rwm"}] +
+                 [_device_rule(r) for r in DEVICE_RULES]}
     mem = {k: v for k, v in (("limit", lim.memory), ("swap", lim.memory_swap),
                              ("reservation", lim.memory_reservation)) if v is not None}
     if mem:
@@ -161,9 +165,9 @@ def build(paths: Paths, rec: dict, layout) -> dict:
         "linux": {
             "namespaces": [{"type": t} for t in NAMESPACES],
             "cgroupsPath": f"/rocker/{cid}",
-            "resources": _resources(cfg.get("limits") or {}, layout.version),
-            "devices": [{"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666,
-                         "uid": 0, "gid": 0} for p, ma, mi in DEVICES],
+            "resources": _resources(cfg.get("limits") or {}),
+            "devices": [{"path": f"/dev/{n}", "type": "c", "major": ma, "minor": mi,
+                         "fileMode": 0o666, "uid": 0, "gid": 0} for n, ma, mi in ocispec.DEVICES],
             "maskedPaths": list(ocispec.MASKED_PATHS),
             "readonlyPaths": list(ocispec.READONLY_PATHS),
             "seccomp": seccomp.default_profile(),

@@ -34,8 +34,8 @@ def exec_in(paths, cid: str, command: list[str], interactive=False, tty=False, d
             "cwd": workdir or base.get("cwd") or "/", "user": user or base.get("user") or "0",
             "tty": tty and not detach}
     m = manager_for(cid)
-    from rocker.launcher.init import cap_mask
-    proc["cap_mask"] = cap_mask(m.layout.version)
+    from rocker.launcher.ocispec import default_cap_mask
+    proc["cap_mask"] = default_cap_mask(m.layout.version)
     # The command never gets one of this CLI's own descriptors (a host terminal would let the
     # container type into the host's shell with TIOCSTI): pipes, a pty, or /dev/null.
     parent_ends: list[int] = []

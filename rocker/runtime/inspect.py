@@ -6,6 +6,7 @@ import os
 
 from rocker.containers import records
 from rocker.containers import state as cstate
+from rocker.runtime.bundle import config_path
 from rocker.util.timefmt import rfc3339
 from rocker.states import PAUSED, RESTARTING, UP
 
@@ -82,5 +83,5 @@ def inspect_container(paths, cid: str) -> dict:
         "Stack": rec.get("stack"),
         "LogPath": os.path.join(paths.container_dir(cid), "container.log"),
         "LogLinesDropped": obs.get("log_dropped") or 0,
-        "OCIConfigPath": os.path.join(paths.container_dir(cid), "config.json"),
+        "OCIConfigPath": config_path(paths, cid),
     }

@@ -167,10 +167,10 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
     with flocked(os.path.join(paths.container_dir(cid), "start.lock"), timeout=60):
         rec = records.load(paths, cid)
         obs = cstate.observed(rec["state"])
-        raw = rec["state"].get("status")
-        # a monitor still finishing counts as running: it owns the runtime files
-        states.guard("start", raw if raw == REMOVING else RUNNING if obs.get("monitor_alive")
-                     else obs["status"], rec["name"])
+        status = obs["status"]
+        if status != REMOVING and obs.get("monitor_alive"):
+            status = RUNNING  # a monitor still finishing owns the runtime files
+        states.guard("start", status, rec["name"])
         attach_fd = attach_sock.fileno() if attach_sock is not None else -1
         # the runtime files stay ours: whoever else removes them (_settle) takes this lock
         from rocker.runtime import bundle
@@ -265,7 +265,8 @@ def kill(paths: Paths, cid: str, sig: int | str = signal.SIGKILL) -> None:
     obs = cstate.observed(rec["state"])
     states.guard("kill", obs["status"], rec["name"])
     if signum == signal.SIGKILL:
-        _request_stop(paths, cid)
+        # no restart policy may undo it; on a disk too full even for that, the kill goes on
+        records.try_update_state(paths, cid, stop_requested=True)
     fd = _pidfd(obs.get("pid"), obs.get("pid_start"))
     if fd is None:
         raise Conflict(f"container {rec['name']} is not running")
@@ -279,18 +280,6 @@ def kill(paths: Paths, cid: str, sig: int | str = signal.SIGKILL) -> None:
         os.close(fd)
 
 
-def _request_stop(paths: Paths, cid: str) -> dict | None:
-    """Record that a stop was asked for (no restart policy may undo it); on a disk too full
-    for even that (the reserves used up), go on: the monitor learns it from our SIGTERM."""
-    from rocker.state.store import NO_SPACE
-    try:
-        return records.update_state(paths, cid, stop_requested=True)
-    except OSError as e:
-        if e.errno not in NO_SPACE:
-            raise
-        return None
-
-
 def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict | None:
     """Stop signal to init, wait `timeout` seconds (default: the container's stop timeout; a
     negative one: without a limit), then SIGKILL to every process; returns the final record
@@ -301,13 +290,14 @@ def stop(paths: Paths, cid: str, timeout: float | None = None) -> dict | None:
     timeout = cfg.get("stop_timeout", 10) if timeout is None else timeout
     wait = None if timeout < 0 else timeout
     try:
-        rec = _request_stop(paths, cid) or rec
+        # no restart policy may undo it; on a disk too full even for that, the monitor
+        # learns of the stop from our SIGTERM
+        rec = records.try_update_state(paths, cid, stop_requested=True) or rec
     except FileNotFoundError:
         return None
     obs = cstate.observed(rec["state"])
     mon = _pidfd(obs.get("monitor_pid"), obs.get("monitor_start"))
-    fd = _pidfd(obs.get("pid"), obs.get("pid_start")) if obs["status"] in UP \
-        else None
+    fd = _pidfd(obs.get("pid"), obs.get("pid_start")) if obs["status"] in UP else None
     killed = False
     try:
         if fd is not None:
@@ -376,15 +366,14 @@ def _settle_locked(paths: Paths, cid: str, killed: bool) -> dict | None:
                 changes["exit_code"] = None
                 changes["error"] = "the monitor was gone: exit status unknown"
             changes["finished_at"] = _now()
-        from rocker.state.store import NO_SPACE
         try:
-            rec = records.update_state(paths, cid, **changes)
+            new = records.try_update_state(paths, cid, **changes)
         except FileNotFoundError:
             return None
-        except OSError as e:
-            if e.errno not in NO_SPACE:
-                raise
+        if new is None:
             rec["state"].update(changes)  # said now; written by the next command with space
+        else:
+            rec = new
     return rec
 
 
@@ -425,22 +414,18 @@ def _mark_removing(paths: Paths, cid: str) -> bool:
     """Mark the record `removing` (False: it is gone already). On a full disk, free space
     first: the log goes, as it would a moment later; if even then there is no room, the
     removal goes on unmarked (the mark only helps a crashed removal be finished)."""
-    from rocker.state.store import NO_SPACE
     for attempt in (1, 2):
         try:
-            records.update_state(paths, cid, status="removing", remover=records.holder())
-            return True
+            if records.try_update_state(paths, cid, status=REMOVING, remover=records.holder()):
+                return True
         except FileNotFoundError:
             return False
-        except OSError as e:
-            if e.errno not in NO_SPACE:
-                raise
-            if attempt == 1:
-                from rocker.runtime.logs import log_path
-                try:
-                    os.truncate(log_path(paths, cid), 0)
-                except OSError:
-                    pass
+        if attempt == 1:
+            from rocker.runtime.logs import log_path
+            try:
+                os.truncate(log_path(paths, cid), 0)
+            except OSError:
+                pass
     return True
 
 

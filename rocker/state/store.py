@@ -10,9 +10,10 @@ A full disk must not cost a container its state (its exit code above all): a rec
 with ENOSPC/EDQUOT, one reserve is renamed to the temporary name and overwritten in place: its
 blocks are already allocated, so the write needs no new space (on ext4, xfs, tmpfs; not on
 copy-on-write filesystems such as btrfs), and the rename keeps the write atomic. The caller
-tops the reserves up once space is back. A record that cannot be parsed raises CorruptRecord naming
-the file: listing code
-catches it per object, so one bad record never hides the others.
+tops the reserves up once space is back.
+
+A record that cannot be parsed raises CorruptRecord naming the file: listing code catches it
+per object, so one bad record never hides the others.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def _write_into_reserve(reserve: str, tmp: str, data: bytes, mode: int) -> bool:
         os.rename(reserve, tmp)
     except OSError:
         return False
+
     def in_place(fd: int) -> None:
         os.pwrite(fd, data, 0)  # in place: never truncate first, that would free the blocks
         os.ftruncate(fd, len(data))

@@ -127,12 +127,6 @@ def test_observed_corrects_a_dead_running_record():
     assert st["status"] == "exited" and "rebooted" in st["evidence"]
 
 
-def test_transitions():
-    cstate.check_transition("running", "exited")
-    with pytest.raises(Conflict, match="from removing to running"):
-        cstate.check_transition("removing", "running")
-
-
 def test_status_text():
     now = 1000.0
     assert cstate.status_text({"status": "running", "started_at": 820}, now) == "Up 3 minutes"
