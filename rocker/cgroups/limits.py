@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 
+from rocker import fields
 from rocker.cgroups.record import Record
 from rocker.errors import InvalidInput
 
@@ -45,17 +46,8 @@ CFS_PERIOD = 100000
 CPU_ONLINE = "/sys/devices/system/cpu/online"
 NODE_ONLINE = "/sys/devices/system/node/online"
 
-OPTIONS = {
-    "memory": "--memory",
-    "memory_swap": "--memory-swap",
-    "memory_reservation": "--memory-reservation",
-    "cpu_shares": "--cpu-shares",
-    "cpus": "--cpus",
-    "cpuset_cpus": "--cpuset-cpus",
-    "cpuset_mems": "--cpuset-mems",
-    "pids_limit": "--pids-limit",
-}
-"""Field name -> the command-line option named in error messages."""
+OPTIONS = {f.name: f.options[0].name for f in fields.LIMITS}
+"""Field name -> the command-line option named in error messages (rocker.fields)."""
 
 _UNITS = {
     "": 1, "b": 1,
@@ -85,8 +77,7 @@ class Limits(Record):
     Every field defaults to None. Immutable; `replace(**changes)` makes a changed copy.
     """
 
-    __slots__ = ("memory", "memory_swap", "memory_reservation", "cpu_shares", "cpus",
-                 "cpuset_cpus", "cpuset_mems", "pids_limit")
+    __slots__ = fields.LIMIT_NAMES
     FIELDS = __slots__
     _defaults = dict.fromkeys(__slots__)
 

@@ -1,59 +1,60 @@
-"""Click options shared by `run` and `create` (and mirrored by stack file fields)."""
+"""Click options shared by `run` and `create`, made from the container field table
+(rocker.fields): each row's options, in the table's order."""
 
 from __future__ import annotations
 
 import click
 
+from rocker import fields
+
 RUN_CONTEXT = {"help_option_names": ["--help"], "allow_interspersed_args": False}
 
 
+def _click_option(opt: fields.Opt):
+    kw: dict = {"help": opt.help or None}
+    if opt.metavar:
+        kw["metavar"] = opt.metavar
+    if opt.flag:
+        kw["is_flag"] = True
+    if opt.multiple:
+        kw["multiple"] = True
+    return click.option(*opt.flags, **kw)
+
+
 def container_options(f):
-    opts = [
-        click.option("--image", "image_opt", metavar="IMAGE",
-                     help="Image to run (the original rocker's form)."),
-        click.option("--name", help="Container name (default: generated)."),
-        click.option("-e", "--env", multiple=True, metavar="K=V",
-                     help="Set an environment variable; `-e K` passes the host's value."),
-        click.option("--env-file", multiple=True, type=click.Path(dir_okay=False),
-                     help="Read KEY=VALUE lines from a file."),
-        click.option("-w", "--workdir", help="Working directory inside the container."),
-        click.option("-u", "--user", help="uid[:gid] or name[:group] (from the image's /etc)."),
-        click.option("-h", "--hostname", help="Container hostname (default: short ID)."),
-        click.option("--entrypoint", help="Override the image's entrypoint."),
-        click.option("-i", "--interactive", is_flag=True, help="Keep stdin open."),
-        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal."),
-        click.option("-l", "--label", multiple=True, metavar="K=V", help="Set a label."),
-        click.option("--restart", default="no", show_default=True,
-                     help="no | on-failure[:N] | always | unless-stopped"),
-        click.option("--stop-signal", default="SIGTERM", show_default=True),
-        click.option("--stop-timeout", default=None, metavar="SECONDS",
-                     help="Seconds to wait after the stop signal, 0 to 604800 [default: 10]."),
-        click.option("--rm", "auto_remove", is_flag=True, help="Remove the container on exit."),
-        click.option("-m", "--memory", help="Memory limit (e.g. 100m, 1g)."),
-        click.option("--memory-swap", help="Memory plus swap limit; -1 for unlimited."),
-        click.option("--memory-reservation", help="Soft memory limit."),
-        click.option("--cpu-shares", "--cpushare", "cpu_shares", metavar="N",
-                     help="CPU weight (default 1024)."),
-        click.option("--cpus", metavar="N", help="Number of CPUs (quota over 100 ms)."),
-        click.option("--cpuset-cpus", "--cpuset", "cpuset_cpus", help="CPUs allowed (0-1,3)."),
-        click.option("--cpuset-mems", help="Memory nodes allowed."),
-        click.option("--pids-limit", metavar="N", help="Maximum number of processes."),
-        click.option("--health-cmd", help="Command to check health (run with /bin/sh -c)."),
-        click.option("--health-interval", default=None, help="Time between checks (30s)."),
-        click.option("--health-timeout", default=None, help="Time a check may take (30s)."),
-        click.option("--health-retries", default=None, metavar="N",
-                     help="Failures in a row that make it unhealthy (3)."),
-        click.option("--health-start-period", default=None, help="Grace period (0s)."),
-        click.option("--restart-on-unhealthy", is_flag=True,
-                     help="Restart the container when it becomes unhealthy."),
-    ]
+    opts = [click.option("--name", help="Container name (default: generated).")]
+    opts += [_click_option(o) for row in fields.ROWS for o in row.options]
     for o in reversed(opts):
         f = o(f)
     return f
 
 
-LIMIT_KEYS = ("memory", "memory_swap", "memory_reservation", "cpu_shares", "cpus",
-              "cpuset_cpus", "cpuset_mems", "pids_limit")
+def limit_options(f):
+    """The limit rows' options alone (`rocker update`)."""
+    for o in reversed([o for row in fields.LIMITS for o in row.options]):
+        f = _click_option(o)(f)
+    return f
+
+
+def _healthcheck(o: dict) -> dict | None:
+    if not o.get("health_cmd"):
+        return None
+    hc = {"test": o["health_cmd"]}
+    for k in ("interval", "timeout", "retries", "start_period"):
+        if o.get(f"health_{k}") is not None:
+            hc[k] = o[f"health_{k}"]
+    return hc
+
+
+def _value(row: fields.Field, o: dict):
+    """The raw value of one field from click's options (validated later by build_config)."""
+    if row.kind == "healthcheck":
+        return _healthcheck(o)
+    if row.kind == "limits":
+        return {r.name: o[r.options[0].dest] for r in fields.LIMITS
+                if o.get(r.options[0].dest) is not None}
+    v = o.get(row.options[0].dest)
+    return (v or None) if row.options[0].multiple else v
 
 
 def config_from_options(o: dict, args: tuple[str, ...]):
@@ -66,19 +67,7 @@ def config_from_options(o: dict, args: tuple[str, ...]):
         image, command = args[0], list(args[1:])
     else:
         raise UsageError("an image is required: rocker run [OPTIONS] IMAGE [COMMAND [ARG...]]")
-    hc = None
-    if o.get("health_cmd"):
-        hc = {"test": o["health_cmd"]}
-        for k in ("interval", "timeout", "retries", "start_period"):
-            if o.get(f"health_{k}") is not None:
-                hc[k] = o[f"health_{k}"]
-    cfg = build_config(
-        image, command or None, entrypoint=o.get("entrypoint"), env=o.get("env") or (),
-        env_file=o.get("env_file") or (), workdir=o.get("workdir"), user=o.get("user"),
-        hostname=o.get("hostname"), tty=o.get("tty"), interactive=o.get("interactive"),
-        labels=o.get("label") or (), restart=o.get("restart"),
-        stop_signal=o.get("stop_signal"), stop_timeout=o.get("stop_timeout"),
-        auto_remove=o.get("auto_remove"),
-        limits={k: o.get(k) for k in LIMIT_KEYS if o.get(k) is not None},
-        healthcheck=hc, restart_on_unhealthy=o.get("restart_on_unhealthy"))
-    return cfg, o.get("name")
+    values = {row.name: _value(row, o) for row in fields.ROWS
+              if not row.group and row.kind not in ("image", "command")
+              and (row.options or row.kind == "limits")}
+    return build_config(image, command or None, **values), o.get("name")

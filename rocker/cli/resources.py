@@ -9,6 +9,7 @@ import time
 
 import click
 
+from rocker.cli.options import limit_options
 from rocker.containers import records
 from rocker.containers import state as cstate
 from rocker.errors import InvalidInput
@@ -21,14 +22,7 @@ def _resolve(ctx, ref: str) -> str:
 
 
 @click.command("update")
-@click.option("-m", "--memory")
-@click.option("--memory-swap")
-@click.option("--memory-reservation")
-@click.option("--cpu-shares", "--cpushare", "cpu_shares", metavar="N")
-@click.option("--cpus", metavar="N")
-@click.option("--cpuset-cpus", "--cpuset", "cpuset_cpus")
-@click.option("--cpuset-mems")
-@click.option("--pids-limit", metavar="N")
+@limit_options
 @click.option("--restart", help="New restart policy.")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context

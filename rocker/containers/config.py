@@ -14,10 +14,11 @@ import signal as _signal
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rocker import fields
 from rocker.errors import InvalidInput
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-DEFAULT_STOP_TIMEOUT = 10
+DEFAULT_STOP_TIMEOUT = fields.DEFAULT_STOP_TIMEOUT
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 # \Z, not $: `$` also matches before a trailing newline ("web\n" is no name)
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\Z")
@@ -32,12 +33,7 @@ MAX_COUNT = 2 ** 31 - 1
 """The largest count accepted (on-failure:N retries, healthcheck retries)."""
 
 
-_FIELDS: dict[str, Any] = {  # name -> default (a callable makes a fresh mutable default)
-    "image": None, "command": None, "entrypoint": None, "env": dict, "workdir": None,
-    "user": None, "hostname": None, "tty": False, "interactive": False, "labels": dict,
-    "restart": "no", "stop_signal": "SIGTERM", "stop_timeout": DEFAULT_STOP_TIMEOUT,
-    "auto_remove": False, "limits": dict, "healthcheck": None, "restart_on_unhealthy": False,
-}
+_FIELDS: dict[str, Any] = {f.name: f for f in fields.CONFIG}
 
 
 class ContainerConfig:
@@ -57,8 +53,7 @@ class ContainerConfig:
         self.image = image
         for name, default in _FIELDS.items():
             if name != "image":
-                setattr(self, name, kw[name] if name in kw else
-                        (default() if callable(default) else default))
+                setattr(self, name, kw[name] if name in kw else default.fresh_default())
 
     def to_dict(self) -> dict[str, Any]:
         import copy
@@ -270,66 +265,114 @@ def parse_healthcheck(hc: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def build_config(image: str, command: Iterable[str] | str | None = None, *,
-                 entrypoint: Iterable[str] | str | None = None,
-                 env: Iterable[str] | Mapping[str, str] | None = None,
-                 env_file: Iterable[str] | str | None = None,
-                 workdir: str | None = None, user: str | None = None,
-                 hostname: str | None = None, tty: bool = False, interactive: bool = False,
-                 labels: Iterable[str] | Mapping[str, str] | None = None,
-                 restart: str | None = None, stop_signal: str | int | None = None,
-                 stop_timeout: int | None = None, auto_remove: bool = False,
-                 limits: Mapping[str, Any] | None = None,
-                 healthcheck: Mapping[str, Any] | None = None,
-                 restart_on_unhealthy: bool = False) -> ContainerConfig:
-    """Validate everything about a container before anything is created."""
-    if not image:
-        raise InvalidInput("an image is required")
-    image = canonical_image(image)
-    merged_env: dict[str, str] = {}
+def _env(raw: Any, values: Mapping[str, Any]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    env_file = values.get("env_file")
     if env_file:
-        for path in ([env_file] if isinstance(env_file, str) else env_file):
-            merged_env.update(read_env_file(path))
-    if isinstance(env, Mapping):
-        for k, v in env.items():
+        try:
+            for path in ([env_file] if isinstance(env_file, str) else env_file):
+                merged.update(read_env_file(path))
+        except InvalidInput as e:
+            e.field = "env_file"
+            raise
+    if isinstance(raw, Mapping):
+        for k, v in raw.items():
             v = "" if v is None else str(v)
             problem = env_name_problem(str(k)) or ("the value contains a NUL byte"
                                                    if "\0" in v else None)
             if problem:
                 raise InvalidInput(f"invalid environment variable {k!r}: {problem}")
-            merged_env[str(k)] = v
-    elif env:
-        merged_env.update(parse_env_list(env))
-    if isinstance(entrypoint, str):
-        ep: list[str] | None = [entrypoint] if entrypoint else []
-    else:
-        ep = None if entrypoint is None else [str(e) for e in entrypoint]
-    if hostname is not None and not HOSTNAME_RE.match(hostname):
-        raise InvalidInput(f"invalid hostname {hostname!r}")
-    if workdir is not None and not workdir.startswith("/"):
-        raise InvalidInput(f"the working directory {workdir!r} must be an absolute path")
-    if workdir is not None and "\0" in workdir:
-        raise InvalidInput(f"the working directory {workdir!r} contains a NUL byte")
-    if user is not None:
-        parse_user(user)
-    sig = parse_signal(stop_signal or "SIGTERM")
-    timeout = (DEFAULT_STOP_TIMEOUT if stop_timeout is None
-               else parse_timeout(stop_timeout, "--stop-timeout"))
-    restart_v = parse_restart(restart)
-    if auto_remove and restart_v != "no":
-        raise InvalidInput("--rm and a restart policy other than 'no' cannot be combined")
-    lim: dict[str, Any] = {}
-    if limits:
-        from rocker.cgroups import parse_limits
-        lim = parse_limits(**{k: v for k, v in limits.items() if v is not None}).to_dict()
-        lim = {k: v for k, v in lim.items() if v is not None}
-    return ContainerConfig(
-        image=image, command=normalise_command(command), entrypoint=ep, env=merged_env,
-        workdir=workdir, user=user, hostname=hostname, tty=bool(tty),
-        interactive=bool(interactive), labels=parse_labels(labels or {}), restart=restart_v,
-        stop_signal=signal_name(sig), stop_timeout=timeout, auto_remove=bool(auto_remove),
-        limits=lim, healthcheck=parse_healthcheck(healthcheck),
-        restart_on_unhealthy=bool(restart_on_unhealthy))
+            merged[str(k)] = v
+    elif raw:
+        merged.update(parse_env_list(raw))
+    return merged
+
+
+def _entrypoint(raw: Any, values: Mapping[str, Any]) -> list[str] | None:
+    if isinstance(raw, str):
+        return [raw] if raw else []
+    return None if raw is None else [str(e) for e in raw]
+
+
+def _hostname(raw: Any, values: Mapping[str, Any]) -> str | None:
+    if raw is not None and not (isinstance(raw, str) and HOSTNAME_RE.match(raw)):
+        raise InvalidInput(f"invalid hostname {raw!r}")
+    return raw
+
+
+def _abspath(raw: Any, values: Mapping[str, Any]) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.startswith("/"):
+        raise InvalidInput(f"the working directory {raw!r} must be an absolute path")
+    if "\0" in raw:
+        raise InvalidInput(f"the working directory {raw!r} contains a NUL byte")
+    return raw
+
+
+def _limits(raw: Any, values: Mapping[str, Any]) -> dict[str, Any]:
+    if not raw:
+        return {}
+    from rocker.cgroups import parse_limits
+    try:
+        lim = parse_limits(**{k: v for k, v in raw.items() if v is not None}).to_dict()
+    except InvalidInput as e:
+        named = [f for f in fields.LIMITS if any(o.name in str(e) for o in f.options)]
+        if named:  # "--memory-swap" also holds "--memory": the longest option named wins
+            e.field = max(named, key=lambda f: len(f.options[0].name)).name
+        raise
+    return {k: v for k, v in lim.items() if v is not None}
+
+
+KINDS: dict[str, Any] = {
+    "image": lambda raw, values: canonical_image(raw),
+    "command": lambda raw, values: normalise_command(raw),
+    "entrypoint": _entrypoint,
+    "env": _env,
+    "abspath": _abspath,
+    "user": lambda raw, values: None if raw is None else parse_user(raw),
+    "hostname": _hostname,
+    "bool": lambda raw, values: bool(raw),
+    "labels": lambda raw, values: parse_labels(raw or {}),
+    "restart": lambda raw, values: parse_restart(raw),
+    "signal": lambda raw, values: signal_name(parse_signal(raw or "SIGTERM")),
+    "timeout": lambda raw, values: (DEFAULT_STOP_TIMEOUT if raw is None
+                                    else parse_timeout(raw, "--stop-timeout")),
+    "limits": _limits,
+    "healthcheck": lambda raw, values: parse_healthcheck(raw),
+}
+"""Field kind (rocker.fields) -> its parser: (the value given or None, all values) -> the
+validated, normalised value stored in the config."""
+
+_INPUTS = frozenset(f.name for f in fields.ROWS if not f.group)
+
+
+def build_config(image: str, command: Iterable[str] | str | None = None,
+                 **values: Any) -> ContainerConfig:
+    """Validate everything about a container before anything is created. `values` are the
+    fields of rocker.fields by name (`env_file` feeds `env`; `limits` is a mapping of the limit
+    fields); each is parsed by its kind. An InvalidInput carries the field it is about in
+    `.field` (a stack file's error names the key)."""
+    unknown = set(values) - _INPUTS
+    if unknown:
+        raise TypeError(f"unknown container fields: {sorted(unknown)}")
+    if not image:
+        raise InvalidInput("an image is required")
+    values = {**values, "image": image, "command": command}
+    out: dict[str, Any] = {}
+    for f in fields.CONFIG:
+        try:
+            out[f.name] = KINDS[f.kind](values.get(f.name), values)
+        except InvalidInput as e:
+            if not getattr(e, "field", None):
+                e.field = f.name
+            raise
+    if out["auto_remove"] and out["restart"] != "no":
+        e = InvalidInput("--rm and a restart policy other than 'no' cannot be combined")
+        e.field = "restart"
+        raise e
+    image = out.pop("image")
+    return ContainerConfig(image, **out)
 
 
 def resolve_process(cfg: ContainerConfig, image_config: Mapping[str, Any],

@@ -76,8 +76,8 @@ def _live_limits(cid: str, layout_cache: list) -> dict | None:
         lim = m.read_limits()
     except (RockerError, OSError):
         return None
-    from rocker.plan.planner import LIMIT_FIELDS
-    return {f: getattr(lim, f, None) for f in LIMIT_FIELDS}
+    from rocker import fields
+    return {f: getattr(lim, f, None) for f in fields.LIMIT_NAMES}
 
 
 def _cgroup_version(layout_cache: list) -> int:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping
 
+from rocker import fields
 from rocker.errors import Conflict, SpecError
 from rocker.states import CREATED, EXITED, LIVE, RUNNING, UP
 from rocker.plan.model import (
@@ -56,11 +57,6 @@ from rocker.plan.model import (
     Update,
 )
 
-UPDATABLE = ("limits", "restart", "labels")
-"""Config fields that change in place (rocker.runtime.lifecycle.update)."""
-
-LIMIT_FIELDS = ("memory", "memory_swap", "memory_reservation", "cpu_shares", "cpus",
-                "cpuset_cpus", "cpuset_mems", "pids_limit")
 MEMORY_FIELDS = ("memory", "memory_swap", "memory_reservation")
 DEFAULT_SHARES = 1024
 DEFAULT_WEIGHT = 100
@@ -269,16 +265,15 @@ def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Chang
         a, b = old.get(key, _MISSING), new[key]
         if _same(a, b):
             continue
-        forces = key not in UPDATABLE
+        forces = key not in fields.LIVE  # the live rows change in place
         if key == "limits":
             a = a if isinstance(a, Mapping) else {}
             b = b or {}
-            for f in _ordered_keys(a, b, LIMIT_FIELDS):
+            for f in _ordered_keys(a, b, fields.LIMIT_NAMES):
                 va, vb = a.get(f), b.get(f)
                 if not _same(va, vb):
                     out.append(Change(f, va, vb, False))
-        elif key in ("env", "labels", "healthcheck") and isinstance(b, Mapping) and \
-                isinstance(a, Mapping):
+        elif isinstance(b, Mapping) and isinstance(a, Mapping):
             for k in _ordered_keys(a, b):
                 va, vb = a.get(k, _MISSING), b.get(k, _MISSING)
                 if not _same(va, vb):
@@ -326,7 +321,7 @@ def limits_drift(wanted: Mapping[str, Any], live: Mapping[str, Any] | None,
     if live is None:
         return []
     out = []
-    for f in LIMIT_FIELDS:
+    for f in fields.LIMIT_NAMES:
         w, h = wanted.get(f), live.get(f)
         if w is None and f == "memory_swap" and wanted.get("memory") is not None:
             if h is None:

@@ -21,6 +21,7 @@ import json
 import re
 from typing import Any
 
+from rocker import fields
 from rocker.plan.model import (
     Action,
     Adopt,
@@ -45,12 +46,7 @@ VERB = {"import": "import image", "reimport": "re-import image", "create": "crea
         "restart": "restart", "adopt": "adopt", "remove": "remove"}
 _COLOR = {"+": "32", "~": "33", "-/+": "35", ">": "36", "=": "34", "-": "31"}
 
-CONFIG_DEFAULTS: dict[str, Any] = {
-    "image": None, "command": None, "entrypoint": None, "env": {}, "workdir": None,
-    "user": None, "hostname": None, "tty": False, "interactive": False, "labels": {},
-    "restart": "no", "stop_signal": "SIGTERM", "stop_timeout": 10, "auto_remove": False,
-    "limits": {}, "healthcheck": {}, "restart_on_unhealthy": False,
-}
+CONFIG_DEFAULTS: dict[str, Any] = fields.DEFAULTS
 
 
 def is_secret(path: str) -> bool:
@@ -87,9 +83,9 @@ def _bold(text: str, color: bool) -> str:
 
 def created_fields(config: dict) -> list[Change]:
     """The fields of a new container that differ from the defaults (what `+ create` lists)."""
-    base = {k: CONFIG_DEFAULTS.get(k) for k in config}
-    if "healthcheck" in config and config["healthcheck"] is None:
-        base["healthcheck"] = None
+    # a mapping set where the default is None (healthcheck) is listed leaf by leaf
+    base = {k: {} if isinstance(v, dict) and CONFIG_DEFAULTS.get(k) is None
+            else CONFIG_DEFAULTS.get(k) for k, v in config.items()}
     return config_changes(base, config)
 
 

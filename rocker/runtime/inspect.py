@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from rocker import fields
 from rocker.containers import records
 from rocker.containers import state as cstate
 from rocker.runtime.bundle import config_path
@@ -13,6 +14,21 @@ from rocker.states import PAUSED, RESTARTING, UP
 
 def _t(ts):
     return rfc3339(ts) if ts else "0001-01-01T00:00:00Z"
+
+
+def _fields_shown(rec: dict, cfg: dict, proc: dict) -> dict:
+    """The container fields where rocker.fields says inspect shows them ("Config.User"), each
+    from the config or, where the row says so, from the resolved process or the record."""
+    out: dict = {"Config": {}, "HostConfig": {}}
+    sources = {"process": proc, "record": rec}
+    for row in fields.ROWS:
+        if not row.inspect:
+            continue
+        section, _, key = row.inspect.rpartition(".")
+        src, _, name = row.shown.partition(".")
+        value = sources[src].get(name) if row.shown else cfg.get(row.name)
+        (out[section] if section else out)[key] = value
+    return out
 
 
 def inspect_container(paths, cid: str) -> dict:
@@ -34,6 +50,8 @@ def inspect_container(paths, cid: str) -> dict:
             limits = {k: v for k, v in m.read_limits().to_dict().items() if v is not None}
     except Exception:  # noqa: BLE001 - inspect shows what it can
         pass
+    shown = _fields_shown(rec, cfg, proc)
+    shown["Config"]["Hostname"] = shown["Config"]["Hostname"] or rec["id"][:12]
     return {
         "Id": rec["id"],
         "Name": rec.get("name"),
@@ -56,29 +74,10 @@ def inspect_container(paths, cid: str) -> dict:
             "MonitorPid": obs.get("monitor_pid") if obs.get("monitor_alive") else 0,
         },
         "Image": rec.get("image_id"),
-        "ImageName": rec.get("image"),
+        "ImageName": shown["ImageName"],
         "RestartCount": obs.get("restart_count", 0),
-        "Config": {
-            "Hostname": cfg.get("hostname") or rec["id"][:12],
-            "User": proc.get("user"),
-            "Env": proc.get("env"),
-            "Cmd": cfg.get("command"),
-            "Entrypoint": cfg.get("entrypoint"),
-            "WorkingDir": proc.get("cwd"),
-            "Tty": cfg.get("tty"),
-            "OpenStdin": cfg.get("interactive"),
-            "Labels": rec.get("labels", {}),
-            "StopSignal": cfg.get("stop_signal"),
-            "StopTimeout": cfg.get("stop_timeout"),
-            "Healthcheck": cfg.get("healthcheck"),
-        },
-        "HostConfig": {
-            "AutoRemove": cfg.get("auto_remove"),
-            "RestartPolicy": cfg.get("restart"),
-            "RestartOnUnhealthy": cfg.get("restart_on_unhealthy"),
-            "Resources": cfg.get("limits", {}),
-            "ResourcesInForce": limits,
-        },
+        "Config": shown["Config"],
+        "HostConfig": dict(shown["HostConfig"], ResourcesInForce=limits),
         "Mounts": mounts,
         "Stack": rec.get("stack"),
         "LogPath": os.path.join(paths.container_dir(cid), "container.log"),

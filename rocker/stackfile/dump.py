@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-DEFAULTS = {"restart": "no", "stop_signal": "SIGTERM", "stop_timeout": 10}
-LIMIT_KEYS = ("memory", "memory_swap", "memory_reservation", "cpu_shares", "cpus",
-              "cpuset_cpus", "cpuset_mems", "pids_limit")
+from rocker import fields
 
 
 def _duration(seconds: float) -> str:
@@ -23,34 +21,33 @@ def _duration(seconds: float) -> str:
     return f"{int(round(s * 1000))}ms"
 
 
+def _healthcheck(hc: dict) -> dict:
+    return {"test": list(hc["test"]), "interval": _duration(hc["interval"]),
+            "timeout": _duration(hc["timeout"]), "retries": hc["retries"],
+            "start_period": _duration(hc["start_period"])}
+
+
+def _stack_value(row: fields.Field, value: Any) -> Any:
+    """A recorded value -> how the stack file writes it (lists and maps copied)."""
+    if row.kind == "healthcheck":
+        return _healthcheck(value)
+    if isinstance(value, (list, dict)):
+        return type(value)(value)
+    return value
+
+
 def container_spec(config: dict) -> dict[str, Any]:
-    """A recorded ContainerConfig dict -> the fields of a ContainerSpec (defaults left out)."""
+    """A recorded ContainerConfig dict -> the fields of a ContainerSpec (defaults left out),
+    every field of rocker.fields with a stack key, by that key."""
     out: dict[str, Any] = {"image": config["image"]}
-    for k in ("command", "entrypoint"):
-        if config.get(k) is not None:
-            out[k] = list(config[k])
-    if config.get("env"):
-        out["env"] = dict(config["env"])
-    for k in ("workdir", "user", "hostname"):
-        if config.get(k) is not None:
-            out[k] = config[k]
-    for k in ("tty", "interactive", "restart_on_unhealthy"):
-        if config.get(k):
-            out[k] = True
-    if config.get("labels"):
-        out["labels"] = dict(config["labels"])
-    for k, default in DEFAULTS.items():
-        if config.get(k) is not None and config.get(k) != default:
-            out[k] = config[k]
     limits = config.get("limits") or {}
-    for k in LIMIT_KEYS:
-        if limits.get(k) is not None:
-            out["cpuset" if k == "cpuset_cpus" else k] = limits[k]
-    hc = config.get("healthcheck")
-    if hc:
-        out["healthcheck"] = {"test": list(hc["test"]), "interval": _duration(hc["interval"]),
-                              "timeout": _duration(hc["timeout"]), "retries": hc["retries"],
-                              "start_period": _duration(hc["start_period"])}
+    for row in fields.ROWS:
+        if not row.stack or not row.stored or row.kind == "image":
+            continue
+        value = limits.get(row.name) if row.group else config.get(row.name)
+        if value is None or value == row.default or (value == {} and row.default is None):
+            continue
+        out[row.stack] = _stack_value(row, value)
     return out
 
 

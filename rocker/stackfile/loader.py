@@ -18,25 +18,12 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable
 
+from rocker import fields
 from rocker.errors import InvalidInput, SpecError
 from rocker.plan.model import DesiredContainer, DesiredImage, DesiredState
 
 YAML_SUFFIXES = (".yaml", ".yml")
 TOML_SUFFIXES = (".toml",)
-
-# build_config's messages -> the spec field they are about (first match wins)
-_FIELD_HINTS = (
-    ("--memory-swap", "memory_swap"), ("--memory-reservation", "memory_reservation"),
-    ("--memory", "memory"), ("--cpu-shares", "cpu_shares"), ("--cpuset-cpus", "cpuset"),
-    ("--cpuset-mems", "cpuset_mems"), ("--cpus", "cpus"), ("--pids-limit", "pids_limit"),
-    ("healthcheck", "healthcheck"), ("--health", "healthcheck"), ("restart policy", "restart"),
-    ("signal", "stop_signal"), ("--stop-timeout", "stop_timeout"), ("hostname", "hostname"),
-    ("working directory", "workdir"), ("--user", "user"), ("env file", "env_file"), ("line in",
-    "env_file"),
-    ("environment variable", "env"), ("--env", "env"), ("label", "labels"),
-    ("--rm", "restart"), ("invalid reference", "image"), ("image", "image"),
-)
-
 
 # ---------------------------------------------------------------------------------------------
 # Parsing with line numbers
@@ -54,15 +41,16 @@ _LOADER: list = []
 
 # Fields whose plain scalars are text by nature: they keep their source text (`1.10`, `0755`,
 # `on` stay as written), as the same value quoted in TOML would. `*` is any key or index.
+# A container field's text parts follow from its kind (rocker.fields).
+_TEXT_PARTS = {"image": ("",), "command": ("", ".*"), "entrypoint": ("", ".*"), "env": (".*",),
+               "env_file": ("", ".*"), "abspath": ("",), "user": ("",), "hostname": ("",),
+               "labels": (".*",), "restart": ("",), "cpuset": ("",),
+               "healthcheck": (".test", ".test.*")}
 _TEXT_FIELDS = [tuple(p.split(".")) for p in (
     "name", "images.*.import", "images.*.tag", "images.*.changes.*",
-    "containers.*.image", "containers.*.command", "containers.*.command.*",
-    "containers.*.entrypoint", "containers.*.entrypoint.*", "containers.*.env.*",
-    "containers.*.env_file", "containers.*.env_file.*", "containers.*.workdir",
-    "containers.*.user", "containers.*.hostname", "containers.*.labels.*",
-    "containers.*.restart", "containers.*.cpuset", "containers.*.cpuset_cpus",
-    "containers.*.cpuset_mems", "containers.*.depends_on.*",
-    "containers.*.healthcheck.test", "containers.*.healthcheck.test.*")]
+    "containers.*.depends_on.*",
+    *(f"containers.*.{key}{part}" for row in fields.ROWS if row.stack
+      for key in (row.stack, *row.aliases) for part in _TEXT_PARTS.get(row.kind, ())))]
 
 
 def _is_text_field(parts: tuple[str, ...]) -> bool:
@@ -376,44 +364,48 @@ def _str(v: Any) -> str:
     return str(v)
 
 
-def _guess_field(msg: str, spec) -> str | None:
-    low = msg.lower()
-    set_fields = spec.model_fields_set
-    for needle, fld in _FIELD_HINTS:
-        if needle.lower() in low and (fld in set_fields or fld == "image"):
-            return fld
-    return None
+def _prepared(row, value: Any, base_dir: str) -> Any:
+    """A stack-file value -> what build_config takes for that field's kind."""
+    if value is None:
+        return None
+    if row.kind in ("command", "entrypoint"):
+        return _scalars(value)
+    if row.kind in ("env", "labels") and isinstance(value, dict):
+        return {k: (None if v is None else _str(v)) for k, v in value.items()}
+    if row.kind == "env_file":
+        return [os.path.join(base_dir, p) for p in ([value] if isinstance(value, str)
+                                                    else value)]
+    if row.kind == "healthcheck":
+        hc = value.model_dump()
+        hc["test"] = _scalars(hc["test"])
+        return hc
+    if row.kind == "cpuset":
+        return str(value)
+    return value
 
 
 def container_config(spec, base_dir: str, image: str):
-    """A ContainerSpec -> ContainerConfig, through build_config (the one code path)."""
+    """A ContainerSpec -> ContainerConfig, through build_config (the one code path): every
+    field of rocker.fields that has a stack key, by that key."""
     from rocker.containers.config import build_config
-    env = spec.env
-    if isinstance(env, dict):
-        env = {k: (None if v is None else _str(v)) for k, v in env.items()}
-    env_files = spec.env_file
-    if env_files is not None:
-        env_files = [env_files] if isinstance(env_files, str) else list(env_files)
-        env_files = [os.path.join(base_dir, p) for p in env_files]
-    labels = spec.labels
-    if isinstance(labels, dict):
-        labels = {k: _str(v) for k, v in labels.items()}
-    hc = None
-    if spec.healthcheck is not None:
-        hc = spec.healthcheck.model_dump()
-        hc["test"] = _scalars(hc["test"])
-    limits = {"memory": spec.memory, "memory_swap": spec.memory_swap,
-              "memory_reservation": spec.memory_reservation, "cpu_shares": spec.cpu_shares,
-              "cpus": spec.cpus, "cpuset_cpus": spec.cpuset, "cpuset_mems": spec.cpuset_mems,
-              "pids_limit": spec.pids_limit}
-    limits = {k: (str(v) if k in ("cpuset_cpus", "cpuset_mems") else v)
-              for k, v in limits.items() if v is not None}
-    return build_config(
-        image, _scalars(spec.command), entrypoint=_scalars(spec.entrypoint), env=env,
-        env_file=env_files, workdir=spec.workdir, user=spec.user, hostname=spec.hostname,
-        tty=spec.tty, interactive=spec.interactive, labels=labels, restart=spec.restart,
-        stop_signal=spec.stop_signal, stop_timeout=spec.stop_timeout, limits=limits or None,
-        healthcheck=hc, restart_on_unhealthy=spec.restart_on_unhealthy)
+    values: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    for row in fields.ROWS:
+        if not row.stack or row.kind == "image":
+            continue
+        value = _prepared(row, getattr(spec, row.stack), base_dir)
+        if row.group:
+            if value is not None:
+                limits[row.name] = value
+        else:
+            values[row.name] = value
+    return build_config(image, values.pop("command"), limits=limits or None, **values)
+
+
+def _error_key(e: InvalidInput) -> str | None:
+    """The stack key a build_config error is about (its `.field`)."""
+    name = getattr(e, "field", None)
+    return fields.stack_key(name) if name in fields.BY_NAME else None
 
 
 def desired_from_spec(spec, lines: dict[str, int], path: str,
@@ -481,7 +473,7 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
         try:
             cfg = container_config(c, base_dir, image_ref if c.image in by_key else c.image)
         except InvalidInput as e:
-            fld = _guess_field(str(e), c)
+            fld = _error_key(e)
             raise SpecError(f"{where(display, lines, f'{p}.{fld}' if fld else p)}{e}") from None
         config = cfg.to_dict()
         h = spec_hash(config)

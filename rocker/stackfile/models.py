@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Literal, Optional, Union
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, create_model, field_validator
+
+from rocker import fields
 
 Scalar = Union[str, int, float, bool]
 MAX_REPLICAS = 1000
@@ -46,38 +48,48 @@ class HealthcheckSpec(_Strict):
     start_period: Union[str, float] = Field("0s", description="Grace period after start.")
 
 
-class ContainerSpec(_Strict):
-    """One service: a container (or `replicas` of them) and every `rocker run` option."""
+_KIND_TYPES: dict[str, tuple] = {  # a field's kind (rocker.fields) -> its type in the file
+    "image": (str, {}),
+    "command": (Optional[Union[list[Scalar], str]], {}),
+    "entrypoint": (Optional[Union[list[Scalar], str]], {}),
+    "env": (Optional[Union[dict[str, Optional[Scalar]], list[str]]], {}),
+    "env_file": (Optional[Union[str, list[str]]], {}),
+    "abspath": (Optional[str], {}),
+    "user": (Optional[str], {}),
+    "hostname": (Optional[str], {}),
+    "restart": (Optional[str], {}),
+    "bool": (bool, {}),
+    "labels": (Optional[Union[dict[str, Scalar], list[str]]], {}),
+    "signal": (Optional[Union[str, int]], {}),
+    "timeout": (Optional[int], {"ge": 0}),
+    "size": (Optional[Union[str, int]], {}),
+    "swap": (Optional[Union[str, int]], {}),
+    "shares": (Optional[int], {}),
+    "pids": (Optional[int], {}),
+    "cpus": (Optional[Union[float, str]], {}),
+    "cpuset": (Optional[Union[str, int]], {}),
+    "healthcheck": (Optional[HealthcheckSpec], {}),
+}
 
-    image: str = Field(description="An image key under `images:` or a reference in the store.")
-    command: Optional[Union[list[Scalar], str]] = Field(
-        None, description="argv list, or a string (run by /bin/sh -c when it has spaces).")
-    entrypoint: Optional[Union[list[Scalar], str]] = None
-    env: Optional[Union[dict[str, Optional[Scalar]], list[str]]] = Field(
-        None, description="Mapping, or a list of K=V.")
-    env_file: Optional[Union[str, list[str]]] = Field(
-        None, description="KEY=VALUE file(s), relative to the stack file.")
-    workdir: Optional[str] = None
-    user: Optional[str] = None
-    hostname: Optional[str] = None
-    tty: bool = False
-    interactive: bool = Field(False, validation_alias=AliasChoices("interactive", "stdin_open"))
-    labels: Optional[Union[dict[str, Scalar], list[str]]] = None
-    restart: Optional[str] = Field(None, description="no | always | unless-stopped | "
-                                                     "on-failure[:N]")
-    stop_signal: Optional[Union[str, int]] = None
-    stop_timeout: Optional[int] = Field(None, ge=0)
-    memory: Optional[Union[str, int]] = None
-    memory_swap: Optional[Union[str, int]] = None
-    memory_reservation: Optional[Union[str, int]] = None
-    cpu_shares: Optional[int] = None
-    cpus: Optional[Union[float, str]] = None
-    cpuset: Optional[Union[str, int]] = Field(
-        None, validation_alias=AliasChoices("cpuset", "cpuset_cpus"))
-    cpuset_mems: Optional[Union[str, int]] = None
-    pids_limit: Optional[int] = None
-    healthcheck: Optional[HealthcheckSpec] = None
-    restart_on_unhealthy: bool = False
+
+def _field(row: fields.Field):
+    annotation, extra = _KIND_TYPES[row.kind]
+    default = ... if row.kind == "image" else (row.default if row.kind == "bool" else None)
+    if row.aliases:
+        extra = dict(extra, validation_alias=AliasChoices(row.stack, *row.aliases))
+    about = row.help or (row.options[0].help if row.options else "")
+    return annotation, Field(default, description=about or None, **extra)
+
+
+_ContainerFields = create_model(
+    "_ContainerFields", __base__=_Strict,
+    **{row.stack: _field(row) for row in fields.ROWS if row.stack})
+
+
+class ContainerSpec(_ContainerFields):
+    """One service: a container (or `replicas` of them) and every `rocker run` option (the
+    fields of rocker.fields that have a stack key, by that key)."""
+
     replicas: int = Field(1, ge=0, le=MAX_REPLICAS,
                           description="How many; names are <key> for 1, <key>-1.. <key>-N for "
                                       "more.")
@@ -109,7 +121,7 @@ def json_schema() -> dict:
     schema["title"] = "rocker stack file"
     # the accepted aliases (validation_alias): editors must not flag them as unknown keys
     props = schema["$defs"]["ContainerSpec"]["properties"]
-    for alias, name in (("stdin_open", "interactive"), ("cpuset_cpus", "cpuset")):
+    for alias, name in ((a, row.stack) for row in fields.ROWS for a in row.aliases):
         props[alias] = dict(props[name], description=f"Alias of `{name}`.")
         props[alias]["title"] = alias.replace("_", " ").title()
     return schema
