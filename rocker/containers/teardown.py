@@ -1,8 +1,12 @@
-"""Removing what a container had: runtime files, cgroup, storage, name. Idempotent.
+"""The one teardown of what a container owns: runtime files, cgroup, storage, name. Idempotent.
 
-Used by the monitor when a container ends (runtime files always, everything for --rm) and by
-`rocker rm`, which also cleans up after a monitor that was killed with -9. Every step tolerates
-what is already gone, so a crash half-way is finished by the next call.
+Two entry points, one sequence: release_stopped() takes what a container has only while it
+runs (its cgroup and runtime files; networking adds its veths and leases here), and
+remove_container() does that and then removes the rest (record, storage, name). The monitor
+calls release_stopped() when a container ends (remove_container() for --rm), and so do stop,
+rm and apply when they find a monitor gone (killed with -9); `rm`, `--rm`, apply and garbage
+collection call remove_container(). Every step tolerates what is already gone, so a crash
+half-way is finished by the next call.
 """
 
 from __future__ import annotations
@@ -13,18 +17,40 @@ from rocker.containers import records
 from rocker.paths import Paths
 
 
-def release_runtime(paths: Paths, cid: str) -> None:
-    """Runtime files of a stopped container (sockets, /etc files, the rootfs mount point)."""
-    rundir = paths.container_rundir(cid)
-    if os.path.isdir(rundir):
-        _remove_quietly(rundir)
+def release_stopped(paths: Paths, cid: str, kill_leftovers: bool = False) -> None:
+    """Everything a container has only while it runs: its cgroup and its runtime files
+    (sockets, /etc files, the rootfs mount point). The one sequence for the end of a run: the
+    monitor's finish, a stop or rm that finds the monitor gone, and remove_container's first
+    step. `kill_leftovers`: SIGKILL what is still in the cgroup first (after a removal that
+    raced a start). Idempotent: what is gone already is skipped; a cgroup that cannot be
+    removed now is left for the next call."""
+    try:
+        _release_cgroup(cid, kill_leftovers)
+    finally:  # the runtime files go even when the cgroup cannot yet
+        rundir = paths.container_rundir(cid)
+        if os.path.isdir(rundir):
+            _remove_quietly(rundir)
 
 
-def destroy_cgroup(cid: str) -> None:
+def _release_cgroup(cid: str, kill_leftovers: bool) -> None:
+    import signal
+    import time
     from rocker.cgroups import manager_for
-    m = manager_for(cid)
-    if m.exists():
-        m.destroy()
+    for _ in range(40 if kill_leftovers else 1):
+        try:
+            m = manager_for(cid)
+            if not m.exists():
+                return
+            if kill_leftovers and m.procs():
+                m.kill(signal.SIGKILL)
+                time.sleep(0.05)
+                continue
+            m.destroy()
+            return
+        except Exception:  # noqa: BLE001 - best effort: the next teardown tries again
+            if not kill_leftovers:
+                raise
+            time.sleep(0.05)
 
 
 def remove_container(paths: Paths, cid: str) -> None:
@@ -43,8 +69,7 @@ def remove_container(paths: Paths, cid: str) -> None:
         names = [records.load(paths, cid)["name"]]
     except Exception:  # noqa: BLE001 - a corrupt record is removed all the same, names too
         names = records.names_of(paths, cid)
-    destroy_cgroup(cid)
-    release_runtime(paths, cid)
+    release_stopped(paths, cid)
     crash_point("remove:released")
     cdir = paths.container_dir(cid)
     trash = os.path.join(paths.containers, f".rm-{cid}")

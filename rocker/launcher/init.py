@@ -176,8 +176,10 @@ def container_init(spec: dict, status_fd: int, go_fd: int, console_sock: int | N
             slave = os.open(slave_path, os.O_RDWR | os.O_CLOEXEC)
             rfs.bind_console(rootfs, slave_path)
         rfs.pivot(rootfs)
-        sc.sethostname(spec["hostname"])
-        sc.link_up("lo")
+        if spec["hostname"]:
+            sc.sethostname(spec["hostname"])
+        if spec["new_network"]:
+            sc.link_up("lo")
         # wait for the monitor: cgroup, network and everything on its side is ready
         if os.read(go_fd, 16).strip() != b"go":
             os._exit(125)

@@ -7,13 +7,15 @@ A is a short-lived intermediate that enters the new namespaces; B is the contain
     monitor                         A (intermediate)                B (container init)
     fork A ───────────────────────▶ wait for "cgroup"
     write A's pid to cgroup.procs
-    send "cgroup" ────────────────▶ unshare(mnt uts ipc net pid cgroup)
+    send "cgroup" ────────────────▶ setns() the namespaces given by path,
+                                    unshare() the other listed ones
                                     fork B ───────────────────────▶ mounts, overlay, /proc, /dev,
                           ◀──────── "pid <B>" on the status pipe;    /sys, masks, pivot_root,
                                     exit (B is re-parented to the    hostname, lo up
                                     monitor, the subreaper)          [tty: pty master ──▶ monitor]
-    reap A; network set-up for B                                     wait for "go"
-    send "go" ───────────────────────────────────────────────────▶ user, caps, no_new_privs,
+    reap A; create() returns                                         wait for "go"
+    (network set-up for B)
+    Created.start(): send "go" ─────────────────────────────────────▶ user, caps, no_new_privs,
                                                                      close fds, execve(command)
     read the status pipe: EOF means the command started;  ◀──────── or one JSON line
                                                                      {"code": 127, "error": ...}
@@ -21,6 +23,9 @@ A is a short-lived intermediate that enters the new namespaces; B is the contain
 The status pipe is close-on-exec in B, so a successful execve closes it. Nothing of the user's
 command runs before the monitor has placed it in its cgroup and said "go". Any message other
 than the one expected is an error naming what was expected.
+
+create() and Created.start() are the OCI runtime's two steps (a created container has its
+namespaces, mounts and root, and no user process yet); launch() is both, for `rocker run`.
 """
 
 from __future__ import annotations
@@ -32,14 +37,9 @@ import signal
 from rocker.errors import ContainerStartError, HostError
 from rocker.launcher import syscalls as sc
 
-NAMESPACES = (sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET |
-              sc.CLONE_NEWPID | sc.CLONE_NEWCGROUP)
-
-
-class Started:
-    def __init__(self, pid: int, master_fd: int | None) -> None:
-        self.pid = pid
-        self.master_fd = master_fd
+NS_FLAGS = {"mount": sc.CLONE_NEWNS, "uts": sc.CLONE_NEWUTS, "ipc": sc.CLONE_NEWIPC,
+            "network": sc.CLONE_NEWNET, "pid": sc.CLONE_NEWPID, "cgroup": sc.CLONE_NEWCGROUP}
+"""linux.namespaces types -> clone flags (rocker.launcher.ocispec checks the types)."""
 
 
 def _read_line(fd: int) -> bytes:
@@ -52,14 +52,92 @@ def _read_line(fd: int) -> bytes:
     return buf
 
 
-def launch(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
-           before_go=None) -> Started:
-    """Start the container described by `spec` and return once its command has been exec'd.
+def _enter_namespaces(namespaces: list[dict]) -> None:
+    """In process A: join the namespaces given by path (`linux.namespaces[].path`), then
+    unshare the others that are listed; a type not listed stays the caller's."""
+    for ns in namespaces:
+        if ns.get("path"):
+            try:
+                fd = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise ContainerStartError(f"joining the {ns['type']} namespace at "
+                                          f"{ns['path']}: {e.strerror}") from None
+            try:
+                sc.setns(fd, NS_FLAGS[ns["type"]])
+            except OSError as e:
+                raise ContainerStartError(f"joining the {ns['type']} namespace at "
+                                          f"{ns['path']}: {e.strerror or e}") from None
+            finally:
+                os.close(fd)
+    flags = 0
+    for ns in namespaces:
+        if not ns.get("path"):
+            flags |= NS_FLAGS[ns["type"]]
+    if flags:
+        sc.unshare(flags)
 
-    `add_to_cgroup(pid)` places a process in the container's cgroup; `before_go(pid)` runs
-    after the init process exists and before it may exec (network set-up goes there).
-    Raises ContainerStartError (125/126/127) with the child's own message on failure.
-    """
+
+class Started:
+    def __init__(self, pid: int, master_fd: int | None) -> None:
+        self.pid = pid
+        self.master_fd = master_fd
+
+
+class Created:
+    """A container whose init exists, in its namespaces, cgroup and root (pivot_root done),
+    waiting before the user's command: the OCI runtime's `created` state. `start()` lets it
+    exec; `abort()` kills it. Exactly one of the two must be called."""
+
+    def __init__(self, pid: int, master_fd: int | None, go_w: int, status_r: int) -> None:
+        self.pid, self.master_fd = pid, master_fd
+        self._go_w, self._status_r = go_w, status_r
+
+    def start(self) -> Started:
+        """Say "go" and return once the command has been exec'd; ContainerStartError (with the
+        init's own code and message) when it could not be, the init killed then."""
+        try:
+            try:
+                os.write(self._go_w, b"go\n")
+            except BrokenPipeError:
+                pass
+            line = _read_line(self._status_r)
+            if line:
+                _raise_child_error(line, "the command to start")
+            return Started(self.pid, self.master_fd)
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._close()
+
+    def abort(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        if self.master_fd is not None:
+            try:
+                os.close(self.master_fd)
+            except OSError:
+                pass
+            self.master_fd = None
+        self._close()
+
+    def _close(self) -> None:
+        for fd in (self._go_w, self._status_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def create(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None) -> Created:
+    """Create the container described by `spec` (rocker.launcher.ocispec.to_launch): its
+    init enters the namespaces, builds the root and pivots, then waits for `start()`.
+
+    `add_to_cgroup(pid)` places a process in the container's cgroup (before anything of the
+    container exists). Raises ContainerStartError (125) with the child's own message."""
     status_r, status_w = os.pipe()      # A and B -> monitor
     cg_r, cg_w = os.pipe()              # monitor -> A
     go_r, go_w = os.pipe()              # monitor -> B
@@ -80,7 +158,7 @@ def launch(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
             if _read_line(cg_r).strip() != b"cgroup":
                 os._exit(125)
             os.close(cg_r)
-            sc.unshare(NAMESPACES)
+            _enter_namespaces(spec["namespaces"])
             b = os.fork()
             if b == 0:  # ---- process B
                 from rocker.launcher.init import container_init
@@ -101,11 +179,13 @@ def launch(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
     if console is not None:
         console[1].close()
     b_pid = None
+    created = False
     try:
         try:
             add_to_cgroup(a)
         except BaseException:
             os.kill(a, signal.SIGKILL)
+            os.waitpid(a, 0)
             raise
         os.write(cg_w, b"cgroup\n")
         line = _read_line(status_r)
@@ -120,16 +200,8 @@ def launch(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
             if not fds:
                 _raise_child_error(_read_line(status_r), "the console from the init process")
             master = fds[0]
-        if before_go is not None:
-            before_go(b_pid)
-        try:
-            os.write(go_w, b"go\n")
-        except BrokenPipeError:
-            pass
-        line = _read_line(status_r)
-        if line:
-            _raise_child_error(line, "the command to start")
-        return Started(b_pid, master)
+        created = True
+        return Created(b_pid, master, go_w, status_r)
     except BaseException:
         if b_pid:
             try:
@@ -139,13 +211,26 @@ def launch(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
                 pass
         raise
     finally:
-        for fd in (status_r, cg_w, go_w):
-            try:
+        os.close(cg_w)
+        if not created:
+            for fd in (status_r, go_w):
                 os.close(fd)
-            except OSError:
-                pass
         if console is not None:
             console[0].close()
+
+
+def launch(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
+           before_go=None) -> Started:
+    """create() and start() in one: return once the command has been exec'd.
+    `before_go(pid)` runs between them (the init exists, its command does not yet run)."""
+    created = create(spec, add_to_cgroup, stdio)
+    if before_go is not None:
+        try:
+            before_go(created.pid)
+        except BaseException:
+            created.abort()
+            raise
+    return created.start()
 
 
 def _raise_child_error(line: bytes, expected: str) -> None:

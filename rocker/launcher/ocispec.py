@@ -3,7 +3,8 @@ container, rocker.runtime.bundle), read into what rootfs and init do.
 
 Plain dicts and a few helpers, no model library (this runs on every start, in the monitor).
 What rocker's launcher takes from the config: process (terminal, user uid/gid/additionalGids,
-args, env, cwd, capabilities.bounding, noNewPrivileges), root.path, hostname, mounts (the
+args, env, cwd, capabilities.bounding, noNewPrivileges), root.path, hostname,
+linux.namespaces (made, or joined where a path is given), mounts (the
 standard kernel filesystems are recognised by destination and type; bind mounts are made as
 given), linux.maskedPaths / readonlyPaths, linux.seccomp (compiled by rocker.launcher.seccomp).
 Two annotations describe what the OCI spec cannot: the overlay root rocker mounts inside the
@@ -83,6 +84,31 @@ def load(path: str) -> dict:
         return json.load(f)
 
 
+NAMESPACE_TYPES = ("pid", "network", "ipc", "uts", "mount", "cgroup")
+"""The linux.namespaces types rocker's launcher makes or joins (no user namespace yet)."""
+
+
+def namespaces(linux: dict) -> list[dict]:
+    """linux.namespaces, checked: known types, each once, a mount namespace of its own (the
+    launcher builds the root inside it). A path means: join that namespace."""
+    out, seen = [], set()
+    for ns in linux.get("namespaces") or []:
+        kind, path = ns["type"], ns.get("path") or ""
+        if kind not in NAMESPACE_TYPES:
+            raise ContainerStartError(f"config.json: namespace {kind!r} is not supported by "
+                                      "rocker's launcher")
+        if kind in seen:
+            raise ContainerStartError(f"config.json: namespace {kind!r} is listed twice")
+        if path and not path.startswith("/"):
+            raise ContainerStartError(f"config.json: the {kind} namespace path {path!r} is not "
+                                      "absolute")
+        seen.add(kind)
+        out.append({"type": kind, "path": path})
+    if not any(ns["type"] == "mount" and not ns["path"] for ns in out):
+        raise ContainerStartError("config.json: rocker's launcher needs a new mount namespace")
+    return out
+
+
 def to_launch(cfg: dict) -> dict:
     """The config as the launcher's steps use it; ContainerStartError if it asks for what
     rocker's launcher does not do."""
@@ -108,7 +134,12 @@ def to_launch(cfg: dict) -> dict:
             else:
                 binds.append({"source": m["source"], "target": dest,
                               "readonly": "ro" in (m.get("options") or [])})
+        ns = namespaces(linux)
+        if cfg.get("hostname") and not any(n["type"] == "uts" for n in ns):
+            raise ContainerStartError("config.json: a hostname needs a uts namespace")
         return {
+            "namespaces": ns,
+            "new_network": any(n["type"] == "network" and not n["path"] for n in ns),
             "rootfs": cfg["root"]["path"],
             "lower": ann[OVERLAY_LOWER].split(":"),
             "upper": ann[OVERLAY_UPPER],

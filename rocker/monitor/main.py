@@ -654,12 +654,11 @@ class Monitor:
     def finish(self, exit_info: dict) -> None:
         from rocker.util.trace import mark
         mark("monitor: finish")
-        from rocker.containers.teardown import release_runtime, remove_container
+        from rocker.containers.teardown import release_stopped, remove_container
         try:
-            self.cg.destroy() if self.cg else None
-        except Exception:  # noqa: BLE001
+            release_stopped(self.paths, self.cid)
+        except Exception:  # noqa: BLE001 - the next stop, rm or apply finishes it
             pass
-        release_runtime(self.paths, self.cid)
         self._state(monitor_pid=None, restarting=False)
         if self.cfg.get("auto_remove"):
             remove_container(self.paths, self.cid)
@@ -669,22 +668,9 @@ class Monitor:
 
 
 def _clean_up_after_removal(paths: Paths, cid: str) -> None:
-    from rocker.cgroups import manager_for
-    from rocker.containers.teardown import destroy_cgroup, release_runtime
-    for _ in range(40):
-        try:
-            m = manager_for(cid)
-            if m.exists():
-                if m.procs():
-                    m.kill(signal.SIGKILL)
-                    time.sleep(0.05)
-                    continue
-                destroy_cgroup(cid)
-            break
-        except Exception:  # noqa: BLE001 - best effort, tried again
-            time.sleep(0.05)
+    from rocker.containers.teardown import release_stopped
     try:
-        release_runtime(paths, cid)
+        release_stopped(paths, cid, kill_leftovers=True)
     except OSError:
         pass
 

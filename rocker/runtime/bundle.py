@@ -19,7 +19,6 @@ import stat
 from rocker.launcher import ocispec
 from rocker.paths import Paths
 
-NAMESPACES = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
 NOSUID_NOEXEC_NODEV = ["nosuid", "noexec", "nodev"]
 
 
@@ -163,7 +162,7 @@ def build(paths: Paths, rec: dict, layout) -> dict:
         "hostname": cfg.get("hostname") or cid[:12],
         "mounts": mounts,
         "linux": {
-            "namespaces": [{"type": t} for t in NAMESPACES],
+            "namespaces": [{"type": t} for t in ocispec.NAMESPACE_TYPES],
             "cgroupsPath": f"/rocker/{cid}",
             "resources": _resources(cfg.get("limits") or {}),
             "devices": [{"path": f"/dev/{n}", "type": "c", "major": ma, "minor": mi,

@@ -349,14 +349,13 @@ def _settle_locked(paths: Paths, cid: str, killed: bool) -> dict | None:
     obs = cstate.observed(rec["state"])
     if obs.get("monitor_alive"):
         return rec
-    from rocker.containers.teardown import destroy_cgroup, release_runtime, remove_container
+    from rocker.containers.teardown import release_stopped, remove_container
     st = rec["state"]
     was_live = st.get("status") in LIVE or st.get("monitor_pid")
     if was_live and rec["config"].get("auto_remove"):
         remove_container(paths, cid)  # what its monitor would have done
         return None
-    destroy_cgroup(cid)
-    release_runtime(paths, cid)
+    release_stopped(paths, cid)
     if was_live:
         changes = {"status": "exited", "monitor_pid": None, "restarting": False}
         if st.get("status") in UP and st.get("exit_code") is None:

@@ -65,3 +65,58 @@ def test_runc_runs_a_rocker_config_with_the_same_isolation(busybox, tmp_path, ba
     assert glob.glob(f"/sys/fs/cgroup/*{cg}") == []
     assert not os.path.exists(path)
 
+
+
+LAUNCH = r'''
+import json, os, sys
+from rocker.launcher import ocispec, syscalls
+from rocker.launcher.launch import create
+syscalls.prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: the init is ours to reap
+spec = ocispec.to_launch(json.load(open(sys.argv[1])))
+out_r, out_w = os.pipe()
+null = os.open("/dev/null", os.O_RDONLY)
+created = create(spec, lambda pid: None, (null, out_w, out_w))
+os.close(out_w)
+before = os.readlink(f"/proc/{created.pid}/ns/net")  # created: namespaces made, no command
+exe = os.readlink(f"/proc/{created.pid}/exe")  # still rocker's python, not the command
+started = created.start()
+text = b""
+while chunk := os.read(out_r, 4096):
+    text += chunk
+_, status = os.waitpid(started.pid, 0)
+print(json.dumps({"before": before, "exit": os.waitstatus_to_exitcode(status),
+                  "ran_before_start": "python" not in exe, "out": text.decode()}))
+'''
+
+
+def test_launcher_creates_then_starts_and_joins_a_namespace_by_path(busybox, tmp_path):
+    """create() stops before the user's command; start() runs it; a namespace given by path
+    in linux.namespaces is joined (the network of a running container), the others are new."""
+    run_d(busybox, "--name", "host-ns", "busybox", "sleep", "60")
+    rec = inspect(busybox, "host-ns")
+    pid = rec["State"]["Pid"]
+    cfg = json.load(open(rec["OCIConfigPath"]))
+    for d in ("upper", "work", "rootfs"):
+        (tmp_path / d).mkdir()
+    ann = cfg["annotations"]
+    ann["io.rocker.overlay.upperdir"] = str(tmp_path / "upper")
+    ann["io.rocker.overlay.workdir"] = str(tmp_path / "work")
+    cfg["root"]["path"] = str(tmp_path / "rootfs")
+    cfg["linux"]["namespaces"] = [
+        {"type": t, **({"path": f"/proc/{pid}/ns/net"} if t == "network" else {})}
+        for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")]
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = ["sh", "-c", "readlink /proc/self/ns/net; readlink /proc/self/ns/ipc"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    from tests.conftest import REPO
+    import sys
+    p = subprocess.run([sys.executable, "-c", LAUNCH, str(tmp_path / "config.json")],
+                       cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    assert len(got["out"].split()) == 2, got
+    net, ipc = got["out"].split()
+    assert got["exit"] == 0 and not got["ran_before_start"]
+    assert net == os.readlink(f"/proc/{pid}/ns/net") == got["before"]
+    assert ipc != os.readlink(f"/proc/{pid}/ns/ipc")  # not joined: a new one
+    busybox("rm", "-f", "host-ns")

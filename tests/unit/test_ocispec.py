@@ -20,7 +20,9 @@ CFG = {
                {"destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup"},
                {"destination": "/etc/hosts", "type": "bind", "source": "/run/x/hosts"},
                {"destination": "/data", "type": "bind", "source": "/srv", "options": ["ro"]}],
-    "linux": {"maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
+    "linux": {"namespaces": [{"type": "mount"}, {"type": "uts"}, {"type": "pid"},
+                             {"type": "network", "path": "/proc/42/ns/net"}],
+              "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
               "seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}},
     "annotations": {ocispec.OVERLAY_LOWER: "/l1:/l2", ocispec.OVERLAY_UPPER: "/u",
                     ocispec.OVERLAY_WORK: "/w"},
@@ -38,6 +40,31 @@ def test_to_launch_reads_what_the_config_says():
     assert (p["uid"], p["gid"], p["groups"], p["cwd"]) == (1000, 100, [5], "/w")
     assert p["cap_mask"] == (1 << 0) | (1 << 5) | (1 << 31) and p["no_new_privs"]
     assert s["masked_paths"] == ["/proc/kcore"] and s["readonly_paths"] == ["/proc/sys"]
+
+
+def test_namespaces_are_made_or_joined_as_listed():
+    s = ocispec.to_launch(CFG)
+    assert s["namespaces"] == [{"type": "mount", "path": ""}, {"type": "uts", "path": ""},
+                               {"type": "pid", "path": ""},
+                               {"type": "network", "path": "/proc/42/ns/net"}]
+    assert s["new_network"] is False  # joined, so `lo` is the other container's business
+    own = dict(CFG, linux=dict(CFG["linux"], namespaces=[{"type": "mount"}, {"type": "uts"},
+                                                          {"type": "network"}]))
+    assert ocispec.to_launch(own)["new_network"] is True
+
+
+@pytest.mark.parametrize("namespaces, message", [
+    ([{"type": "user"}, {"type": "mount"}, {"type": "uts"}], "'user' is not supported"),
+    ([{"type": "mount"}, {"type": "mount"}, {"type": "uts"}], "listed twice"),
+    ([{"type": "uts"}], "needs a new mount namespace"),
+    ([{"type": "mount", "path": "/proc/1/ns/mnt"}, {"type": "uts"}], "new mount namespace"),
+    ([{"type": "mount"}, {"type": "uts"}, {"type": "ipc", "path": "ns/ipc"}], "not absolute"),
+    ([{"type": "mount"}], "hostname needs a uts namespace"),
+])
+def test_namespaces_the_launcher_cannot_honour_are_refused(namespaces, message):
+    cfg = dict(CFG, linux=dict(CFG["linux"], namespaces=namespaces))
+    with pytest.raises(ContainerStartError, match=message):
+        ocispec.to_launch(cfg)
 
 
 def test_capability_names_round_trip():
