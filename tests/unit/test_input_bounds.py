@@ -93,7 +93,7 @@ def host(tmp_path):
 # Item 1: cpusets are ranges, never expanded
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(k=st.integers(min_value=0, max_value=17), lo=st.integers(min_value=0, max_value=9))
 def test_cpuset_range_costs_the_length_of_its_text(k, lo):
     text = f"{lo}-{lo + 10 ** k}"
@@ -103,7 +103,7 @@ def test_cpuset_range_costs_the_length_of_its_text(k, lo):
     assert peak < 16 * 1024, (text, peak)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(deadline=None)
 @given(k=st.integers(min_value=1, max_value=17))
 def test_cpuset_beyond_the_host_is_refused_without_expanding(k):
     import tempfile
@@ -143,7 +143,7 @@ def small_cpusets():
     return st.lists(part, min_size=1, max_size=8).map(",".join)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(wanted=small_cpusets(), have=small_cpusets())
 def test_ranges_agree_with_the_expanded_sets(wanted, have):
     def expand(text):
@@ -201,7 +201,7 @@ def test_size_numbers_past_the_maximum_are_refused():
     assert parse_bytes(str(MAX_BYTES)) == MAX_BYTES
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(whole=st.integers(0, 10 ** 6), frac=st.text("0123456789", max_size=45),
        unit=st.sampled_from(["", "b", "k", "kb", "m", "mib", "g", "gb", "t", "tib"]))
 def test_sizes_are_exact(whole, frac, unit):

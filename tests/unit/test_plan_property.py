@@ -205,7 +205,7 @@ def simulate(p, desired: DesiredState, obs: ObservedState) -> ObservedState:
     return ObservedState(images=images, containers=containers)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(desired_states(), st.data(), st.booleans())
 def test_apply_converges_in_one_run(desired, data, adopt):
     obs = data.draw(observed_states(desired))
@@ -242,7 +242,7 @@ def _as_stack(d: DesiredState, stack: str, prefix: str) -> DesiredState:
         replace(c, name=prefix + c.name) for c in d.containers))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(desired_states(), desired_states(), st.data())
 def test_stacks_sharing_an_image_reference_converge(a, b, data):
     """Two stacks (and a manual `rocker import` of the same tar) importing the same reference:
