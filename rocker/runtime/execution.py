@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 
 from rocker.containers import records
 from rocker.containers import state as cstate
 from rocker.containers.config import parse_env_list
 from rocker.errors import InvalidInput
-from rocker.attach.client import write_all
+from rocker.attach.relay import Pump, RawTerminal, SignalWakeup, window_size, write_all
 from rocker import states
 from rocker.states import EXITED
 
@@ -69,7 +70,7 @@ def exec_in(paths, cid: str, command: list[str], interactive=False, tty=False, d
         if j.master_fd is not None:
             _relay_pty(j.master_fd, interactive)
         elif parent_ends:
-            _relay_pipes(*parent_ends)
+            _relay_pipes(j.pid, *parent_ends)
         j.wait_started()
     except BaseException:
         _reap(j.pid)
@@ -77,45 +78,56 @@ def exec_in(paths, cid: str, command: list[str], interactive=False, tty=False, d
     return _reap(j.pid)
 
 
-def _relay_pipes(in_w: int, out_r: int, err_r: int) -> None:
-    """Our stdin -> the command's stdin (in a thread: stdin may be a file, a tty or a pipe);
-    its stdout and stderr -> ours, until both are closed."""
-    import selectors
-    import threading
+def _relay_pipes(pid: int, in_w: int, out_r: int, err_r: int) -> None:
+    """Our stdin -> the command's (`in_w`, closed at our EOF once written; -1: none); its
+    stdout and stderr -> ours, until both are closed and, when it has our stdin, the command
+    (`pid`) has ended: one that closed its output may still be reading."""
+    pump = Pump()
+    outputs = {out_r: 1, err_r: 2}
+    ended = -1
     if in_w >= 0:
-        def pump() -> None:
-            try:
-                while True:
-                    data = os.read(0, 65536)
-                    if not data:
-                        break
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(in_w, view):]
-            except OSError:
-                pass
-            finally:
-                try:
-                    os.close(in_w)
-                except OSError:
-                    pass
-        threading.Thread(target=pump, daemon=True).start()
-    sel = selectors.DefaultSelector()
-    sel.register(out_r, selectors.EVENT_READ, 1)
-    sel.register(err_r, selectors.EVENT_READ, 2)
-    open_fds = 2
+        try:
+            ended = os.pidfd_open(pid)
+        except OSError:
+            pass
+    running = [ended >= 0]
+
+    def check_done() -> None:
+        if not outputs and not running[0]:
+            pump.done = True
+
+    def output(fd: int):
+        def from_command(data: bytes) -> None:
+            if data:
+                write_all(outputs[fd], data)
+            else:
+                del outputs[fd]
+                check_done()
+        return from_command
+
+    def from_stdin(data: bytes) -> None:
+        if data:
+            pump.send(in_w, data)
+        else:
+            pump.close_when_flushed(in_w)
+
+    def command_ended(_: bytes) -> None:
+        running[0] = False
+        check_done()
+
+    for fd in outputs:
+        pump.read(fd, output(fd))
+    if in_w >= 0:
+        pump.queue(in_w)
+        pump.read(0, from_stdin, gate=in_w)
+    if ended >= 0:
+        pump.watch(ended, command_ended)
     try:
-        while open_fds:
-            for key, _ in sel.select():
-                data = os.read(key.fd, 65536)
-                if not data:
-                    sel.unregister(key.fd)
-                    os.close(key.fd)
-                    open_fds -= 1
-                    continue
-                write_all(key.data, data)
+        pump.run()
     finally:
-        sel.close()
+        for fd in (in_w, out_r, err_r, ended):
+            if fd >= 0:
+                pump.close(fd)
 
 
 def _reap(pid: int) -> int:
@@ -128,68 +140,33 @@ def _reap(pid: int) -> int:
 
 
 def _relay_pty(master: int, interactive: bool) -> None:
-    """Terminal <-> pty master until the command's side closes. Writes to the master are
-    queued and non-blocking, so a command that is busy writing never deadlocks with us."""
+    """Terminal <-> pty master until the command's side closes (our EOF is a ^D to it); the
+    window size follows ours."""
     import fcntl
-    import selectors
-    import signal
     import termios
-    import tty as ttymod
+    pump = Pump()
 
-    def resize(*_):
-        try:
-            ws = fcntl.ioctl(1, termios.TIOCGWINSZ, b"\0" * 8)
-            fcntl.ioctl(master, termios.TIOCSWINSZ, ws)
-        except OSError:
-            pass
+    def resize(_signum: int = 0) -> None:
+        ws = window_size(1)
+        if ws:
+            try:
+                fcntl.ioctl(master, termios.TIOCSWINSZ, ws)
+            except OSError:
+                pass
 
-    old = None
-    if interactive and os.isatty(0):
-        old = termios.tcgetattr(0)
-        ttymod.setraw(0)
-    prev = signal.signal(signal.SIGWINCH, resize)
-    resize()
-    os.set_blocking(master, False)
-    sel = selectors.PollSelector()  # poll, unlike epoll, takes files and /dev/null
-    sel.register(master, selectors.EVENT_READ, "m")
+    def from_command(data: bytes) -> None:
+        if data:
+            write_all(1, data)
+        else:
+            pump.done = True
+
+    pump.queue(master)
+    pump.read(master, from_command)
     if interactive:
-        sel.register(0, selectors.EVENT_READ, "in")
-    inq = bytearray()
+        pump.read(0, lambda data: pump.send(master, data or b"\x04"), gate=master)
     try:
-        while True:
-            ev = selectors.EVENT_READ | (selectors.EVENT_WRITE if inq else 0)
-            sel.modify(master, ev, "m")
-            for key, mask in sel.select():
-                if key.data == "m":
-                    if mask & selectors.EVENT_WRITE and inq:
-                        try:
-                            del inq[:os.write(master, inq)]
-                        except BlockingIOError:
-                            pass
-                        except OSError:
-                            inq.clear()
-                    if mask & selectors.EVENT_READ:
-                        try:
-                            data = os.read(master, 65536)
-                        except BlockingIOError:
-                            continue
-                        except OSError:
-                            data = b""
-                        if not data:
-                            return
-                        write_all(1, data)
-                else:
-                    data = os.read(0, 65536) if len(inq) < (1 << 20) else b"?"
-                    if data == b"?":
-                        continue
-                    if not data:
-                        sel.unregister(0)
-                        inq += b"\x04"
-                    else:
-                        inq += data
+        with SignalWakeup(pump, (signal.SIGWINCH,), resize), RawTerminal(0, interactive):
+            resize()
+            pump.run()
     finally:
-        if old is not None:
-            termios.tcsetattr(0, termios.TCSADRAIN, old)
-        signal.signal(signal.SIGWINCH, prev)
-        sel.close()
-        os.close(master)
+        pump.close(master)
