@@ -8,7 +8,8 @@
     text       how these modules quote user input in their one-line errors
 
 Every module here is pure (standard library only; no I/O, no subprocess, no sockets) and
-cheap to import: `rocker run` and the monitor load them, so they use no dataclasses (the
-records are namedtuples; `dataclasses` costs milliseconds, see rocker/cgroups/record.py).
+cheap to import: the container commands (`rocker run`, `ps`, the resolver) are to load them,
+so they use no dataclasses (the records are namedtuples; `dataclasses` costs milliseconds, see
+rocker/cgroups/record.py) and no typing.
 This file imports nothing.
 """

@@ -42,15 +42,15 @@ def parse_subnet(cidr: str) -> IPv4Network:
     if ":" in addr:
         raise bad("IPv6 subnets are not supported yet")
     if not (prefix.isascii() and prefix.isdigit() and len(prefix) <= 2):
-        raise bad("the prefix length must be a number from 8 to 30")
+        raise bad(f"the prefix length must be a number from {MIN_PREFIX} to {MAX_PREFIX}")
+    if not MIN_PREFIX <= int(prefix) <= MAX_PREFIX:
+        raise bad(f"the prefix length must be from /{MIN_PREFIX} to /{MAX_PREFIX}")
     try:
         net = IPv4Network(cidr, strict=False)
     except (AddressValueError, NetmaskValueError, ValueError):
         raise bad("expected an IPv4 network in CIDR form, such as 10.88.0.0/24") from None
     if int(net.network_address) != int(IPv4Address(addr)):
         raise bad(f"host bits are set (the network is {net})")
-    if not MIN_PREFIX <= net.prefixlen <= MAX_PREFIX:
-        raise bad(f"the prefix length must be from /{MIN_PREFIX} to /{MAX_PREFIX}")
     for bad_range in UNUSABLE:
         if net.overlaps(bad_range):
             raise bad(f"it overlaps {bad_range}, which cannot be a bridge's subnet")

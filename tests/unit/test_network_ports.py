@@ -17,6 +17,7 @@ from rocker.network.ports import (
     parse_publish,
     to_json,
 )
+from tests.unit.network_helpers import one_line_error
 
 M = PortMapping
 
@@ -75,20 +76,13 @@ def test_parse_publish(spec, want):
     ("a\nb:80", "host port must be"),
 ])
 def test_parse_publish_refuses(spec, why):
-    with pytest.raises(InvalidInput) as e:
-        parse_publish(spec)
-    msg = str(e.value)
-    assert msg.startswith("invalid publish spec \"") and why in msg
-    assert "\n" not in msg
+    msg = one_line_error(parse_publish, spec)
+    assert msg.startswith('invalid publish spec "') and why in msg
 
 
 def test_publish_error_quotes_control_characters_and_stays_short():
-    with pytest.raises(InvalidInput) as e:
-        parse_publish("a\nb")
-    assert 'invalid publish spec "a\\nb": ' in str(e.value)
-    with pytest.raises(InvalidInput) as e:
-        parse_publish("9" * 100_000)
-    assert len(str(e.value)) < 250
+    assert 'invalid publish spec "a\\nb": ' in one_line_error(parse_publish, "a\nb")
+    assert len(one_line_error(parse_publish, "9" * 100_000)) < 250
 
 
 def test_whole_range_is_linear():
@@ -134,8 +128,7 @@ def test_parse_expose(key, want):
 @pytest.mark.parametrize("key", ["", "0/tcp", "80/icmp", "80-81/tcp", "http", "80/tcp/x",
                                  "65536", " 80"])
 def test_parse_expose_refuses(key):
-    with pytest.raises(InvalidInput, match="^invalid exposed port "):
-        parse_expose(key)
+    assert one_line_error(parse_expose, key).startswith("invalid exposed port ")
 
 
 def test_format_binding():
