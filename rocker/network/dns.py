@@ -4,11 +4,11 @@ forwarder. Pure: bytes in, bytes out.
 
 `parse_query` takes only what the resolver answers itself: a standard query (QR 0, opcode
 QUERY) with exactly one question, no answer or authority records, and at most one additional
-record, an OPT. Anything else is None: the caller forwards it upstream as it is, or drops it
-(`packet_id` still reads its id). It never raises and its work is bounded by the packet's
-size: a name is read label by label, each step moving forward; compression pointers are
-refused (a query's question has nothing to point back to), labels are 1..63 bytes, a name
-255 bytes on the wire at most.
+record, an OPT of EDNS version 0. Anything else is None: the caller forwards it upstream as
+it is, or drops it (`packet_id` still reads its id). It never raises and its work is bounded
+by the packet's size: a name is read label by label, each step moving forward; compression
+pointers are refused (a query's question has nothing to point back to), labels are 1..63
+bytes, a name 255 bytes on the wire at most.
 
 Names are lowercased ASCII without the trailing dot ("web.rocker"; the root is ""); a label
 with bytes that text cannot carry plainly (a dot, a space, a non-printable byte) makes the
@@ -123,9 +123,9 @@ def parse_query(packet: bytes) -> Query | None:
         # the OPT pseudo-record: root name, type 41, class = payload size, ttl, rdata
         if pos + 11 > len(packet) or packet[pos] != 0:
             return None
-        rtype, rclass, _ttl, rdlen = struct.unpack_from("!HHIH", packet, pos + 1)
-        if rtype != TYPE_OPT:
-            return None
+        rtype, rclass, ttl, rdlen = struct.unpack_from("!HHIH", packet, pos + 1)
+        if rtype != TYPE_OPT or (ttl >> 16) & 0xFF:     # EDNS version 0 only: upstream
+            return None                                 # answers others with BADVERS
         pos += 11 + rdlen
         opt, udp_size = True, min(max(rclass, UDP_SIZE), EDNS_SIZE)
     if pos != len(packet):

@@ -49,7 +49,7 @@ def parse_publish(spec: str) -> list[PortMapping]:
         return InvalidInput(f"invalid publish spec {quoted(spec)}: {why}")
     if not isinstance(spec, str) or not spec:
         raise bad(USAGE)
-    body, slash, proto = spec.rpartition("/") if "/" in spec else (spec, "", "tcp")
+    body, _, proto = spec.rpartition("/") if "/" in spec else (spec, "", "tcp")
     proto = proto.lower()
     if proto not in PROTOCOLS:
         raise bad(f"protocol {quoted(proto)} is not supported (tcp or udp)")

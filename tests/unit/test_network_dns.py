@@ -92,6 +92,7 @@ def test_parse_edns():
     query(ar=1, tail=opt(rdata=b"abc")[:-1]),
     query(ar=1, tail=b"\x00" + struct.pack("!HHIH", 1, 1, 0, 4) + b"\x01\x02\x03\x04"),  # not OPT
     query(ar=1, tail=b"\x01a" + opt()[1:]),   # OPT with a non-root name
+    query(ar=1, tail=opt(version=1)),         # EDNS version 1
     query(tail=b"junk"),                      # trailing bytes
     query()[:-1],                             # class cut short
     query()[:14],                             # name cut short
