@@ -42,6 +42,9 @@ COMMANDS: dict[str, str] = {
     "commit": "rocker.cli.containers:commit_cmd",
     "inspect": "rocker.cli.containers:inspect_cmd",
     "attach": "rocker.cli.containers:attach_cmd",
+    # networks
+    "network": "rocker.cli.networks:network_group",
+    "port": "rocker.cli.networks:port_cmd",
     # resources
     "update": "rocker.cli.resources:update_cmd",
     "stats": "rocker.cli.resources:stats_cmd",

@@ -50,6 +50,19 @@ def _value(row: fields.Field, o: dict):
     """The raw value of one field from click's options (validated later by build_config)."""
     if row.kind == "healthcheck":
         return _healthcheck(o)
+    if row.kind == "netmode":  # --network none | host | container:X (any other is a name)
+        modes = [n for n in o.get("network") or () if n in ("none", "host", "bridge", "default")
+                 or n.startswith("container:")]
+        return modes[0] if len(modes) == 1 and modes[0] not in ("bridge", "default") else None
+    if row.kind == "networks":
+        names = [n for n in o.get("network") or () if n != "default"]
+        if len([n for n in names if n in ("none", "host") or n.startswith("container:")]) == 1 \
+                and len(names) == 1:
+            names = []
+        if not (names or o.get("network_alias") or o.get("ip")):
+            return None
+        return {"names": names, "aliases": list(o.get("network_alias") or ()),
+                "ip": o.get("ip")}
     if row.kind == "limits":
         return {r.name: o[r.options[0].dest] for r in fields.LIMITS
                 if o.get(r.options[0].dest) is not None}
@@ -69,5 +82,5 @@ def config_from_options(o: dict, args: tuple[str, ...]):
         raise UsageError("an image is required: rocker run [OPTIONS] IMAGE [COMMAND [ARG...]]")
     values = {row.name: _value(row, o) for row in fields.ROWS
               if not row.group and row.kind not in ("image", "command")
-              and (row.options or row.kind == "limits")}
+              and (row.options or row.kind in ("limits", "netmode"))}
     return build_config(image, command or None, **values), o.get("name")

@@ -324,6 +324,191 @@ def _limits(raw: Any, values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in lim.items() if v is not None}
 
 
+MODES = ("bridge", "none", "host")
+MAX_LIST = 256
+"""The most entries a list field (networks, ports given, dns servers, hosts lines) may hold."""
+
+
+def _strings(raw: Any, what: str) -> list[str]:
+    if raw is None:
+        return []
+    if isinstance(raw, (str, int)):
+        raw = [raw]
+    if not isinstance(raw, (list, tuple)):
+        raise InvalidInput(f"{what} must be a list")
+    if len(raw) > MAX_LIST:
+        raise InvalidInput(f"too many {what} ({len(raw)}; at most {MAX_LIST})")
+    return [str(v) for v in raw]
+
+
+def parse_network_mode(raw: Any) -> str:
+    """bridge | none | host | container:NAME (Docker's `--network` modes; `default` = bridge)."""
+    if raw is None or raw in ("bridge", "default"):
+        return "bridge"
+    if raw in ("none", "host"):
+        return raw
+    if isinstance(raw, str) and raw.startswith("container:"):
+        other = raw[len("container:"):]
+        if not NAME_RE.match(other):
+            raise InvalidInput(f"invalid network mode {raw!r}: container:NAME or container:ID")
+        return raw
+    raise InvalidInput(f"invalid network mode {raw!r}: bridge, none, host or container:NAME")
+
+
+def _netmode(raw: Any, values: Mapping[str, Any]) -> str:
+    mode = parse_network_mode(raw)
+    if mode != "bridge":
+        if values.get("networks"):
+            raise InvalidInput(f"--network {mode} cannot be combined with other networks")
+        if values.get("publish") or values.get("publish_all"):
+            e = InvalidInput(f"ports cannot be published with --network {mode}")
+            e.field = "publish"
+            raise e
+        if mode.startswith("container:") and (values.get("dns") or values.get("add_host")
+                                              or values.get("hostname")):
+            raise InvalidInput(f"--network {mode} shares that container's hostname, hosts and "
+                               "resolv.conf: --hostname, --dns and --add-host do not apply")
+    return mode
+
+
+def _ipv4(value: Any, what: str) -> str:
+    import ipaddress
+    try:
+        return str(ipaddress.IPv4Address(str(value)))
+    except ValueError:
+        raise InvalidInput(f"invalid {what} {value!r}: an IPv4 address") from None
+
+
+def _networks(raw: Any, values: Mapping[str, Any]) -> list[dict]:
+    """[{name, aliases, ip}]; [] = the default network. From the CLI: {names, aliases, ip};
+    from a stack: a list of names or a mapping name -> {aliases, ipv4_address} (or null)."""
+    from rocker.network.store import DEFAULT, check_name
+    if not raw:
+        return []
+    out: list[dict] = []
+    if isinstance(raw, dict) and "names" in raw:  # the command line
+        names = _strings(raw.get("names"), "networks")
+        aliases = _strings(raw.get("aliases"), "network aliases")
+        ip = raw.get("ip")
+        if not names:
+            if aliases or ip:
+                names = [DEFAULT]
+            else:
+                return []
+        out = [{"name": n, "aliases": [], "ip": None} for n in names]
+        out[0]["aliases"], out[0]["ip"] = aliases, ip
+    elif isinstance(raw, dict):
+        if len(raw) > MAX_LIST:
+            raise InvalidInput(f"too many networks ({len(raw)})")
+        for n, v in raw.items():
+            v = v or {}
+            if not isinstance(v, Mapping):
+                raise InvalidInput(f"network {n!r}: expected aliases / ipv4_address")
+            out.append({"name": str(n), "aliases": _strings(v.get("aliases"), "aliases"),
+                        "ip": v.get("ipv4_address")})
+    else:
+        out = [{"name": n, "aliases": [], "ip": None} for n in _strings(raw, "networks")]
+    seen = set()
+    for a in out:
+        if a["name"] in MODES or a["name"].startswith("container:"):
+            raise InvalidInput(f"--network {a['name']} cannot be combined with other networks")
+        check_name(a["name"])
+        if a["name"] in seen:
+            raise InvalidInput(f"network {a['name']} is given twice")
+        seen.add(a["name"])
+        for al in a["aliases"]:
+            if not HOSTNAME_RE.match(al):
+                raise InvalidInput(f"invalid network alias {al!r}")
+        if a["name"] == DEFAULT and a["aliases"]:
+            raise InvalidInput("network aliases work only on user-defined networks (not "
+                               f"{DEFAULT})")
+        if a["ip"] is not None:
+            a["ip"] = _ipv4(a["ip"], "--ip address")
+    from rocker.network.store import MAX_ATTACHMENTS
+    if len(out) > MAX_ATTACHMENTS:
+        raise InvalidInput(f"at most {MAX_ATTACHMENTS} networks per container")
+    if out == [{"name": DEFAULT, "aliases": [], "ip": None}]:
+        return []
+    return out
+
+
+def _ports(raw: Any, values: Mapping[str, Any]) -> list[dict]:
+    """Port mappings as records hold them ({HostIp, HostPort, ContainerPort, Protocol})."""
+    from rocker.network import ports
+    if not raw:
+        return []
+    if not isinstance(raw, (list, tuple)):
+        raw = [raw]
+    if len(raw) > MAX_LIST:
+        raise InvalidInput(f"too many port specs ({len(raw)}; at most {MAX_LIST})")
+    out: list[dict] = []
+    for item in raw:
+        if isinstance(item, Mapping):  # the stack file's long form
+            unknown = set(item) - {"target", "published", "host_ip", "protocol", "mode"}
+            if unknown or "target" not in item:
+                raise InvalidInput(f"invalid port {dict(item)!r}: target (and published, "
+                                   "host_ip, protocol)")
+            spec = str(item["target"])
+            if item.get("published") not in (None, ""):
+                spec = f"{item['published']}:{spec}"
+                if item.get("host_ip"):
+                    spec = f"{item['host_ip']}:{spec}"
+            elif item.get("host_ip"):
+                spec = f"{item['host_ip']}::{spec}"
+            if item.get("protocol"):
+                spec += f"/{item['protocol']}"
+        else:
+            spec = str(item)
+        out += [ports.to_json(m) for m in ports.parse_publish(spec)]
+    if len(out) > 65535:
+        raise InvalidInput("too many published ports")
+    seen = set()
+    for m in out:
+        key = (m["HostIp"], m["HostPort"], m["Protocol"])
+        if m["HostPort"] and key in seen:
+            raise InvalidInput(f"host port {m['HostPort']}/{m['Protocol']} is published twice")
+        seen.add(key)
+    return out
+
+
+def _iplist(raw: Any, values: Mapping[str, Any]) -> list[str]:
+    import ipaddress
+    out = []
+    for v in _strings(raw, "DNS servers"):
+        try:
+            out.append(str(ipaddress.ip_address(v)))
+        except ValueError:
+            raise InvalidInput(f"invalid DNS server {v!r}: an IP address") from None
+    return out
+
+
+def _domains(raw: Any, values: Mapping[str, Any]) -> list[str]:
+    out = _strings(raw, "DNS search domains")
+    for d in out:
+        if d != "." and not all(HOSTNAME_RE.match(p) for p in d.rstrip(".").split(".")):
+            raise InvalidInput(f"invalid DNS search domain {d!r}")
+    return out
+
+
+def _dnsopts(raw: Any, values: Mapping[str, Any]) -> list[str]:
+    out = _strings(raw, "DNS options")
+    for o in out:
+        if not re.match(r"^[A-Za-z0-9_-]+(:[0-9]{1,4})?\Z", o):
+            raise InvalidInput(f"invalid DNS option {o!r} (ndots:2, edns0, ...)")
+    return out
+
+
+def _hosts(raw: Any, values: Mapping[str, Any]) -> list[str]:
+    from rocker.network.hostsfile import parse_add_host
+    if isinstance(raw, Mapping):
+        raw = [f"{k}:{v}" for k, v in raw.items()]
+    out = []
+    for h in _strings(raw, "extra hosts"):
+        name, ip = parse_add_host(h)
+        out.append(f"{name}:{ip}")
+    return out
+
+
 KINDS: dict[str, Any] = {
     "image": lambda raw, values: canonical_image(raw),
     "command": lambda raw, values: normalise_command(raw),
@@ -340,6 +525,13 @@ KINDS: dict[str, Any] = {
                                     else parse_timeout(raw, "--stop-timeout")),
     "limits": _limits,
     "healthcheck": lambda raw, values: parse_healthcheck(raw),
+    "netmode": _netmode,
+    "networks": _networks,
+    "ports": _ports,
+    "iplist": _iplist,
+    "domains": _domains,
+    "dnsopts": _dnsopts,
+    "hosts": _hosts,
 }
 """Field kind (rocker.fields) -> its parser: (the value given or None, all values) -> the
 validated, normalised value stored in the config."""

@@ -90,6 +90,16 @@ def observed(state: dict) -> dict:
     return st
 
 
+def container_running(paths, cid: str) -> bool:
+    """Is container `cid`'s process alive (by the record's pid, start time and boot id)?"""
+    from rocker.containers import records
+    try:
+        st = records.load(paths, cid)["state"]
+    except Exception:  # noqa: BLE001 - gone or broken: not running
+        return False
+    return is_alive(st.get("pid"), st.get("pid_start"), st.get("boot_id"))
+
+
 def status_text(st: dict, now: float | None = None) -> str:
     """Docker-like status column: 'Up 3 minutes', 'Exited (0) 2 minutes ago', 'Created'."""
     import time

@@ -1,8 +1,9 @@
 """The one teardown of what a container owns: runtime files, cgroup, storage, name. Idempotent.
 
 Two entry points, one sequence: release_stopped() takes what a container has only while it
-runs (its cgroup and runtime files; networking adds its veths and leases here), and
-remove_container() does that and then removes the rest (record, storage, name). The monitor
+runs (its cgroup, its runtime files, its published ports and the firewall rules for them; its
+veths go with its network namespace, by the kernel), and remove_container() does that and then
+removes the rest (record, storage, address leases, name). The monitor
 calls release_stopped() when a container ends (remove_container() for --rm), and so do stop,
 rm and apply when they find a monitor gone (killed with -9); `rm`, `--rm`, apply and garbage
 collection call remove_container(). Every step tolerates what is already gone, so a crash
@@ -30,6 +31,27 @@ def release_stopped(paths: Paths, cid: str, kill_leftovers: bool = False) -> Non
         rundir = paths.container_rundir(cid)
         if os.path.isdir(rundir):
             _remove_quietly(rundir)
+        _release_network(paths, cid, remove=False)
+
+
+def _release_network(paths: Paths, cid: str, remove: bool) -> None:
+    """Ports and rules (and with `remove` the address leases) of `cid`; nothing to do, and
+    nothing imported, for a root that never had a network."""
+    from rocker.network.store import folder
+    if not os.path.exists(os.path.join(folder(paths), "state.json")):
+        return
+    from rocker.containers.state import container_running
+    from rocker.network import setup
+
+    def alive(c: str) -> bool:
+        return c != cid and container_running(paths, c)
+    try:
+        if remove:
+            setup.forget(paths, cid, alive)
+        else:
+            setup.disconnect(paths, cid, None, alive)
+    except Exception:  # noqa: BLE001 - stale leases and rules are reclaimed by the next one
+        pass
 
 
 def _release_cgroup(cid: str, kill_leftovers: bool) -> None:
@@ -83,6 +105,7 @@ def remove_container(paths: Paths, cid: str) -> None:
         except OSError:
             trash = cdir
     crash_point("remove:renamed")
+    _release_network(paths, cid, remove=True)
     for name in names:
         records.release_name(paths, name, cid)
     _remove_quietly(trash)

@@ -95,6 +95,8 @@ class Monitor:
         self.backoff = BACKOFF_START
         self.unhealthy_restart = False
         self.health_timed_out = False
+        self.net = None  # rocker.network.setup.Connection while the container runs
+        self.resolver = None  # rocker.network.resolver.Resolver on user networks
         if attach_fd >= 0:
             self.hub.add_client(socket.socket(fileno=attach_fd),
                                 stdin=bool(self.cfg.get("interactive")), output=True,
@@ -223,8 +225,10 @@ class Monitor:
             stdio = (in_r, out_w, err_w)
             child_fds = [in_r, out_w, err_w]
             parent_fds = {out_r: "stdout", err_r: "stderr"}
+        bridged = (self.cfg.get("network_mode") or "bridge") == "bridge"
         try:
-            started = launch(spec, self.cg.add_pid, stdio)
+            started = launch(spec, self.cg.add_pid, stdio,
+                             before_go=self._connect if bridged else None)
         except BaseException:
             for fd in list(parent_fds) + ([in_w] if in_w is not None else []):
                 os.close(fd)
@@ -244,6 +248,42 @@ class Monitor:
             self.hub.set_stdin(in_w)
         self.pid = started.pid
         return started.pid
+
+    def _alive(self, cid: str) -> bool:
+        return cid == self.cid and self.pid is not None or cstate.container_running(self.paths,
+                                                                                    cid)
+
+    def _connect(self, pid: int) -> None:
+        """The container's network, made between create and start (rocker.network.setup)."""
+        from rocker.network import setup
+        self.net = setup.connect(self.paths, self.rec, pid, self._alive)
+        if self.net.dns is not None:
+            self._watch_resolver(self.net.dns, self.net.upstreams)
+
+    def _watch_resolver(self, sock, upstreams) -> None:
+        from rocker.network.resolver import Resolver
+        from rocker.network.store import folder
+        self.resolver = Resolver(os.path.join(folder(self.paths), "state.json"), self.cid, sock,
+                                 upstreams)
+        self.sel.register(sock, selectors.EVENT_READ, ("dns", sock))
+
+    def _disconnect(self) -> None:
+        if self.resolver is not None:
+            for sock in self.resolver.sockets():
+                try:
+                    self.sel.unregister(sock)
+                except (KeyError, ValueError):
+                    pass
+            self.resolver.close()
+            self.resolver = None
+        if self.net is None and (self.cfg.get("network_mode") or "bridge") != "bridge":
+            return
+        from rocker.network import setup
+        conn, self.net = self.net, None
+        try:
+            setup.disconnect(self.paths, self.cid, conn, self._alive)
+        except Exception:  # noqa: BLE001 - the next network operation or rm -f finishes it
+            pass
 
     def start(self, first: bool) -> bool:
         from rocker.util.trace import mark
@@ -309,6 +349,12 @@ class Monitor:
                         os.read(key.data[1], 512)
                     except OSError:
                         pass
+                elif kind == "dns" and self.resolver is not None:
+                    out = self.resolver.handle_query()
+                    if out is not None:
+                        self.sel.register(out, selectors.EVENT_READ, ("dns-up", out))
+                elif kind == "dns-up" and self.resolver is not None:
+                    self.resolver.handle_answer()
             status = self._reap()
             if status is None:
                 self._stop_tick()
@@ -532,6 +578,7 @@ class Monitor:
                     self.hub.flush_and_close()
                 self.pid = None
                 self.stop_deadline = None
+                self._disconnect()
                 # the PID namespace died with its init, so its processes are gone; a process
                 # that escaped it into the cgroup (exec'd helpers) is not
                 if self.cg.procs():
@@ -582,9 +629,15 @@ class Monitor:
             "clients": [[fd, c.stdin, c.output, c.initial] for fd, c in hub.clients.items()],
             "line_buf": {k: v.hex() for k, v in self.line_buf.items()},
             "pid_start": self.pid_start, "dropped": self.dropped, "pending": self.pending,
+            "net": None if self.net is None else {
+                "reservations": [r.fileno() for r in self.net.reservations],
+                "dns": self.net.dns.fileno() if self.net.dns is not None else None,
+                "upstreams": self.net.upstreams, "ports": self.net.ports},
         }
         keep = [int(fd) for fd in state["out_fds"]] + [state["listen"]] + \
             [c[0] for c in state["clients"]] + ([hub.stdin_fd] if hub.stdin_fd is not None else [])
+        if self.net is not None:
+            keep += self.net.fds()
         for fd in keep:
             os.set_inheritable(fd, True)
         self.log.flush()
@@ -623,6 +676,17 @@ class Monitor:
             os.set_inheritable(fd, False)
             self.hub.add_client(socket.socket(fileno=fd), stdin=stdin, output=output,
                                 initial=initial)
+        net = st.get("net")
+        if net is not None:
+            from rocker.network.setup import Connection
+            for fd in net["reservations"] + ([net["dns"]] if net["dns"] is not None else []):
+                os.set_inheritable(fd, False)
+            dns_sock = socket.socket(fileno=net["dns"]) if net["dns"] is not None else None
+            self.net = Connection(self.cid, [socket.socket(fileno=fd)
+                                             for fd in net["reservations"]],
+                                  dns_sock, net["upstreams"], net["ports"])
+            if dns_sock is not None:
+                self._watch_resolver(dns_sock, net["upstreams"])
         self.slimmed = True
 
     def _on_term(self, *_):
@@ -655,6 +719,8 @@ class Monitor:
         from rocker.util.trace import mark
         mark("monitor: finish")
         from rocker.containers.teardown import release_stopped, remove_container
+        if self.net is not None or self.resolver is not None:
+            self._disconnect()
         try:
             release_stopped(self.paths, self.cid)
         except Exception:  # noqa: BLE001 - the next stop, rm or apply finishes it

@@ -107,11 +107,23 @@ def _resources(limits: dict) -> dict:
     return out
 
 
-def build(paths: Paths, rec: dict, layout) -> dict:
-    """The config.json of `rec` on this host (`layout`: its cgroup layout)."""
+def build(paths: Paths, rec: dict, layout, net_peer: tuple[str, int] | None = None) -> dict:
+    """The config.json of `rec` on this host (`layout`: its cgroup layout). `net_peer`: the
+    (id, pid) of the running container whose network namespace `--network container:X` joins
+    (its /etc files and hostname too, as in Docker)."""
     from rocker.launcher import seccomp
     cid, cfg, proc = rec["id"], rec["config"], rec["process"]
     rundir = paths.container_rundir(cid)
+    mode = cfg.get("network_mode") or "bridge"
+    etc_dir = paths.container_rundir(net_peer[0]) if net_peer else rundir
+    namespaces = []
+    for t in ocispec.NAMESPACE_TYPES:
+        if t == "network" and mode == "host":
+            continue  # the host's own
+        if t == "network" and net_peer:
+            namespaces.append({"type": t, "path": f"/proc/{net_peer[1]}/ns/net"})
+        else:
+            namespaces.append({"type": t})
     user = _user(rec)
     env = list(proc["env"])
     if not any(e.startswith("HOME=") for e in env):
@@ -132,7 +144,7 @@ def build(paths: Paths, rec: dict, layout) -> dict:
          "options": NOSUID_NOEXEC_NODEV + ["ro"]},
         {"destination": "/sys/fs/cgroup", "type": "cgroup2" if layout.version == 2 else "cgroup",
          "source": "cgroup", "options": NOSUID_NOEXEC_NODEV + ["relatime", "ro"]},
-    ] + [{"destination": f"/etc/{n}", "type": "bind", "source": os.path.join(rundir, n),
+    ] + [{"destination": f"/etc/{n}", "type": "bind", "source": os.path.join(etc_dir, n),
           "options": ["rbind", "rprivate"]} for n in ("hostname", "hosts", "resolv.conf")]
     ann = {ocispec.OVERLAY_LOWER: ":".join(rec["rootfs"]["lower"]),
            ocispec.OVERLAY_UPPER: rec["rootfs"]["upper"],
@@ -159,10 +171,10 @@ def build(paths: Paths, rec: dict, layout) -> dict:
             "noNewPrivileges": True,
         },
         "root": {"path": os.path.join(rundir, "rootfs"), "readonly": False},
-        "hostname": cfg.get("hostname") or cid[:12],
+        "hostname": hostname_of(paths, rec, net_peer),
         "mounts": mounts,
         "linux": {
-            "namespaces": [{"type": t} for t in ocispec.NAMESPACE_TYPES],
+            "namespaces": namespaces,
             "cgroupsPath": f"/rocker/{cid}",
             "resources": _resources(cfg.get("limits") or {}),
             "devices": [{"path": f"/dev/{n}", "type": "c", "major": ma, "minor": mi,
@@ -176,10 +188,28 @@ def build(paths: Paths, rec: dict, layout) -> dict:
     }
 
 
-def write(paths: Paths, rec: dict, layout) -> str:
+def hostname_of(paths: Paths, rec: dict, net_peer: tuple[str, int] | None = None) -> str:
+    """--hostname, else the host's with --network host, the peer's with container:X, else the
+    short id (Docker's choices)."""
+    cfg = rec["config"]
+    if cfg.get("hostname"):
+        return cfg["hostname"]
+    if net_peer:
+        try:
+            with open(os.path.join(paths.container_rundir(net_peer[0]), "hostname")) as f:
+                return f.read().strip() or rec["id"][:12]
+        except OSError:
+            pass
+    if (cfg.get("network_mode") or "bridge") == "host":
+        return os.uname().nodename
+    return rec["id"][:12]
+
+
+def write(paths: Paths, rec: dict, layout, net_peer: tuple[str, int] | None = None) -> str:
     """Build and write the config (atomically); its path."""
     from rocker.state.store import atomic_write
     path = config_path(paths, rec["id"])
-    data = json.dumps(build(paths, rec, layout), separators=(",", ":")).encode()  # C encoder
+    data = json.dumps(build(paths, rec, layout, net_peer),
+                      separators=(",", ":")).encode()  # C encoder
     atomic_write(path, data, durable=False)  # written again before every start
     return path

@@ -31,6 +31,23 @@ def _fields_shown(rec: dict, cfg: dict, proc: dict) -> dict:
     return out
 
 
+def _port_bindings(maps: list[dict]) -> dict:
+    """Docker's PortBindings: "80/tcp" -> [{HostIp, HostPort}] ("" for a random port)."""
+    out: dict = {}
+    for m in maps:
+        out.setdefault(f"{m['ContainerPort']}/{m['Protocol']}", []).append(
+            {"HostIp": m.get("HostIp") or "", "HostPort": str(m["HostPort"] or "")})
+    return out
+
+
+def _network_settings(paths, rec: dict) -> dict:
+    if not os.path.exists(os.path.join(paths.root, "networks", "state.json")):
+        return {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "",
+                "NetworkMode": rec["config"].get("network_mode")}
+    from rocker.runtime.networks import settings
+    return settings(paths, rec)
+
+
 def inspect_container(paths, cid: str) -> dict:
     rec = records.load(paths, cid)
     obs = cstate.observed(rec.get("state", {}))
@@ -77,7 +94,9 @@ def inspect_container(paths, cid: str) -> dict:
         "ImageName": shown["ImageName"],
         "RestartCount": obs.get("restart_count", 0),
         "Config": shown["Config"],
-        "HostConfig": dict(shown["HostConfig"], ResourcesInForce=limits),
+        "HostConfig": dict(shown["HostConfig"], ResourcesInForce=limits,
+                           PortBindings=_port_bindings(cfg.get("publish") or [])),
+        "NetworkSettings": _network_settings(paths, rec),
         "Mounts": mounts,
         "Stack": rec.get("stack"),
         "LogPath": os.path.join(paths.container_dir(cid), "container.log"),

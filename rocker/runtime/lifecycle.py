@@ -18,7 +18,7 @@ import time
 from rocker.containers import records
 from rocker.containers import state as cstate
 from rocker.containers.config import ContainerConfig, parse_signal, resolve_process
-from rocker.errors import Conflict, ContainerStartError, HostError, InvalidInput
+from rocker.errors import Conflict, ContainerStartError, HostError, InvalidInput, NotFound
 from rocker.paths import Paths
 from rocker.state.store import flocked, makedirs, write_json
 from rocker import states
@@ -41,8 +41,13 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
     store = ImageStore(paths)
     img = store.resolve(cfg.image)
     _canonical_image_ref(cfg, img)
+    if cfg.networks:
+        from rocker.runtime.networks import check_exists
+        check_exists(paths, [a["name"] for a in cfg.networks])
     cid = os.urandom(32).hex()
     process = resolve_process(cfg, img.config, cid)
+    if cfg.publish_all:  # -P: what the image exposes, published when it starts
+        process["exposed"] = sorted(str(p) for p in img.config.get("ExposedPorts") or {})
     name = name or generate()
     makedirs(paths.containers)
     records.collect_garbage(paths)
@@ -107,28 +112,54 @@ def _canonical_image_ref(cfg: ContainerConfig, img) -> None:
         cfg.image = ref
 
 
-def _write_etc(paths: Paths, rec: dict) -> None:
+def _network_peer(paths: Paths, rec: dict) -> tuple[str, int] | None:
+    """(id, pid) of the running container `--network container:X` names (None otherwise)."""
+    mode = rec["config"].get("network_mode") or "bridge"
+    if not mode.startswith("container:"):
+        return None
+    ref = mode[len("container:"):]
+    try:
+        other = records.load(paths, records.resolve(paths, ref))
+    except (NotFound, FileNotFoundError):
+        raise ContainerStartError(f"cannot join the network of container {ref}: no such "
+                                  "container") from None
+    if other["id"] == rec["id"]:
+        raise ContainerStartError("a container cannot join its own network namespace")
+    st = other["state"]
+    if not cstate.is_alive(st.get("pid"), st.get("pid_start"), st.get("boot_id")):
+        raise ContainerStartError(f"cannot join the network of container {ref}: it is not "
+                                  "running")
+    return other["id"], st["pid"]
+
+
+def _write_etc(paths: Paths, rec: dict, hostname: str) -> None:
+    """The container's hostname, hosts and resolv.conf (rocker.network.setup rewrites the last
+    two in place once the container has its addresses; --network host gets the host's)."""
+    from rocker.network.setup import etc_files
     rundir = makedirs(paths.container_rundir(rec["id"]), 0o711)
-    hostname = rec["config"].get("hostname") or rec["id"][:12]
     with open(os.path.join(rundir, "hostname"), "w") as f:
         f.write(hostname + "\n")
+    mode = rec["config"].get("network_mode") or "bridge"
+    if mode == "host":
+        hosts, resolv = _read_host_file("/etc/hosts"), _read_host_file("/etc/resolv.conf")
+        for h in rec["config"].get("add_host") or []:
+            name, _, ip = h.partition(":")
+            hosts += f"{ip}\t{name}\n"
+    else:
+        hosts, resolv, _ = etc_files(rec, [], False)
     with open(os.path.join(rundir, "hosts"), "w") as f:
-        f.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                f"127.0.1.1\t{hostname}\n")
-    resolv = ""
-    try:
-        with open("/etc/resolv.conf") as f:
-            for line in f:
-                parts = line.split()
-                if parts[:1] == ["nameserver"] and len(parts) > 1 and (
-                        parts[1].startswith("127.") or parts[1] == "::1"):
-                    continue  # a loopback resolver is unreachable from the container
-                resolv += line
-    except OSError:
-        pass
+        f.write(hosts)
     with open(os.path.join(rundir, "resolv.conf"), "w") as f:
         f.write(resolv)
     os.makedirs(os.path.join(rundir, "rootfs"), exist_ok=True)
+
+
+def _read_host_file(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read(1 << 20).decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def _fork_monitor(paths: Paths, cid: str, sync_fd: int, attach_fd: int) -> None:
@@ -174,8 +205,10 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
         attach_fd = attach_sock.fileno() if attach_sock is not None else -1
         # the runtime files stay ours: whoever else removes them (_settle) takes this lock
         from rocker.runtime import bundle
-        bundle.write(paths, rec, _cgroup(cid).layout)  # the OCI config the launcher runs
-        _write_etc(paths, rec)
+        peer = _network_peer(paths, rec)
+        # the OCI config the launcher runs
+        bundle.write(paths, rec, _cgroup(cid).layout, peer)
+        _write_etc(paths, rec, bundle.hostname_of(paths, rec, peer))
         sync_r, sync_w = os.pipe()
         try:
             _fork_monitor(paths, cid, sync_w, attach_fd)

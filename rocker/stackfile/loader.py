@@ -381,6 +381,10 @@ def _prepared(row, value: Any, base_dir: str) -> Any:
         return hc
     if row.kind == "cpuset":
         return str(value)
+    if row.kind == "networks" and isinstance(value, dict):
+        return {k: (v.model_dump() if v is not None else None) for k, v in value.items()}
+    if row.kind == "ports":
+        return [p.model_dump() if hasattr(p, "model_dump") else p for p in value]
     return value
 
 

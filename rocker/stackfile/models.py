@@ -48,6 +48,33 @@ class HealthcheckSpec(_Strict):
     start_period: Union[str, float] = Field("0s", description="Grace period after start.")
 
 
+class NetworkAttachSpec(_Strict):
+    """A container on one network."""
+
+    aliases: list[str] = Field(default_factory=list, description="More names on this network.")
+    ipv4_address: Optional[str] = Field(None, description="A fixed address in its subnet.")
+
+
+class PortSpec(_Strict):
+    """A published port, long form."""
+
+    target: int = Field(description="The container's port.")
+    published: Optional[Union[str, int]] = Field(None, description="The host's port or range "
+                                                                   "(default: a free one).")
+    host_ip: Optional[str] = Field(None, description="The host address (default: all).")
+    protocol: Optional[Literal["tcp", "udp"]] = Field(None, description="tcp (default) or udp.")
+
+
+class NetworkSpec(_Strict):
+    """A network the stack owns (created by apply, removed when the stack no longer has it)."""
+
+    subnet: Optional[str] = Field(None, description="IPv4 CIDR (default: a free 10.87.N.0/24).")
+    gateway: Optional[str] = Field(None, description="The bridge's address (default: the "
+                                                     "first host).")
+    internal: bool = Field(False, description="No route out of the network.")
+    labels: Union[dict[str, Scalar], list[str]] = Field(default_factory=dict)
+
+
 _KIND_TYPES: dict[str, tuple] = {  # a field's kind (rocker.fields) -> its type in the file
     "image": (str, {}),
     "command": (Optional[Union[list[Scalar], str]], {}),
@@ -69,6 +96,13 @@ _KIND_TYPES: dict[str, tuple] = {  # a field's kind (rocker.fields) -> its type 
     "cpus": (Optional[Union[float, str]], {}),
     "cpuset": (Optional[Union[str, int]], {}),
     "healthcheck": (Optional[HealthcheckSpec], {}),
+    "netmode": (Optional[str], {}),
+    "networks": (Optional[Union[list[str], dict[str, Optional[NetworkAttachSpec]]]], {}),
+    "ports": (Optional[list[Union[str, int, PortSpec]]], {}),
+    "iplist": (Optional[Union[list[str], str]], {}),
+    "domains": (Optional[Union[list[str], str]], {}),
+    "dnsopts": (Optional[Union[list[str], str]], {}),
+    "hosts": (Optional[Union[list[str], dict[str, str]]], {}),
 }
 
 
@@ -112,6 +146,9 @@ class StackSpec(_Strict):
                                                   "the file).")
     images: dict[str, ImageSpec] = Field(default_factory=dict)
     containers: dict[str, ContainerSpec] = Field(default_factory=dict)
+    networks: dict[str, Optional[NetworkSpec]] = Field(
+        default_factory=dict, description="Networks of the stack (besides its default one, "
+                                          "<stack>_default).")
 
 
 def json_schema() -> dict:

@@ -25,6 +25,26 @@ if os.geteuid() != 0:
     pytest.skip("integration tests need root", allow_module_level=True)
 
 
+def _private_network_namespace() -> None:
+    """The whole session runs in a network namespace of its own (made here, before any test
+    starts a process): rocker's bridges, veths, routes, sysctls and nftables tables live and
+    die with it, and no container traffic can leave the machine. Its `lo` is brought up; the
+    leak check at the end runs inside it. ROCKER_TEST_HOST_NETNS=1 keeps the host's (never in
+    CI)."""
+    if os.environ.get("ROCKER_TEST_HOST_NETNS") == "1" or os.environ.get("ROCKER_TEST_NETNS"):
+        return
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET
+        raise RuntimeError(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
+    os.environ["ROCKER_TEST_NETNS"] = str(os.getpid())  # a re-import must not nest another
+    from rocker.launcher.syscalls import link_up
+    link_up("lo")
+
+
+_private_network_namespace()
+
+
 def _ppid(pid: str) -> int | None:
     try:
         with open(f"/proc/{pid}/stat") as f:

@@ -25,7 +25,8 @@ def test_plan_imports_no_os_level_code():
 @pytest.mark.parametrize("entry", [
     "from rocker.cli.main import cli; import rocker.cli.containers, rocker.runtime.lifecycle",
     "import rocker.monitor.main, rocker.launcher.launch, rocker.launcher.init",
-    "import rocker.cli.resources, rocker.cli.images",
+    "import rocker.cli.resources, rocker.cli.images, rocker.cli.networks",
+    "import rocker.network.setup, rocker.network.resolver, rocker.runtime.networks",
 ])
 def test_container_commands_do_not_load_heavy_libraries(entry):
     mods = loaded_after(entry)
@@ -34,7 +35,8 @@ def test_container_commands_do_not_load_heavy_libraries(entry):
 
 def test_monitor_imports_stay_small():
     mods = loaded_after("import rocker.monitor.main, rocker.launcher.launch, rocker.launcher.init, "
-                        "rocker.cgroups, rocker.containers.teardown")
+                        "rocker.cgroups, rocker.containers.teardown, rocker.network.setup, "
+                        "rocker.network.resolver")
     assert not {"dataclasses", "inspect", "click", "typing_extensions"} & mods
 
 

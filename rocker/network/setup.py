@@ -1,0 +1,321 @@
+"""A container's network from start to removal: reserve its host ports, make its links, address
+them, write its /etc files, keep the firewall in step, give everything back.
+
+    connect(paths, rec, pid)    the monitor, between the launcher's create and start (the init
+                                exists in its new namespaces, the user's command does not run)
+    disconnect(conn)            the monitor, when the container's process has exited
+    forget(paths, cid)          container removal (rocker.containers.teardown): its leases
+    reload(paths)               rebuild rocker's nftables table from state (`network reload`)
+
+Published ports are reserved as Docker does, by binding them in the host's namespace (a TCP
+socket bound but never listening, a bound UDP socket) and holding the sockets for the
+container's life in its monitor: a port some host process or another container holds is refused
+at start with one line, before anything else is made. The traffic itself goes by DNAT in
+rocker's own table (rocker.network.firewall), which runs before any socket lookup, so the
+reserving sockets never see a packet. When the monitor dies the reservation goes with it; when
+the container's namespace goes, the kernel deletes its veths; the lease and the rules a crash
+leaves are reclaimed by the next network operation (stale leases) or `rm -f`.
+
+`alive(cid)` (whether a container runs, by rocker's liveness check) is passed in by the callers:
+this package sits below the container records.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+
+from rocker.errors import ContainerStartError, HostError
+from rocker.network import store
+
+EMBEDDED_DNS = "127.0.0.11"
+NFT_TIMEOUT = 30
+
+
+class Connection:
+    """What a running container holds: port reservations, the resolver's socket (in its
+    namespace) and where the resolver forwards."""
+
+    __slots__ = ("cid", "reservations", "dns", "upstreams", "ports")
+
+    def __init__(self, cid: str, reservations: list, dns, upstreams: list[str],
+                 ports: list[dict]) -> None:
+        self.cid, self.reservations, self.dns = cid, reservations, dns
+        self.upstreams, self.ports = upstreams, ports
+
+    def fds(self) -> list[int]:
+        return [s.fileno() for s in self.reservations] + ([self.dns.fileno()] if self.dns else [])
+
+    def close(self) -> None:
+        for s in self.reservations + ([self.dns] if self.dns else []):
+            try:
+                s.close()
+            except OSError:
+                pass
+        self.reservations, self.dns = [], None
+
+
+# ---- ports ------------------------------------------------------------------------------------
+def _reserve(m: dict) -> tuple[socket.socket, dict]:
+    """Bind the host side of one mapping; (the socket, the mapping with its real host port)."""
+    kind = socket.SOCK_STREAM if m["Protocol"] == "tcp" else socket.SOCK_DGRAM
+    s = socket.socket(socket.AF_INET, kind | socket.SOCK_CLOEXEC)
+    host_ip = m.get("HostIp") or "0.0.0.0"
+    try:
+        s.bind((host_ip, int(m.get("HostPort") or 0)))
+    except OSError as e:
+        s.close()
+        where = f"{host_ip}:{m.get('HostPort') or 0}/{m['Protocol']}"
+        if e.errno == errno.EADDRINUSE:
+            raise ContainerStartError(f"cannot publish port {m['ContainerPort']}/"
+                                      f"{m['Protocol']}: {where} is already in use") from None
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise ContainerStartError(f"cannot publish on {host_ip}: no such address on this "
+                                      "host") from None
+        raise ContainerStartError(f"cannot publish {where}: {e.strerror}") from None
+    return s, dict(m, HostPort=s.getsockname()[1])
+
+
+def publish_list(cfg: dict, exposed: list[str]) -> list[dict]:
+    """The mappings to make: -p, plus each exposed port on a random host port with -P."""
+    out = [dict(m) for m in cfg.get("publish") or []]
+    if cfg.get("publish_all"):
+        from rocker.network.ports import parse_expose
+        have = {(m["ContainerPort"], m["Protocol"]) for m in out}
+        for spec in exposed:
+            port, proto = parse_expose(spec)
+            if (port, proto) not in have:
+                out.append({"HostIp": "", "HostPort": 0, "ContainerPort": port,
+                            "Protocol": proto})
+    return out
+
+
+# ---- firewall ---------------------------------------------------------------------------------
+def _last_path(paths) -> str:
+    """The script loaded last (RUNROOT: gone after a reboot, when the kernel's table is too)."""
+    return os.path.join(paths.runroot, "networks", "ruleset.nft")
+
+
+def in_use(st: dict, alive) -> set[str]:
+    """Networks with at least one attachment that is up and whose container runs."""
+    return {name for name, leases in st["leases"].items()
+            if any(e.get("up") and alive(e["container"]) for e in leases.values())}
+
+
+def ruleset_of(st: dict, alive) -> str:
+    """rocker's table for the networks in use and the ports of running containers; with
+    nothing running, a script that deletes the table (rocker leaves no rules behind)."""
+    from rocker.network import firewall
+    used = in_use(st, alive)
+    nets = [firewall.NetRule(n["name"], n["bridge"], n["subnet"], bool(n.get("internal")))
+            for n in st["networks"].values() if n["name"] in used]
+    ports = []
+    for name in sorted(used):
+        net = st["networks"].get(name)
+        if net is None:
+            continue
+        for ip, e in st["leases"][name].items():
+            if not e.get("up") or not e.get("ports") or not alive(e["container"]):
+                continue
+            for m in e["ports"]:
+                ports.append(firewall.PortRule(e["container"], ip, net["bridge"],
+                                               m.get("HostIp") or "", int(m["HostPort"]),
+                                               int(m["ContainerPort"]), m["Protocol"]))
+    return firewall.ruleset(nets, ports)
+
+
+def _settle(paths, st: dict, alive) -> None:
+    """Bridges of networks no running container uses go (as podman's netavark does: nothing
+    of rocker's stays on the host once nothing runs), and the rules follow the state."""
+    from rocker.network import netlink
+    used = in_use(st, alive)
+    for n in st["networks"].values():
+        if n["name"] not in used and netlink.link_exists(n["bridge"]):
+            netlink.delete_link(n["bridge"])
+    apply_ruleset(paths, ruleset_of(st, alive))
+
+
+def apply_ruleset(paths, script: str, force: bool = False) -> bool:
+    """Load `script` with `nft -f -` unless it is what was loaded last (force: always);
+    True if it ran."""
+    last = _last_path(paths)
+    if not force:
+        try:
+            with open(last) as f:
+                if f.read() == script:
+                    return False
+        except OSError:
+            pass
+    import shutil
+    import subprocess
+    nft = shutil.which("nft") or ("/usr/sbin/nft" if os.path.exists("/usr/sbin/nft") else None)
+    if nft is None:
+        raise HostError("nft (nftables) is not installed: rocker's networks need it "
+                        "(apt install nftables)")
+    try:
+        p = subprocess.run([nft, "-f", "-"], input=script, capture_output=True, text=True,
+                           timeout=NFT_TIMEOUT)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise HostError(f"nft failed: {e}") from None
+    if p.returncode != 0:
+        raise HostError("nft refused rocker's ruleset: "
+                        + (p.stderr.strip().splitlines() or ["(no message)"])[0])
+    os.makedirs(os.path.dirname(last), mode=0o700, exist_ok=True)
+    tmp = last + f".{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(script)
+    os.replace(tmp, last)
+    return True
+
+
+def reload(paths, alive, force: bool = True) -> str:
+    """Rebuild rocker's table from state (after someone flushed the ruleset)."""
+    with store.locked(paths) as st:
+        script = ruleset_of(st, alive)
+        apply_ruleset(paths, script, force=force)
+    return script
+
+
+# ---- connect / disconnect -----------------------------------------------------------------------
+def _names(rec: dict, attachment: dict) -> list[str]:
+    names = [rec["name"]] + list(attachment.get("aliases") or [])
+    stack = rec.get("stack") or {}
+    for extra in (stack.get("service"), stack.get("replica")):
+        if extra and extra not in names:
+            names.append(extra)
+    return names
+
+
+def _write_in_place(path: str, text: str) -> None:
+    """Same inode (the container's bind mount of the file keeps seeing it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    try:
+        os.ftruncate(fd, 0)
+        data = text.encode()
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
+def host_resolv():
+    from rocker.network.hostsfile import Resolv, parse_resolv
+    try:
+        with open("/etc/resolv.conf", "rb") as f:
+            text = f.read(1 << 16).decode("utf-8", "replace")
+    except OSError:
+        return Resolv([], [], [])
+    return parse_resolv(text)
+
+
+def etc_files(rec: dict, addrs: list[tuple[str, list[str]]], embedded: bool) -> tuple[str, str,
+                                                                                     list[str]]:
+    """(hosts, resolv.conf, the resolver's upstreams) of a container with addresses `addrs`."""
+    from rocker.network import hostsfile
+    cfg = rec["config"]
+    hostname = cfg.get("hostname") or rec["id"][:12]
+    extra = [hostsfile.parse_add_host(h) for h in cfg.get("add_host") or []]
+    hosts = hostsfile.render_hosts(hostname, addrs, extra)
+    host = host_resolv()
+    r = hostsfile.container_resolv(host, list(cfg.get("dns") or []),
+                                   list(cfg.get("dns_search") or []),
+                                   list(cfg.get("dns_option") or []),
+                                   EMBEDDED_DNS if embedded else None)
+    return hosts, hostsfile.render_resolv(r), hostsfile.upstreams(host, list(cfg.get("dns")
+                                                                              or []))
+
+
+def connect(paths, rec: dict, pid: int, alive) -> Connection:
+    """Everything a bridge-mode container needs before its command runs (see the docstring)."""
+    from rocker.network import netlink
+    from rocker.util.trace import mark
+    mark("network: connect")
+    cid, cfg = rec["id"], rec["config"]
+    attachments = list(cfg.get("networks") or []) or [{"name": store.DEFAULT, "aliases": [],
+                                                        "ip": None}]
+
+    def me_too(c: str) -> bool:
+        return c == cid or alive(c)
+    reservations: list[socket.socket] = []
+    bound: list[dict] = []
+    dns_box: list = []
+    try:
+        for m in publish_list(cfg, (rec.get("process") or {}).get("exposed") or []):
+            s, real = _reserve(m)
+            reservations.append(s)
+            bound.append(real)
+        links: list = []
+        addrs: list[tuple[str, list[str]]] = []
+        user_net = False
+        with store.locked(paths) as st:
+            nets = [store.find(st, a["name"]) for a in attachments]
+            with netlink._ipr() as ipr:
+                for net in nets:
+                    netlink.ensure_bridge(ipr, net)
+            mark("network: bridges")
+            for i, (a, net) in enumerate(zip(attachments, nets)):
+                names = _names(rec, a)
+                ip = store.lease(st, net, cid, a.get("ip"), names, f"eth{i}")
+                prefix = int(net["subnet"].split("/")[1])
+                links.append(netlink.Link(store.veth_name(cid, i), f"eth{i}", net["bridge"], ip,
+                                          prefix, None if net.get("internal") else
+                                          net["gateway"]))
+                addrs.append((ip, [cfg.get("hostname") or cid[:12]]))
+                user_net = user_net or not net.get("default")
+            for _net, (_ip, e) in store.leases_of(st, cid).items():
+                e["up"], e["ports"] = True, []  # in use from now on: no one removes its bridge
+            mark("network: leases")
+            apply_ruleset(paths, ruleset_of(st, me_too))
+            mark("network: ruleset")
+
+        def inside() -> None:
+            if user_net:
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                s.bind((EMBEDDED_DNS, 53))
+                dns_box.append(s)
+
+        # the resolver needs 127.0.0.11 on lo, which the init brought up in its namespace
+        netlink.plumb(pid, links, inside)
+        mark("network: plumbed")
+        rundir = paths.container_rundir(cid)
+        hosts, resolv, upstreams = etc_files(rec, addrs, bool(dns_box))
+        _write_in_place(os.path.join(rundir, "hosts"), hosts)
+        _write_in_place(os.path.join(rundir, "resolv.conf"), resolv)
+        if bound:
+            with store.locked(paths) as st:
+                first = min(store.leases_of(st, cid).values(), key=lambda v: v[1]["ifname"],
+                            default=None)
+                if first is not None:
+                    first[1]["ports"] = bound
+                apply_ruleset(paths, ruleset_of(st, me_too))
+    except BaseException:
+        for s in reservations + dns_box:
+            s.close()
+        try:
+            forget(paths, cid, alive)
+        except Exception:  # noqa: BLE001
+            pass
+        raise
+    return Connection(cid, reservations, dns_box[0] if dns_box else None, upstreams, bound)
+
+
+def disconnect(paths, cid: str, conn: Connection | None, alive) -> None:
+    """The container's process is gone: its ports and names go (its addresses stay leased)."""
+    if conn is not None:
+        conn.close()
+    with store.locked(paths) as st:
+        for _net, (_ip, e) in store.leases_of(st, cid).items():
+            e["up"], e["ports"] = False, []
+        _settle(paths, st, lambda c: c != cid and alive(c))
+
+
+def forget(paths, cid: str, alive) -> None:
+    """Container removal: its leases go, and its rules if it still had any."""
+    if not os.path.exists(os.path.join(store.folder(paths), "state.json")):
+        return
+    with store.locked(paths) as st:
+        for leases in st["leases"].values():
+            for ip in [ip for ip, e in leases.items() if e["container"] == cid]:
+                del leases[ip]
+        _settle(paths, st, lambda c: c != cid and alive(c))
