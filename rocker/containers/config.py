@@ -410,7 +410,7 @@ def _networks(raw: Any, values: Mapping[str, Any]) -> list[dict]:
         out = [{"name": n, "aliases": [], "ip": None} for n in _strings(raw, "networks")]
     seen = set()
     for a in out:
-        if a["name"] in MODES or a["name"].startswith("container:"):
+        if (a["name"] in MODES and a["name"] != DEFAULT) or a["name"].startswith("container:"):
             raise InvalidInput(f"--network {a['name']} cannot be combined with other networks")
         check_name(a["name"])
         if a["name"] in seen:

@@ -180,6 +180,7 @@ def container_init(spec: dict, status_fd: int, go_fd: int, console_sock: int | N
             sc.sethostname(spec["hostname"])
         if spec["new_network"]:
             sc.link_up("lo")
+        os.write(status_fd, b"ready\n")  # created: the root is built, the command not run
         # wait for the monitor: cgroup, network and everything on its side is ready
         if os.read(go_fd, 16).strip() != b"go":
             os._exit(125)

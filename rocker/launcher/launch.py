@@ -11,10 +11,12 @@ A is a short-lived intermediate that enters the new namespaces; B is the contain
                                     unshare() the other listed ones
                                     fork B ───────────────────────▶ mounts, overlay, /proc, /dev,
                           ◀──────── "pid <B>" on the status pipe;    /sys, masks, pivot_root,
-                                    exit (B is re-parented to the    hostname, lo up
-                                    monitor, the subreaper)          [tty: pty master ──▶ monitor]
-    reap A; create() returns                                         wait for "go"
-    (network set-up for B)
+                                    exit (B is re-parented to the    [tty: pty master ──▶ monitor]
+                                    monitor, the subreaper)
+    reap A                                                           hostname, lo up
+    read "ready" (or B's error) ◀─────────────────────────────────── "ready" on the status pipe
+    create() returns                                                 wait for "go"
+    (network set-up for B: veths into its namespace)
     Created.start(): send "go" ─────────────────────────────────────▶ user, caps, no_new_privs,
                                                                      close fds, execve(command)
     read the status pipe: EOF means the command started;  ◀──────── or one JSON line
@@ -200,6 +202,9 @@ def create(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None) -> Cre
             if not fds:
                 _raise_child_error(_read_line(status_r), "the console from the init process")
             master = fds[0]
+        line = _read_line(status_r)  # the init has built its root (or says why it could not)
+        if line != b"ready\n":
+            _raise_child_error(line, "the init to be ready")
         created = True
         return Created(b_pid, master, go_w, status_r)
     except BaseException:

@@ -250,9 +250,9 @@ def connect(paths, rec: dict, pid: int, alive) -> Connection:
         user_net = False
         with store.locked(paths) as st:
             nets = [store.find(st, a["name"]) for a in attachments]
-            with netlink._ipr() as ipr:
+            with netlink.Rtnl() as nl:
                 for net in nets:
-                    netlink.ensure_bridge(ipr, net)
+                    netlink.ensure_bridge(nl, net)
             mark("network: bridges")
             for i, (a, net) in enumerate(zip(attachments, nets)):
                 names = _names(rec, a)
@@ -276,7 +276,8 @@ def connect(paths, rec: dict, pid: int, alive) -> Connection:
                 dns_box.append(s)
 
         # the resolver needs 127.0.0.11 on lo, which the init brought up in its namespace
-        netlink.plumb(pid, links, inside)
+        with netlink.Rtnl() as nl:
+            netlink.plumb(nl, pid, links, inside)
         mark("network: plumbed")
         rundir = paths.container_rundir(cid)
         hosts, resolv, upstreams = etc_files(rec, addrs, bool(dns_box))

@@ -188,6 +188,16 @@ def _fork_monitor(paths: Paths, cid: str, sync_fd: int, attach_fd: int) -> None:
     os.waitpid(pid, 0)
 
 
+def _await_finish(paths: Paths, cid: str, obs: dict, timeout: float = 10.0) -> dict:
+    """The observed state once the exited container's monitor has ended (or `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while obs.get("monitor_alive") and obs["status"] in STOPPED and not obs.get("restarting") \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+        obs = cstate.observed(records.load(paths, cid)["state"])
+    return obs
+
+
 def start(paths: Paths, cid: str, attach_sock=None) -> dict:
     """Start a created or exited container under a new monitor; returns the updated record.
 
@@ -198,9 +208,14 @@ def start(paths: Paths, cid: str, attach_sock=None) -> dict:
     with flocked(os.path.join(paths.container_dir(cid), "start.lock"), timeout=60):
         rec = records.load(paths, cid)
         obs = cstate.observed(rec["state"])
+        if obs["status"] in STOPPED and obs.get("monitor_alive") and not obs.get("restarting"):
+            # a monitor still finishing (network, cgroup, mounts) owns the runtime files:
+            # as `docker start` right after `docker run` does, wait for it rather than refuse
+            obs = _await_finish(paths, cid, obs)
+            rec = records.load(paths, cid)
         status = obs["status"]
         if status != REMOVING and obs.get("monitor_alive"):
-            status = RUNNING  # a monitor still finishing owns the runtime files
+            status = RUNNING
         states.guard("start", status, rec["name"])
         attach_fd = attach_sock.fileno() if attach_sock is not None else -1
         # the runtime files stay ours: whoever else removes them (_settle) takes this lock

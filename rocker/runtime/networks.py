@@ -120,11 +120,11 @@ def reload(paths: Paths) -> str:
     """Rebuild rocker's nftables table (and the bridges of running containers' networks)."""
     from rocker.network import netlink, setup
     st = store.snapshot(paths)
-    with netlink._ipr() as ipr:
+    with netlink.Rtnl() as nl:
         for name in {n for n, ls in st["leases"].items()
                      if any(e.get("up") for e in ls.values())}:
             if name in st["networks"]:
-                netlink.ensure_bridge(ipr, st["networks"][name])
+                netlink.ensure_bridge(nl, st["networks"][name])
     return setup.reload(paths, _alive(paths), force=True)
 
 

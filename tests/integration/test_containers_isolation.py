@@ -56,12 +56,16 @@ def test_ipc_namespace_hides_host_queue(busybox):
 
 
 def test_network_namespace_only_lo_up(busybox):
-    assert busybox("run", "busybox", "ls", "/sys/class/net").stdout.split() == ["lo"]
-    out = busybox("run", "busybox", "ip", "-o", "link").stdout
+    """--network none: a namespace of its own with only lo, up (the default network is in
+    tests/integration/test_network.py)."""
+    assert busybox("run", "--network", "none", "busybox", "ls",
+                   "/sys/class/net").stdout.split() == ["lo"]
+    out = busybox("run", "--network", "none", "busybox", "ip", "-o", "link").stdout
     lines = out.strip().splitlines()
     assert len(lines) == 1, out
     assert ": lo:" in lines[0] and "UP" in lines[0]
-    assert busybox("run", "busybox", "ping", "-c", "1", "-W", "2", "127.0.0.1").returncode == 0
+    assert busybox("run", "--network", "none", "busybox", "ping", "-c", "1", "-W", "2",
+                   "127.0.0.1").returncode == 0
 
 
 def _mounts(busybox) -> dict[str, tuple[str, set[str]]]:
