@@ -1,4 +1,5 @@
-"""Network commands: the `network` group (create, ls, inspect, rm, prune, reload) and `port`.
+"""Network commands: the `network` group (create, ls, inspect, rm, prune, reload, connect,
+disconnect) and `port`.
 Parsing and rendering only; the work is done by rocker.runtime.networks."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from rocker.errors import NotFound, RockerError
 
 @click.group("network")
 def network_group() -> None:
-    """Manage networks: create, ls, inspect, rm, prune, reload."""
+    """Manage networks: create, ls, inspect, rm, prune, reload, connect, disconnect."""
 
 
 @network_group.command("create")
@@ -102,6 +103,30 @@ def prune_cmd(obj, force) -> None:
         click.echo("Deleted Networks:")
         for n in gone:
             click.echo(n)
+
+
+@network_group.command("connect")
+@click.option("--alias", "aliases", multiple=True, metavar="NAME",
+              help="Another name for the container on this network.")
+@click.option("--ip", metavar="IPV4", help="The container's address on this network.")
+@click.argument("network")
+@click.argument("container")
+@click.pass_obj
+def connect_cmd(obj, aliases, ip, network, container) -> None:
+    """Connect a container to a network (a running one at once, as its next ethN)."""
+    from rocker.runtime import networks
+    networks.connect(obj.paths, network, container, aliases, ip)
+
+
+@network_group.command("disconnect")
+@click.option("-f", "--force", is_flag=True, help="Accepted for Docker's sake.")
+@click.argument("network")
+@click.argument("container")
+@click.pass_obj
+def disconnect_cmd(obj, force, network, container) -> None:
+    """Disconnect a container from a network."""
+    from rocker.runtime import networks
+    networks.disconnect(obj.paths, network, container)
 
 
 @network_group.command("reload")

@@ -432,6 +432,12 @@ def _networks(raw: Any, values: Mapping[str, Any]) -> list[dict]:
     return out
 
 
+def parse_attachment(network: str, aliases: Iterable[str] = (), ip: str | None = None) -> dict:
+    """One more network of a container (`network connect`), checked as `--network` is."""
+    out = _networks({"names": [network], "aliases": list(aliases), "ip": ip}, {})
+    return out[0] if out else {"name": network, "aliases": [], "ip": None}
+
+
 def _ports(raw: Any, values: Mapping[str, Any]) -> list[dict]:
     """Port mappings as records hold them ({HostIp, HostPort, ContainerPort, Protocol})."""
     from rocker.network import ports

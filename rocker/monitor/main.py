@@ -478,7 +478,8 @@ class Monitor:
         if self.unhealthy_restart:
             self.unhealthy_restart = False
             return True
-        self.cfg = rec["config"]  # `rocker update --restart` may have changed it
+        # `rocker update --restart` or `network connect/disconnect` may have changed it
+        self.rec, self.cfg = rec, rec["config"]
         policy, _, count = (self.cfg.get("restart") or "no").partition(":")
         if policy in ("always", "unless-stopped"):
             return True

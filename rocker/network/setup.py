@@ -211,19 +211,114 @@ def host_resolv():
 
 def etc_files(rec: dict, addrs: list[tuple[str, list[str]]], embedded: bool) -> tuple[str, str,
                                                                                      list[str]]:
-    """(hosts, resolv.conf, the resolver's upstreams) of a container with addresses `addrs`."""
+    """(hosts, resolv.conf, the resolver's upstreams) of a container with addresses `addrs`.
+    `embedded`: the container is on a user network, so its resolv.conf names rocker's resolver;
+    on the default network it does too when none of the host's resolvers can be reached from a
+    container's namespace (all loopback, as systemd-resolved's 127.0.0.53) and no --dns is
+    given: the resolver, on the host's side, forwards to them."""
     from rocker.network import hostsfile
     cfg = rec["config"]
     hostname = cfg.get("hostname") or rec["id"][:12]
     extra = [hostsfile.parse_add_host(h) for h in cfg.get("add_host") or []]
     hosts = hostsfile.render_hosts(hostname, addrs, extra)
     host = host_resolv()
+    if not embedded and not cfg.get("dns") and host.nameservers and \
+            not hostsfile.container_resolv(host, [], [], [], None).nameservers:
+        embedded = True
     r = hostsfile.container_resolv(host, list(cfg.get("dns") or []),
                                    list(cfg.get("dns_search") or []),
                                    list(cfg.get("dns_option") or []),
                                    EMBEDDED_DNS if embedded else None)
     return hosts, hostsfile.render_resolv(r), hostsfile.upstreams(host, list(cfg.get("dns")
                                                                               or []))
+
+
+def _write_etc_files(paths, rec: dict, addrs: list[tuple[str, list[str]]],
+                     embedded: bool) -> list[str]:
+    """Rewrite the container's /etc/hosts and resolv.conf in place; the upstreams."""
+    rundir = paths.container_rundir(rec["id"])
+    hosts, resolv, upstreams = etc_files(rec, addrs, embedded)
+    _write_in_place(os.path.join(rundir, "hosts"), hosts)
+    _write_in_place(os.path.join(rundir, "resolv.conf"), resolv)
+    return upstreams
+
+
+def _addresses(rec: dict, st: dict) -> tuple[list[tuple[str, list[str]]], bool]:
+    """The container's addresses in interface order, its hostname for each, and whether one
+    of them is on a user network."""
+    hostname = rec["config"].get("hostname") or rec["id"][:12]
+    mine = sorted(store.leases_of(st, rec["id"]).items(), key=lambda kv: kv[1][1]["ifname"])
+    return ([(ip, [hostname]) for _n, (ip, _e) in mine],
+            any(not st["networks"].get(n, {}).get("default") for n, _ in mine))
+
+
+def join(paths, rec: dict, pid: int, attachment: dict, alive) -> str:
+    """`network connect` of a running container (process `pid`): a lease on one more network,
+    its veth `ethN` (N: the attachment's place in the container's config), the address, a
+    default route only if the container has none, /etc/hosts and resolv.conf rewritten; the
+    embedded resolver (its socket is in every bridged container) answers the new network's
+    names at once. Returns the interface name (the first free ethN; a restart numbers the
+    interfaces in the order of the container's networks again)."""
+    from rocker.network import netlink
+    cid = rec["id"]
+
+    def me_too(c: str) -> bool:
+        return c == cid or alive(c)
+    with store.locked(paths) as st:
+        net = store.find(st, attachment["name"])
+        mine = store.leases_of(st, cid)
+        if net["name"] in mine:
+            from rocker.errors import Conflict
+            raise Conflict(f"container {rec['name']} is already on network {net['name']}")
+        used = {e["ifname"] for _ip, e in mine.values()}
+        index = next((i for i in range(store.MAX_ATTACHMENTS) if f"eth{i}" not in used), None)
+        if index is None:
+            from rocker.errors import InvalidInput
+            raise InvalidInput(f"at most {store.MAX_ATTACHMENTS} networks per container")
+        ifname = f"eth{index}"
+        routed = any(not st["networks"].get(n, {}).get("internal") for n in mine)
+        with netlink.Rtnl() as nl:
+            netlink.ensure_bridge(nl, net)
+        ip = store.lease(st, net, cid, attachment.get("ip"), _names(rec, attachment), ifname)
+        st["leases"][net["name"]][ip]["up"] = True
+        link = netlink.Link(store.veth_name(cid, index), ifname, net["bridge"], ip,
+                            int(net["subnet"].split("/")[1]),
+                            None if (routed or net.get("internal")) else net["gateway"])
+        try:
+            with netlink.Rtnl() as nl:
+                netlink.plumb(nl, pid, [link])
+        except BaseException:
+            del st["leases"][net["name"]][ip]
+            _settle(paths, st, me_too)
+            raise
+        apply_ruleset(paths, ruleset_of(st, me_too))
+        addrs, user_net = _addresses(rec, st)
+    _write_etc_files(paths, rec, addrs, user_net)
+    return ifname
+
+
+def leave(paths, rec: dict, network: str, running: bool, alive) -> None:
+    """`network disconnect`: the container's lease on `network` goes, with its veth (whose
+    peer in the container goes with it) and rules; a running container's /etc files are
+    rewritten. Refused for the attachment its published ports go through."""
+    from rocker.network import netlink
+    cid = rec["id"]
+    with store.locked(paths) as st:
+        net = store.find(st, network)
+        mine = store.leases_of(st, cid)
+        if net["name"] in mine:
+            ip, e = mine[net["name"]]
+            if running and e.get("ports"):
+                from rocker.errors import Conflict
+                raise Conflict(f"container {rec['name']} publishes ports through network "
+                               f"{net['name']}: it cannot be disconnected while it runs")
+            if running and e.get("ifname", "").startswith("eth"):
+                netlink.delete_link(store.veth_name(cid, int(e["ifname"][3:])))
+            del st["leases"][net["name"]][ip]
+        _settle(paths, st, lambda c: running if c == cid else alive(c))
+        addrs, user_net = _addresses(rec, st)
+    if running:
+        _write_etc_files(paths, rec, addrs, user_net)
 
 
 def connect(paths, rec: dict, pid: int, alive) -> Connection:
@@ -263,33 +358,29 @@ def connect(paths, rec: dict, pid: int, alive) -> Connection:
                                           net["gateway"]))
                 addrs.append((ip, [cfg.get("hostname") or cid[:12]]))
                 user_net = user_net or not net.get("default")
-            for _net, (_ip, e) in store.leases_of(st, cid).items():
+            mine = store.leases_of(st, cid)
+            for _net, (_ip, e) in mine.items():
                 e["up"], e["ports"] = True, []  # in use from now on: no one removes its bridge
+            if bound:  # the ports go to the first attachment's address
+                min(mine.values(), key=lambda v: v[1]["ifname"])[1]["ports"] = bound
             mark("network: leases")
+            # the DNAT rules may be there a moment before the veth is: packets of that moment
+            # find no route and are dropped, as for a container that is still starting
             apply_ruleset(paths, ruleset_of(st, me_too))
             mark("network: ruleset")
 
         def inside() -> None:
-            if user_net:
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-                s.bind((EMBEDDED_DNS, 53))
-                dns_box.append(s)
+            # every bridged container gets the socket (a later `network connect` to a user
+            # network needs it, and the forwarder serves hosts whose resolvers are loopback)
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            s.bind((EMBEDDED_DNS, 53))
+            dns_box.append(s)
 
         # the resolver needs 127.0.0.11 on lo, which the init brought up in its namespace
         with netlink.Rtnl() as nl:
             netlink.plumb(nl, pid, links, inside)
         mark("network: plumbed")
-        rundir = paths.container_rundir(cid)
-        hosts, resolv, upstreams = etc_files(rec, addrs, bool(dns_box))
-        _write_in_place(os.path.join(rundir, "hosts"), hosts)
-        _write_in_place(os.path.join(rundir, "resolv.conf"), resolv)
-        if bound:
-            with store.locked(paths) as st:
-                first = min(store.leases_of(st, cid).values(), key=lambda v: v[1]["ifname"],
-                            default=None)
-                if first is not None:
-                    first[1]["ports"] = bound
-                apply_ruleset(paths, ruleset_of(st, me_too))
+        upstreams = _write_etc_files(paths, rec, addrs, user_net)
     except BaseException:
         for s in reservations + dns_box:
             s.close()

@@ -233,27 +233,3 @@ def leases_of(st: dict, cid: str) -> dict[str, tuple[str, dict]]:
             if e["container"] == cid:
                 out[net] = (ip, e)
     return out
-
-
-def set_up(paths: Paths, cid: str, up: bool, ports: list[dict] | None = None) -> None:
-    """Mark the attachments of `cid` up (with the host ports it holds) or down."""
-    with locked(paths) as st:
-        first = True
-        for _net, (_ip, e) in sorted(leases_of(st, cid).items(),
-                                     key=lambda kv: kv[1][1].get("ifname", "")):
-            e["up"] = up
-            e["ports"] = (ports or []) if (up and first) else []
-            first = False
-
-
-def release(paths: Paths, cid: str) -> bool:
-    """Give back every address of `cid` (container removal); True if it had any."""
-    if not os.path.exists(_state_path(paths)):
-        return False
-    with locked(paths) as st:
-        had = False
-        for leases in st["leases"].values():
-            for ip in [ip for ip, e in leases.items() if e["container"] == cid]:
-                del leases[ip]
-                had = True
-        return had

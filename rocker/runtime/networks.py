@@ -1,5 +1,6 @@
-"""The network verbs: create, ls, inspect, rm, prune, reload, and `port` (a container's published
-ports). Records and leases are rocker.network.store's; links are rocker.network.netlink's."""
+"""The network verbs: create, ls, inspect, rm, prune, reload, connect, disconnect, and `port`
+(a container's published ports). Records and leases are rocker.network.store's; links are
+rocker.network.netlink's."""
 
 from __future__ import annotations
 
@@ -45,6 +46,85 @@ def _containers_on(paths: Paths, name: str, st: dict) -> list[dict]:
         if name in nets:
             out.append(rec)
     return out
+
+
+def _attachments(cfg: dict) -> list[dict]:
+    return [dict(a) for a in cfg.get("networks") or []] or [{"name": store.DEFAULT,
+                                                             "aliases": [], "ip": None}]
+
+
+def connect(paths: Paths, network: str, ref: str, aliases: list[str] | tuple = (),
+            ip: str | None = None) -> str:
+    """`network connect`: the container joins one more network; a running one at once (a new
+    ethN), a stopped one at its next start. Returns the network's name."""
+    from rocker.containers.config import parse_attachment
+    from rocker.network import setup
+    from rocker.state.store import flocked
+    cid = records.resolve(paths, ref)
+    attachment = parse_attachment(network, aliases, ip)
+    attachment["name"] = store.find(store.snapshot(paths), attachment["name"])["name"]
+    with flocked(f"{paths.container_dir(cid)}/start.lock", timeout=60):
+        rec = records.load(paths, cid)
+        cfg = rec["config"]
+        mode = cfg.get("network_mode") or "bridge"
+        if mode not in ("bridge", "none"):
+            raise Conflict(f"container {rec['name']} uses --network {mode}: it cannot join "
+                           "other networks")
+        current = _attachments(cfg) if mode == "bridge" else []
+        if any(a["name"] == attachment["name"] for a in current):
+            raise Conflict(f"container {rec['name']} is already on network "
+                           f"{attachment['name']}")
+        if len(current) >= store.MAX_ATTACHMENTS:
+            raise Conflict(f"container {rec['name']} is on {len(current)} networks already "
+                           f"(at most {store.MAX_ATTACHMENTS})")
+        running = container_running(paths, cid)
+        if running and mode == "none":
+            raise Conflict(f"container {rec['name']} runs with --network none (no network "
+                           "namespace of rocker's to plumb): stop it first")
+        new = current + [attachment]
+
+        def save(r: dict) -> None:
+            r["config"]["networks"], r["config"]["network_mode"] = new, "bridge"
+        rec = records.update(paths, cid, save)
+        if running:
+            try:
+                setup.join(paths, rec, rec["state"]["pid"], attachment, _alive(paths))
+            except BaseException:
+                def undo(r: dict) -> None:
+                    r["config"]["networks"], r["config"]["network_mode"] = (
+                        cfg.get("networks"), cfg.get("network_mode"))
+                records.update(paths, cid, undo)
+                raise
+    return attachment["name"]
+
+
+def disconnect(paths: Paths, network: str, ref: str) -> str:
+    """`network disconnect`: the container leaves a network (a running one at once). Leaving
+    its last network leaves it with only `lo` (--network none), as in Docker."""
+    from rocker.network import setup
+    from rocker.state.store import flocked
+    cid = records.resolve(paths, ref)
+    name = store.find(store.snapshot(paths), network)["name"]
+    with flocked(f"{paths.container_dir(cid)}/start.lock", timeout=60):
+        rec = records.load(paths, cid)
+        cfg = rec["config"]
+        if (cfg.get("network_mode") or "bridge") != "bridge" or \
+                name not in [a["name"] for a in _attachments(cfg)]:
+            raise NotFound(f"container {rec['name']} is not on network {name}")
+        running = container_running(paths, cid)
+        setup.leave(paths, rec, name, running, _alive(paths))
+        rest = [a for a in _attachments(cfg) if a["name"] != name]
+        left = bool(rest)
+        if rest == [{"name": store.DEFAULT, "aliases": [], "ip": None}]:
+            rest = []  # the default, as a new container has it
+
+        def save(r: dict) -> None:
+            r["config"]["networks"] = rest
+            if not left:
+                r["config"]["network_mode"] = "none"
+                r["config"]["publish"], r["config"]["publish_all"] = [], False
+        records.update(paths, cid, save)
+    return name
 
 
 def listing(paths: Paths) -> list[dict]:

@@ -338,3 +338,63 @@ def test_killed_monitor_alone_keeps_the_container_networked(busybox):
     out = busybox("run", "--rm", "busybox", "wget", "-q", "-O", "-",
                   f"http://{ip}/hostname").stdout
     assert out.strip() == inspect(busybox, "m")["Config"]["Hostname"]
+
+
+# ---- connect / disconnect --------------------------------------------------------------------
+def addresses(r, ref: str) -> dict[str, str]:
+    out = r("exec", ref, "ip", "-o", "-4", "addr", "show").stdout
+    return {line.split()[1]: line.split()[3].split("/")[0] for line in out.splitlines()
+            if line.split()[1] != "lo"}
+
+
+def test_connect_and_disconnect_a_running_and_a_stopped_container(busybox):
+    busybox("network", "create", "n1")
+    run_d(busybox, *httpd("--name", "a"))
+    run_d(busybox, *httpd("--name", "b", "--network", "n1"))
+    wait_running(busybox, "a")
+    wait_running(busybox, "b")
+    assert list(addresses(busybox, "a")) == ["eth0"]
+    busybox("network", "connect", "--alias", "aa", "n1", "a")
+    have = addresses(busybox, "a")
+    assert list(have) == ["eth0", "eth1"] and have["eth1"].startswith("10.87.1.")
+    # names work at once, both ways, and the default route stayed on eth0
+    assert "nameserver 127.0.0.11" in busybox("exec", "a", "cat", "/etc/resolv.conf").stdout
+    host_b = inspect(busybox, "b")["Config"]["Hostname"]
+    assert busybox("exec", "a", "wget", "-q", "-O", "-", "http://b/hostname").stdout.strip() \
+        == host_b
+    host_a = inspect(busybox, "a")["Config"]["Hostname"]
+    assert busybox("exec", "b", "wget", "-q", "-O", "-", "http://aa/hostname").stdout.strip() \
+        == host_a
+    route = busybox("exec", "a", "ip", "route").stdout
+    assert route.count("default") == 1 and "dev eth0" in route.split("default")[1].split("\n")[0]
+    nets = inspect(busybox, "a")["NetworkSettings"]["Networks"]
+    assert set(nets) == {"bridge", "n1"}
+    # refused: twice, an unknown network, a container in another mode
+    p = busybox("network", "connect", "n1", "a", check=False)
+    assert p.returncode != 0 and "already on network n1" in p.stderr
+    p = busybox("network", "connect", "nope", "a", check=False)
+    assert p.returncode != 0 and "network nope not found" in p.stderr
+    # disconnect: the interface goes, the names go
+    busybox("network", "disconnect", "n1", "a")
+    assert list(addresses(busybox, "a")) == ["eth0"]
+    p = busybox("exec", "b", "sh", "-c", "timeout 3 nslookup aa; echo rc=$?", check=False)
+    assert "rc=0" not in p.stdout
+    net = json.loads(busybox("network", "inspect", "n1").stdout)[0]
+    assert [c["Name"] for c in net["Containers"].values()] == ["b"]
+    # a stopped container joins at its next start
+    busybox("stop", "-t", "1", "a")
+    busybox("network", "connect", "n1", "a")
+    busybox("start", "a")
+    wait_running(busybox, "a")
+    assert list(addresses(busybox, "a")) == ["eth0", "eth1"]
+    # leaving the last networks leaves only lo after the next start
+    busybox("network", "disconnect", "n1", "a")
+    busybox("network", "disconnect", "bridge", "a")
+    assert addresses(busybox, "a") == {}
+    busybox("restart", "-t", "1", "a")
+    wait_running(busybox, "a")
+    assert addresses(busybox, "a") == {}
+    assert inspect(busybox, "a")["HostConfig"]["NetworkMode"] == "none"
+    busybox("rm", "-f", "a", "b")
+    busybox("network", "rm", "n1")
+    assert not any(n.startswith("rk") for n in links())
