@@ -1,12 +1,17 @@
 """Container start latency, exec latency and monitor memory, next to runc and podman.
 
-    rocker run --rm busybox true       median wall time over N runs
-    runc run (same root filesystem)    if runc is installed
-    podman run --rm (same image)       if podman is installed (--network none, like rocker)
-    rocker exec <running> true         median
-    monitor RSS of a running container (after it slimmed itself down) and right after start
+    rocker run --rm --network none busybox true    median wall time over N runs
+    runc run (`runc spec` bundle, same rootfs)     if runc is installed
+    podman run --rm --network none (same image)    if podman is installed
+    rocker exec <running> true                     median
+    monitor RSS of a running container right after start and once slimmed (<= 12 MiB)
 
-Run: .venv/bin/python bench/bench_run.py [N]
+All with --network none, the like-for-like figure against runc's bundle (a network namespace with
+only lo); the default network against podman's is bench/bench_network.py, two checkouts against
+each other bench/bench_compare.py. Like them it runs in a private network and mount namespace of
+its own, rocker on a throw-away root and podman on a private store (bench/common.py).
+
+Run as root: .venv/bin/python bench/bench_run.py [N]
 """
 
 from __future__ import annotations
@@ -17,38 +22,26 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BASE_IMAGE, ROCKER, Root, have, median_ms, timed  # noqa: E402
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+from common import (BASE_IMAGE, Podman, Root, bench_end, bench_start, have,  # noqa: E402
+                    in_private_netns, load, median_ms, monitor_rss, timed)
 
 
 def bench_rocker(n: int) -> dict:
     r = Root()
     try:
         r.run("import", BASE_IMAGE, "busybox")
+        argv = ["run", "--rm", "--network", "none", "busybox", "true"]
         for _ in range(3):  # warm caches
-            timed(ROCKER + ["run", "--rm", "busybox", "true"], env=r.env)
-        run = [timed(ROCKER + ["run", "--rm", "busybox", "true"], env=r.env) for _ in range(n)]
-        cid = r.run("run", "-d", "busybox", "sleep", "600").stdout.strip()
-        info = json.loads(r.run("inspect", cid).stdout)[0]
-        mon = info["State"]["MonitorPid"]
-        rss_start = rss_kib(mon)
-        time.sleep(1.5)
-        info = json.loads(r.run("inspect", cid).stdout)[0]
-        rss_slim = rss_kib(info["State"]["MonitorPid"])
-        ex = [timed(ROCKER + ["exec", cid, "true"], env=r.env) for _ in range(n)]
+            r.timed(*argv)
+        run = [r.timed(*argv) for _ in range(n)]
+        rss = [monitor_rss(r, ["--network", "none"]) for _ in range(3)]
+        cid = r.run("run", "-d", "--network", "none", "busybox", "sleep", "600").stdout.strip()
+        ex = [r.timed("exec", cid, "true") for _ in range(n)]
         r.run("rm", "-f", cid)
-        return {"run": median_ms(run), "exec": median_ms(ex), "rss_start": rss_start / 1024,
-                "rss_slim": rss_slim / 1024}
+        return {"run": median_ms(run), "exec": median_ms(ex),
+                "rss_start": max(x[0] for x in rss), "rss_slim": max(x[1] for x in rss)}
     finally:
         r.close()
 
@@ -82,30 +75,32 @@ def bench_runc(n: int) -> float | None:
 def bench_podman(n: int) -> float | None:
     if not have("podman"):
         return None
-    img = "localhost/rocker-bench-busybox:latest"
+    pm = Podman()
     try:
-        subprocess.run(["podman", "import", BASE_IMAGE, img], check=True,
-                       capture_output=True)
-        # podman's defaults ask for more open files and processes than the hard limits of
-        # this machine's sandbox allow ("error setting rlimit ... operation not permitted")
-        limits = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-        argv = ["podman", "run", "--rm", "--network", "none", *limits, img, "true"]
+        why = pm.setup()
+        if why:
+            print(f"podman: {why}", file=sys.stderr)
+            return None
+        argv = pm.argv("run", "--rm", "--network", "none", pm.IMAGE, "true")
         for _ in range(2):
-            timed(argv)
-        return median_ms([timed(argv) for _ in range(n)])
-    except (RuntimeError, subprocess.CalledProcessError) as e:
-        print(f"podman: {e}", file=sys.stderr)
-        return None
+            timed(argv, env=pm.env)
+        return median_ms([timed(argv, env=pm.env) for _ in range(n)])
     finally:
-        subprocess.run(["podman", "rmi", "-f", img], capture_output=True)
+        pm.close()
 
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    r = bench_rocker(n)
-    runc = bench_runc(n)
-    podman = bench_podman(max(5, n // 4))
-    print(f"container start, `run --rm busybox true`, median of {n}:")
+    in_private_netns()
+    bench_start()
+    try:
+        print(f"bench_run: {load()}")
+        r = bench_rocker(n)
+        runc = bench_runc(n)
+        podman = bench_podman(max(5, n // 4))
+    finally:
+        bench_end()
+    print(f"container start, `run --rm --network none busybox true`, median of {n} ({load()}):")
     print(f"  rocker   {r['run']:8.1f} ms")
     if runc is not None:
         print(f"  runc     {runc:8.1f} ms   (rocker/runc = {r['run'] / runc:.1f}x)")
@@ -118,8 +113,8 @@ def main() -> None:
     else:
         print("  podman   not installed (apt-get install podman)")
     print(f"exec latency, `exec <running> true`, median of {n}: {r['exec']:.1f} ms")
-    print(f"monitor RSS: {r['rss_start']:.1f} MiB right after start (a fork of the CLI), "
-          f"{r['rss_slim']:.1f} MiB once slimmed (after 1 s)")
+    print(f"monitor RSS (max of 3): {r['rss_start']:.1f} MiB right after start (a fork of the "
+          f"CLI), {r['rss_slim']:.1f} MiB once slimmed (target <= 12 MiB)")
 
 
 if __name__ == "__main__":
