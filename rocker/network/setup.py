@@ -247,18 +247,18 @@ def _addresses(rec: dict, st: dict) -> tuple[list[tuple[str, list[str]]], bool]:
     """The container's addresses in interface order, its hostname for each, and whether one
     of them is on a user network."""
     hostname = rec["config"].get("hostname") or rec["id"][:12]
-    mine = sorted(store.leases_of(st, rec["id"]).items(), key=lambda kv: kv[1][1]["ifname"])
+    mine = sorted(store.leases_of(st, rec["id"]).items(),
+                  key=lambda kv: store.if_index(kv[1][1]))
     return ([(ip, [hostname]) for _n, (ip, _e) in mine],
             any(not st["networks"].get(n, {}).get("default") for n, _ in mine))
 
 
 def join(paths, rec: dict, pid: int, attachment: dict, alive) -> str:
     """`network connect` of a running container (process `pid`): a lease on one more network,
-    its veth `ethN` (N: the attachment's place in the container's config), the address, a
-    default route only if the container has none, /etc/hosts and resolv.conf rewritten; the
-    embedded resolver (its socket is in every bridged container) answers the new network's
-    names at once. Returns the interface name (the first free ethN; a restart numbers the
-    interfaces in the order of the container's networks again)."""
+    its veth `ethN`, the address, a default route only if the container has none, /etc/hosts
+    and resolv.conf rewritten; the embedded resolver (its socket is in every bridged
+    container) answers the new network's names at once. Returns the interface name (the first
+    free ethN; a restart numbers the interfaces in the order of the container's networks)."""
     from rocker.network import netlink
     cid = rec["id"]
 
@@ -313,7 +313,7 @@ def leave(paths, rec: dict, network: str, running: bool, alive) -> None:
                 raise Conflict(f"container {rec['name']} publishes ports through network "
                                f"{net['name']}: it cannot be disconnected while it runs")
             if running and e.get("ifname", "").startswith("eth"):
-                netlink.delete_link(store.veth_name(cid, int(e["ifname"][3:])))
+                netlink.delete_link(store.veth_name(cid, store.if_index(e)))
             del st["leases"][net["name"]][ip]
         _settle(paths, st, lambda c: running if c == cid else alive(c))
         addrs, user_net = _addresses(rec, st)
@@ -327,8 +327,7 @@ def connect(paths, rec: dict, pid: int, alive) -> Connection:
     from rocker.util.trace import mark
     mark("network: connect")
     cid, cfg = rec["id"], rec["config"]
-    attachments = list(cfg.get("networks") or []) or [{"name": store.DEFAULT, "aliases": [],
-                                                        "ip": None}]
+    attachments = store.attachments_of(cfg)
 
     def me_too(c: str) -> bool:
         return c == cid or alive(c)
@@ -341,8 +340,6 @@ def connect(paths, rec: dict, pid: int, alive) -> Connection:
             reservations.append(s)
             bound.append(real)
         links: list = []
-        addrs: list[tuple[str, list[str]]] = []
-        user_net = False
         with store.locked(paths) as st:
             nets = [store.find(st, a["name"]) for a in attachments]
             with netlink.Rtnl() as nl:
@@ -356,13 +353,12 @@ def connect(paths, rec: dict, pid: int, alive) -> Connection:
                 links.append(netlink.Link(store.veth_name(cid, i), f"eth{i}", net["bridge"], ip,
                                           prefix, None if net.get("internal") else
                                           net["gateway"]))
-                addrs.append((ip, [cfg.get("hostname") or cid[:12]]))
-                user_net = user_net or not net.get("default")
+            addrs, user_net = _addresses(rec, st)
             mine = store.leases_of(st, cid)
             for _net, (_ip, e) in mine.items():
                 e["up"], e["ports"] = True, []  # in use from now on: no one removes its bridge
             if bound:  # the ports go to the first attachment's address
-                min(mine.values(), key=lambda v: v[1]["ifname"])[1]["ports"] = bound
+                min(mine.values(), key=lambda v: store.if_index(v[1]))[1]["ports"] = bound
             mark("network: leases")
             # the DNAT rules may be there a moment before the veth is: packets of that moment
             # find no route and are dropped, as for a container that is still starting

@@ -225,6 +225,18 @@ def lease(st: dict, net: dict, cid: str, want: str | None, names: list[str],
     return ip
 
 
+def attachments_of(cfg: dict) -> list[dict]:
+    """A bridge-mode container's networks ({name, aliases, ip}) from its config, in interface
+    order: none listed means the default network."""
+    return [dict(a) for a in cfg.get("networks") or []] or [{"name": DEFAULT, "aliases": [],
+                                                             "ip": None}]
+
+
+def if_index(entry: dict) -> int:
+    """A lease's interface number (eth3 -> 3): interface order, which is not name order."""
+    return int(entry["ifname"][3:])
+
+
 def leases_of(st: dict, cid: str) -> dict[str, tuple[str, dict]]:
     """network name -> (ip, entry) for container `cid`."""
     out = {}

@@ -42,15 +42,10 @@ def _containers_on(paths: Paths, name: str, st: dict) -> list[dict]:
         cfg = rec["config"]
         if (cfg.get("network_mode") or "bridge") != "bridge":
             continue
-        nets = [a["name"] for a in cfg.get("networks") or []] or [store.DEFAULT]
+        nets = [a["name"] for a in store.attachments_of(cfg)]
         if name in nets:
             out.append(rec)
     return out
-
-
-def _attachments(cfg: dict) -> list[dict]:
-    return [dict(a) for a in cfg.get("networks") or []] or [{"name": store.DEFAULT,
-                                                             "aliases": [], "ip": None}]
 
 
 def connect(paths: Paths, network: str, ref: str, aliases: list[str] | tuple = (),
@@ -70,7 +65,7 @@ def connect(paths: Paths, network: str, ref: str, aliases: list[str] | tuple = (
         if mode not in ("bridge", "none"):
             raise Conflict(f"container {rec['name']} uses --network {mode}: it cannot join "
                            "other networks")
-        current = _attachments(cfg) if mode == "bridge" else []
+        current = store.attachments_of(cfg) if mode == "bridge" else []
         if any(a["name"] == attachment["name"] for a in current):
             raise Conflict(f"container {rec['name']} is already on network "
                            f"{attachment['name']}")
@@ -109,11 +104,11 @@ def disconnect(paths: Paths, network: str, ref: str) -> str:
         rec = records.load(paths, cid)
         cfg = rec["config"]
         if (cfg.get("network_mode") or "bridge") != "bridge" or \
-                name not in [a["name"] for a in _attachments(cfg)]:
+                name not in [a["name"] for a in store.attachments_of(cfg)]:
             raise NotFound(f"container {rec['name']} is not on network {name}")
         running = container_running(paths, cid)
         setup.leave(paths, rec, name, running, _alive(paths))
-        rest = [a for a in _attachments(cfg) if a["name"] != name]
+        rest = [a for a in store.attachments_of(cfg) if a["name"] != name]
         left = bool(rest)
         if rest == [{"name": store.DEFAULT, "aliases": [], "ip": None}]:
             rest = []  # the default, as a new container has it
