@@ -14,6 +14,11 @@ Owns the effects of stacks and nothing else: the decisions were made by rocker.p
     Start         lifecycle.start
     Restart       lifecycle.stop + start (a container running without its monitor)
     Remove        lifecycle.stop + remove
+    CreateNetwork runtime.networks.create(..., stack=<name>) (the bridge is made on first use)
+    ReplaceNetwork  the stack's members on it stopped and removed (their Replace actions make
+                  them again), the network removed and created again
+    UpdateNetwork the record: owner and labels
+    RemoveNetwork runtime.networks.remove (refused while a container outside the stack uses it)
 
 A failing action raises with exit code 1 (apply's codes are 0 / 1), naming the action and the
 cause. Before a container is created, replaced, started or restarted, the members of the services
@@ -38,15 +43,19 @@ from rocker.plan.model import (
     Action,
     Adopt,
     Create,
+    CreateNetwork,
     DesiredContainer,
     DesiredState,
     ImportImage,
     Plan,
     Remove,
+    RemoveNetwork,
     Replace,
+    ReplaceNetwork,
     Restart,
     Start,
     Update,
+    UpdateNetwork,
 )
 
 DEFAULT_TIMEOUT = 120.0
@@ -79,8 +88,10 @@ def record_image(paths: Paths, stack: str, ref: str, digest: str, image_id: str,
 
 
 def _stamp(c: DesiredContainer, stack: str) -> dict:
-    return {"name": stack, "service": c.service, "spec_hash": c.spec_hash,
-            "depends_on": {s: cond for s, cond in c.depends_on}}
+    """The ownership record on a member: its stack, service and replica name (both resolve on
+    its networks), the spec hash it was made from, its dependencies."""
+    return {"name": stack, "service": c.service, "replica": c.replica,
+            "spec_hash": c.spec_hash, "depends_on": {s: cond for s, cond in c.depends_on}}
 
 
 class Executor:
@@ -136,6 +147,8 @@ class Executor:
         if isinstance(a, Remove):
             self._stop_remove(a.id)
             return ""
+        if isinstance(a, (CreateNetwork, ReplaceNetwork, UpdateNetwork, RemoveNetwork)):
+            return self._network(a)
         if isinstance(a, Create):
             return self._create(a.container)
         if isinstance(a, Replace):
@@ -177,12 +190,30 @@ class Executor:
         return f"{rec['id'][:12]}, pid {rec['state'].get('pid')}"
 
     def _stop_remove(self, cid: str) -> None:
+        from rocker.errors import NotFound
         from rocker.runtime import lifecycle
         try:
             lifecycle.stop(self.paths, cid)
-        except FileNotFoundError:
-            return  # already gone
+        except (FileNotFoundError, NotFound):
+            return  # already gone (a replaced network took it first)
         lifecycle.remove(self.paths, cid, force=True)
+
+    def _network(self, a: Action) -> str:
+        from rocker.runtime import networks
+        if isinstance(a, RemoveNetwork):
+            networks.remove(self.paths, a.id)
+            return ""
+        n = a.network
+        if isinstance(a, UpdateNetwork):
+            networks.set_owner(self.paths, n.name, self.desired.stack, dict(n.labels))
+            return ""
+        if isinstance(a, ReplaceNetwork):
+            for cid in a.members:
+                self._stop_remove(cid)
+            networks.remove(self.paths, a.id)
+        net = networks.create(self.paths, n.name, n.subnet, n.gateway, n.internal,
+                              dict(n.labels), stack=self.desired.stack)
+        return f"{net['id'][:12]}, {net['subnet']}"
 
     def _update(self, a: Update) -> str:
         from rocker.containers import records

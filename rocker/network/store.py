@@ -140,8 +140,10 @@ def _host_routes() -> list[str]:
 
 
 def create(paths: Paths, name: str, subnet: str | None = None, gateway: str | None = None,
-           internal: bool = False, labels: dict | None = None) -> dict:
-    """Claim `name` and record a new bridge network (the bridge itself is made on first use)."""
+           internal: bool = False, labels: dict | None = None,
+           stack: str | None = None) -> dict:
+    """Claim `name` and record a new bridge network (the bridge itself is made on first use);
+    `stack`: the stack that owns it (rocker apply)."""
     from rocker.network import ipam
     from rocker.util.timefmt import now_rfc3339
     check_name(name)
@@ -166,8 +168,20 @@ def create(paths: Paths, name: str, subnet: str | None = None, gateway: str | No
         rec = {"id": nid, "name": name, "driver": "bridge", "subnet": str(net),
                "gateway": str(gw), "internal": bool(internal), "labels": dict(labels or {}),
                "bridge": bridge_name(nid), "created": created, "default": False}
+        if stack:
+            rec["stack"] = stack
         st["networks"][name] = rec
         return dict(rec)
+
+
+def set_owner(paths: Paths, name: str, stack: str, labels: dict) -> dict:
+    """A stack takes a network over, or changes its labels (rocker apply)."""
+    with locked(paths) as st:
+        net = find(st, name)
+        if net.get("default"):
+            raise Conflict(f"{net['name']} is a pre-defined network: a stack cannot own it")
+        net["stack"], net["labels"] = stack, dict(labels)
+        return dict(net)
 
 
 def find(st: dict, ref: str) -> dict:

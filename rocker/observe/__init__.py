@@ -5,7 +5,10 @@ Owns the one place where stack commands read the host: container records
 (rocker.containers.state.observed: pid + start time, exit codes, OOM), the limits in force read
 back from each running container's cgroup, whether its monitor still supervises it, the image
 references of the store and the source identity recorded on each image (rocker_source: tar
-digest + canonical changes, whoever imported it). The stack's own record under
+digest + canonical changes, whoever imported it), the stack's networks (their records, whether
+their bridge exists) and, for each running member, its links as the kernel shows them (the host
+end of each veth and the bridge it is on, from /sys/class/net; its addresses, from the
+container's /proc/PID/net/fib_trie: no netlink, no pyroute2). The stack's own record under
 ROOT/stacks/<name>/stack.json is only read for images imported by an older rocker. It never
 writes.
 
@@ -20,7 +23,14 @@ import os
 from typing import Iterable
 
 from rocker.paths import Paths
-from rocker.plan.model import DesiredState, ObservedContainer, ObservedImage, ObservedState
+from rocker.plan.model import (
+    DesiredState,
+    ObservedAttachment,
+    ObservedContainer,
+    ObservedImage,
+    ObservedNetwork,
+    ObservedState,
+)
 from rocker.states import EXITED, REMOVING, UP
 
 STACK_RECORD = "stack.json"
@@ -42,13 +52,16 @@ def stack_record(paths: Paths, name: str) -> dict:
     return rec if isinstance(rec, dict) else {}
 
 
-def _container(rec: dict, layout_cache: list) -> ObservedContainer:
+def _container(rec: dict, layout_cache: list, net_state: dict | None) -> ObservedContainer:
     from rocker.containers import state as cstate
     st = cstate.observed(rec.get("state") or {})
     status = st.get("status", "created")
     limits = None
+    attachments: tuple[ObservedAttachment, ...] = ()
     if status in UP:
         limits = _live_limits(rec["id"], layout_cache)
+        if net_state is not None and st.get("alive"):
+            attachments = _attachments(rec, (rec.get("state") or {}).get("pid"), net_state)
     owner = rec.get("stack") or {}
     deps = owner.get("depends_on") or {}
     health = (st.get("health") or {}).get("status") if status != EXITED else None
@@ -60,7 +73,92 @@ def _container(rec: dict, layout_cache: list) -> ObservedContainer:
         oom_killed=bool(st.get("oom_killed")), evidence=st.get("evidence"), health=health,
         limits_in_force=limits, image_id=rec.get("image_id"),
         depends_on=tuple(sorted(deps.items())) if isinstance(deps, dict) else (),
-        unsupervised=bool(st.get("unsupervised")))
+        unsupervised=bool(st.get("unsupervised")), attachments=attachments)
+
+
+_SYS_NET = "/sys/class/net"
+
+
+def _link(name: str) -> tuple[bool, str | None]:
+    """(the interface exists here, the bridge it is enslaved to)."""
+    path = os.path.join(_SYS_NET, name)
+    if not os.path.exists(path):
+        return False, None
+    try:
+        return True, os.path.basename(os.readlink(os.path.join(path, "master")))
+    except OSError:
+        return True, None
+
+
+def local_addresses(pid: int) -> set[str] | None:
+    """The IPv4 addresses on the interfaces of process `pid`'s network namespace (the LOCAL
+    entries of its routing trie), None when it cannot be read."""
+    try:
+        with open(f"/proc/{int(pid)}/net/fib_trie", encoding="ascii", errors="replace") as f:
+            lines = f.read(1 << 20).splitlines()
+    except (OSError, ValueError, TypeError):
+        return None
+    out: set[str] = set()
+    last = None
+    for line in lines:
+        t = line.strip()
+        if t.startswith("|-- ") or t.startswith("+-- "):
+            last = t[4:].split()[0] if t.startswith("|-- ") else None
+        elif last and t.startswith("/32 host LOCAL"):
+            out.add(last)
+    return out
+
+
+def _attachments(rec: dict, pid, net_state: dict) -> tuple[ObservedAttachment, ...]:
+    from rocker.network import store
+    cfg = rec.get("config") or {}
+    if cfg.get("network_mode", "bridge") != "bridge":
+        return ()
+    mine = store.leases_of(net_state, rec["id"])
+    if not mine:
+        return ()
+    local = local_addresses(pid) if pid else None
+    out = []
+    for net, (ip, e) in sorted(mine.items(), key=lambda kv: store.if_index(kv[1][1])):
+        if not e.get("up"):
+            continue
+        rec_net = net_state["networks"].get(net) or {}
+        veth = store.veth_name(rec["id"], store.if_index(e))
+        present, master = _link(veth)
+        out.append(ObservedAttachment(
+            network=net, ifname=e["ifname"], ip=ip, veth=veth, veth_present=present,
+            bridge=rec_net.get("bridge", ""), veth_master=master,
+            address_present=None if local is None else ip in local))
+    return tuple(out)
+
+
+def _networks(net_state: dict, stack: str, names: Iterable[str]) -> dict[str, ObservedNetwork]:
+    """The networks the stack wants or owns, as recorded, with their bridges' presence."""
+    wanted = set(names)
+    out: dict[str, ObservedNetwork] = {}
+    users: dict[str, list[str]] = {}
+    for net, leases in net_state["leases"].items():
+        users[net] = sorted({(e.get("names") or [e["container"][:12]])[0]
+                             for e in leases.values()})
+    for name, n in net_state["networks"].items():
+        if name not in wanted and n.get("stack") != stack:
+            continue
+        bridge = n.get("bridge", "")
+        out[name] = ObservedNetwork(
+            name=name, id=n["id"], subnet=n["subnet"], gateway=n["gateway"],
+            internal=bool(n.get("internal")), labels=dict(n.get("labels") or {}),
+            stack=n.get("stack"), bridge=bridge,
+            bridge_present=bool(bridge) and os.path.exists(os.path.join(_SYS_NET, bridge)),
+            users=tuple(users.get(name, ())))
+    return out
+
+
+def _net_state(paths: Paths) -> dict | None:
+    """The network records (no lock: one atomic file); None when no network was ever used."""
+    from rocker.network import store
+    if not os.path.exists(os.path.join(store.folder(paths), "state.json")):
+        return None
+    return store.snapshot(paths)
 
 
 def _live_limits(cid: str, layout_cache: list) -> dict | None:
@@ -86,7 +184,8 @@ def _cgroup_version(layout_cache: list) -> int:
     return 2 if layout_cache[0].version == 2 else 1
 
 
-def _containers(paths: Paths, stack: str, names: set[str]) -> tuple[dict, list, tuple]:
+def _containers(paths: Paths, stack: str, names: set[str], net_state: dict | None
+                ) -> tuple[dict, list, tuple]:
     """(members by name, the cgroup layout cache, records whose removal was interrupted)."""
     from rocker.containers.records import iter_records
     layout_cache: list = []
@@ -98,7 +197,7 @@ def _containers(paths: Paths, stack: str, names: set[str]) -> tuple[dict, list, 
         owner = (rec.get("stack") or {}).get("name")
         if owner != stack and rec.get("name") not in names:
             continue
-        o = _container(rec, layout_cache)
+        o = _container(rec, layout_cache, net_state)
         if (rec.get("state") or {}).get("status") == REMOVING:
             interrupted.append(o)   # a removal cut short: the plan finishes it
             continue
@@ -166,18 +265,24 @@ def _images(paths: Paths, refs: Iterable[str], sources: _Sources) -> dict[str, O
 def observe(paths: Paths, desired: DesiredState) -> ObservedState:
     import dataclasses
     names = {c.name for c in desired.containers}
-    containers, layout, interrupted = _containers(paths, desired.stack, names)
+    net_state = _net_state(paths)
+    containers, layout, interrupted = _containers(paths, desired.stack, names, net_state)
     sources = _Sources(paths, desired.stack)
     refs = [i.ref for i in desired.images] + [c.image_ref for c in desired.containers]
     containers = {n: dataclasses.replace(o, image_identity=sources.of(o.image_id))
                   for n, o in containers.items()}
+    networks = _networks(net_state, desired.stack, [n.name for n in desired.networks]) \
+        if net_state is not None else {}
     return ObservedState(images=_images(paths, refs, sources), containers=containers,
-                         interrupted=interrupted, cgroup_version=_cgroup_version(layout),
+                         interrupted=interrupted, networks=networks,
+                         cgroup_version=_cgroup_version(layout),
                          page_size=os.sysconf("SC_PAGE_SIZE"))
 
 
 def observe_stack(paths: Paths, stack: str) -> ObservedState:
-    containers, layout, interrupted = _containers(paths, stack, set())
-    return ObservedState(containers=containers, interrupted=interrupted,
+    net_state = _net_state(paths)
+    containers, layout, interrupted = _containers(paths, stack, set(), net_state)
+    networks = _networks(net_state, stack, ()) if net_state is not None else {}
+    return ObservedState(containers=containers, interrupted=interrupted, networks=networks,
                          cgroup_version=_cgroup_version(layout),
                          page_size=os.sysconf("SC_PAGE_SIZE"))

@@ -34,12 +34,31 @@ class DesiredImage:
 
 @dataclass(frozen=True)
 class DesiredContainer:
-    name: str                      # the container name (service, or service-i with replicas)
+    name: str                      # the container name: <stack>-<service>-<index>
     service: str                   # the key under `containers:`
     config: Mapping[str, Any]      # ContainerConfig.to_dict(), built by build_config()
     spec_hash: str                 # sha256 of the canonical JSON of `config`
     image_ref: str                 # normalised reference the config's image resolves by
     depends_on: tuple[tuple[str, str], ...] = ()   # ((service, started|healthy|completed),)
+    index: int = 1                 # the replica's number (its name ends in -<index>)
+
+    @property
+    def replica(self) -> str:
+        """`web-2`: the name the member also has on its networks, beside the service's."""
+        return f"{self.service}-{self.index}"
+
+
+@dataclass(frozen=True)
+class DesiredNetwork:
+    """A network of the stack: `name` is the host's name (`<stack>_<key>`), unless external."""
+
+    name: str
+    key: str                       # the key under `networks:` (`default` for <stack>_default)
+    subnet: str | None = None      # None: any free subnet
+    gateway: str | None = None     # None: the subnet's first address
+    internal: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    external: bool = False         # made outside the stack: used, never created or removed
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,7 @@ class DesiredState:
     stack: str
     images: tuple[DesiredImage, ...] = ()
     containers: tuple[DesiredContainer, ...] = ()
+    networks: tuple[DesiredNetwork, ...] = ()
     source: str = ""               # the stack file (for error messages)
     lines: Mapping[str, int] = field(default_factory=dict)   # field path -> YAML line
 
@@ -54,6 +74,12 @@ class DesiredState:
         for c in self.containers:
             if c.name == name:
                 return c
+        return None
+
+    def network(self, name: str) -> DesiredNetwork | None:
+        for n in self.networks:
+            if n.name == name:
+                return n
         return None
 
 
@@ -77,6 +103,34 @@ class ObservedImage:
 
 
 @dataclass(frozen=True)
+class ObservedNetwork:
+    name: str
+    id: str
+    subnet: str
+    gateway: str
+    internal: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    stack: str | None = None       # owner stack, None when made by `rocker network create`
+    bridge: str = ""
+    bridge_present: bool = False   # the Linux bridge exists (it is made on first use)
+    users: tuple[str, ...] = ()    # names (or ids) of the containers holding a lease on it
+
+
+@dataclass(frozen=True)
+class ObservedAttachment:
+    """A running container's link to one network, as the kernel shows it."""
+
+    network: str
+    ifname: str                    # eth0, eth1, ...
+    ip: str                        # the leased address
+    veth: str                      # the host end (rk...)
+    veth_present: bool = True
+    bridge: str = ""               # the bridge the host end should be on
+    veth_master: str | None = None  # the bridge it is on (None: none)
+    address_present: bool | None = None  # the address is on an interface inside (None: unknown)
+
+
+@dataclass(frozen=True)
 class ObservedContainer:
     name: str
     id: str
@@ -95,6 +149,7 @@ class ObservedContainer:
     depends_on: tuple[tuple[str, str], ...] = ()
     image_identity: tuple[str, str] | None = None  # that image's source identity, if known
     unsupervised: bool = False     # running, but its monitor is gone (no logs, restarts, health)
+    attachments: tuple[ObservedAttachment, ...] = ()   # running bridge-mode containers only
 
 
 @dataclass(frozen=True)
@@ -104,6 +159,7 @@ class ObservedState:
     # records marked "removing" whose removal was cut short (a crash): owned by the stack or
     # holding one of its names; the plan finishes them first
     interrupted: tuple[ObservedContainer, ...] = ()
+    networks: Mapping[str, ObservedNetwork] = field(default_factory=dict)   # by name
     cgroup_version: int = 1
     page_size: int = 4096
 
@@ -213,6 +269,58 @@ class Remove(Action):
         return f"container {self.name} ({self.id[:12]})" if self.interrupted else \
             f"container {self.name}"
 
+
+@dataclass(frozen=True)
+class CreateNetwork(Action):
+    kind = "create"
+    network: DesiredNetwork | None = None
+
+    @property
+    def target(self) -> str:
+        return f"network {self.name}"
+
+
+@dataclass(frozen=True)
+class ReplaceNetwork(Action):
+    """Remove a network and make it again (its subnet, gateway or internal flag changed); the
+    stack's containers on it are replaced with it (their Replace actions name the network)."""
+
+    kind = "replace"
+    network: DesiredNetwork | None = None
+    id: str = ""
+    changes: tuple[Change, ...] = ()
+    members: tuple[str, ...] = ()  # ids of the stack's containers on it (removed first)
+
+    @property
+    def target(self) -> str:
+        return f"network {self.name}"
+
+
+@dataclass(frozen=True)
+class UpdateNetwork(Action):
+    """Only the record changes: labels, or the owner (adopted with --adopt)."""
+
+    kind = "update"
+    network: DesiredNetwork | None = None
+    id: str = ""
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def target(self) -> str:
+        return f"network {self.name}"
+
+
+@dataclass(frozen=True)
+class RemoveNetwork(Action):
+    kind = "remove"
+    id: str = ""
+
+    @property
+    def target(self) -> str:
+        return f"network {self.name}"
+
+
+NETWORK_ACTIONS = (CreateNetwork, ReplaceNetwork, UpdateNetwork, RemoveNetwork)
 
 # How each kind counts in the summary, strongest first for an object with several actions.
 CATEGORY = {"create": "add", "replace": "replace", "remove": "remove", "update": "change",

@@ -27,8 +27,29 @@ Images: ImportImage when the reference is missing or points at an image whose so
 whoever imported it: this stack, another stack, `rocker import`) is not the file's. A container
 whose image has the wanted source identity is current, whatever that image's id.
 
-Order: image imports; removals in reverse dependency order; then the other container actions in
-dependency order (services topologically sorted, ties by name).
+Members are named `<stack>-<service>-<n>`. A member of an older rocker named by the old scheme
+(`web`, `web-2`) is replaced by the member with its number (`<stack>-web-1`, `<stack>-web-2`),
+and the plan says it is a rename; scaling down removes the highest numbers and keeps the rest.
+
+Networks (`networks:`, and `<stack>_default` when a member joins it):
+
+    absent                                         CreateNetwork
+    external (made outside the stack), absent      refuse (SpecError)
+    there, not owned by this stack                 refuse (Conflict) unless adopt: UpdateNetwork
+                                                   (taken over) when identical, else Replace
+    owned, subnet / gateway / internal differs     ReplaceNetwork; the stack's members on it
+                                                   are replaced with it (`networks` forces it)
+    owned, only labels differ                      UpdateNetwork (the record only)
+    owned, no longer in the file                   RemoveNetwork, after the containers
+
+A running member whose links the kernel no longer shows as made (the host end of a veth gone or
+off its bridge, because the bridge was deleted; its address gone from its interface) is
+restarted: stop and start make its links again, with the same addresses (drift, with the
+evidence).
+
+Order: image imports; removals in reverse dependency order; network creations, replacements
+and updates; then the other container actions in dependency order (services topologically
+sorted, ties by name); network removals last.
 """
 
 from __future__ import annotations
@@ -44,17 +65,23 @@ from rocker.plan.model import (
     Adopt,
     Change,
     Create,
+    CreateNetwork,
     DesiredContainer,
+    DesiredNetwork,
     DesiredState,
     ImportImage,
     ObservedContainer,
+    ObservedNetwork,
     ObservedState,
     Plan,
     Remove,
+    RemoveNetwork,
     Replace,
+    ReplaceNetwork,
     Restart,
     Start,
     Update,
+    UpdateNetwork,
 )
 
 MEMORY_FIELDS = ("memory", "memory_swap", "memory_reservation")
@@ -95,10 +122,13 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) ->
                             + f"no such image {c.config.get('image')!r}: it is neither under "
                             "`images:` nor in the image store")
 
-    # removals: owned by this stack, not wanted any more
+    # removals: owned by this stack, not wanted any more (members named by the old scheme
+    # are replaced by the member with their number instead: a rename)
     wanted = {c.name for c in desired.containers}
+    renamed = _renamed(desired, observed)
     doomed = [o for o in observed.containers.values()
-              if o.stack == desired.stack and o.name not in wanted]
+              if o.stack == desired.stack and o.name not in wanted
+              and o.id not in {r.id for r in renamed.values()}]
     rank = {svc: i for i, svc in enumerate(order)}
     doomed_order = _removal_order(doomed, rank)
     removals: list[Action] = [
@@ -114,12 +144,143 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) ->
     by_service: dict[str, list[DesiredContainer]] = {}
     for c in desired.containers:
         by_service.setdefault(c.service, []).append(c)
+    networks, replaced, net_removals = _network_actions(desired, observed, adopt)
     containers: list[Action] = []
     for svc in order:
-        for c in sorted(by_service.get(svc, []), key=lambda c: _replica_key(c.name)):
-            containers.extend(_container_actions(desired, c, observed, adopt, reimported))
-    return Plan(stack=desired.stack, actions=tuple(images + removals + containers),
+        for c in sorted(by_service.get(svc, []), key=lambda c: c.index):
+            containers.extend(_container_actions(desired, c, observed, adopt, reimported,
+                                                 renamed.get(c.name), replaced))
+    return Plan(stack=desired.stack,
+                actions=tuple(images + removals + networks + containers + net_removals),
                 source=desired.source)
+
+
+# ---------------------------------------------------------------------------------------------
+# Names of an older rocker
+
+
+def legacy_index(o: ObservedContainer) -> int | None:
+    """The replica number of a member named by the old scheme (`web` is 1, `web-3` is 3)."""
+    svc = o.service
+    if not svc:
+        return None
+    if o.name == svc:
+        return 1
+    base, _, n = o.name.rpartition("-")
+    if base == svc and n.isdigit() and not n.startswith("0"):
+        return int(n)
+    return None
+
+
+def _renamed(desired: DesiredState, observed: ObservedState) -> dict[str, ObservedContainer]:
+    """New name -> the owned member of the old scheme it replaces (same service and number;
+    only when the new name is not taken)."""
+    out: dict[str, ObservedContainer] = {}
+    want = {(c.service, c.index): c.name for c in desired.containers}
+    for o in sorted(observed.containers.values(), key=lambda o: o.name):
+        if o.stack != desired.stack or desired.container(o.name) is not None:
+            continue
+        i = legacy_index(o)
+        new = want.get((o.service, i)) if i is not None else None
+        if new is not None and new not in observed.containers and new not in out:
+            out[new] = o
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+
+
+def _network_changes(n: DesiredNetwork, o: ObservedNetwork) -> list[Change]:
+    """What differs between the file's network and the recorded one; a subnet or gateway the
+    file leaves unset is whatever was picked."""
+    out = []
+    if n.subnet is not None and n.subnet != o.subnet:
+        out.append(Change("subnet", o.subnet, n.subnet, True))
+    if n.gateway is not None and n.gateway != o.gateway:
+        out.append(Change("gateway", o.gateway, n.gateway, True))
+    if n.internal != o.internal:
+        out.append(Change("internal", o.internal, n.internal, True))
+    for k in _ordered_keys(o.labels, n.labels):
+        if o.labels.get(k) != n.labels.get(k):
+            out.append(Change(f"labels.{k}", o.labels.get(k), n.labels.get(k), False))
+    return out
+
+
+def _network_actions(desired: DesiredState, observed: ObservedState, adopt: bool
+                     ) -> tuple[list[Action], dict[str, str], list[Action]]:
+    """(creations, replacements and updates; network name -> why its members are replaced;
+    removals)."""
+    before: list[Action] = []
+    replaced: dict[str, str] = {}
+    members = {o.name: o for o in observed.containers.values() if o.stack == desired.stack}
+    for n in desired.networks:
+        o = observed.networks.get(n.name)
+        if n.external:
+            if o is None:
+                raise SpecError(_where(desired, f"networks.{n.key}") + f"external network "
+                                f"{n.name} not found: create it with `rocker network create "
+                                f"{n.name}`")
+            continue
+        if o is None:
+            before.append(CreateNetwork(name=n.name, reason="not on the host", network=n))
+            continue
+        changes = _network_changes(n, o)
+        forced = [ch for ch in changes if ch.forces_replacement]
+        if o.stack != desired.stack:
+            owner = f"stack {o.stack}" if o.stack else \
+                "no stack (made by `rocker network create`?)"
+            if not adopt:
+                raise Conflict(f"network {n.name} exists and belongs to {owner}, not to stack "
+                               f"{desired.stack}: remove it, or apply with --adopt to take it "
+                               "over")
+            if not forced:
+                before.append(UpdateNetwork(name=n.name, reason=f"adopted from {owner}",
+                                            network=n, id=o.id, changes=tuple(changes)))
+                continue
+        if forced:
+            foreign = [u for u in o.users if u not in members]
+            if foreign:
+                what = ", ".join(ch.path for ch in forced)
+                raise Conflict(f"network {n.name} must be replaced ({what} changed) but "
+                               f"container(s) {', '.join(foreign)} outside stack "
+                               f"{desired.stack} use it: disconnect them first")
+            ids = tuple(members[u].id for u in o.users if u in members)
+            why = "changed: " + ", ".join(ch.path for ch in forced)
+            before.append(ReplaceNetwork(name=n.name, reason=why, network=n, id=o.id,
+                                         changes=tuple(changes), members=ids))
+            replaced[n.name] = f"its network {n.name} is replaced"
+        elif changes:
+            before.append(UpdateNetwork(name=n.name, reason="changed: labels", network=n,
+                                        id=o.id, changes=tuple(changes)))
+    wanted = {n.name for n in desired.networks}
+    after: list[Action] = [
+        RemoveNetwork(name=o.name, reason="no longer in the stack file", id=o.id)
+        for o in sorted(observed.networks.values(), key=lambda o: o.name)
+        if o.stack == desired.stack and o.name not in wanted]
+    return before, replaced, after
+
+
+def network_drift(c: DesiredContainer, o: ObservedContainer) -> list[str]:
+    """Evidence that a running member's links are not what its start made (empty: none)."""
+    if o.status != RUNNING or not o.alive or (c.config.get("network_mode") or "bridge") != \
+            "bridge" or (o.config.get("network_mode") or "bridge") != "bridge":
+        return []
+    out = []
+    seen = {a.network for a in o.attachments}
+    for want in (c.config.get("networks") or []):
+        if want["name"] not in seen:
+            out.append(f"not attached to network {want['name']}")
+    for a in o.attachments:
+        if not a.veth_present:
+            out.append(f"the host end {a.veth} of its {a.ifname} ({a.network}) is gone")
+        elif a.veth_master != a.bridge:
+            where = f"on {a.veth_master}" if a.veth_master else "on no bridge"
+            out.append(f"the host end {a.veth} of its {a.ifname} is {where}, not on "
+                       f"{a.bridge} ({a.network})")
+        if a.address_present is False:
+            out.append(f"its address {a.ip} is gone from {a.ifname} ({a.network})")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,8 +288,21 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) ->
 
 
 def _container_actions(desired: DesiredState, c: DesiredContainer, observed: ObservedState,
-                       adopt: bool, reimported: set[str]) -> list[Action]:
+                       adopt: bool, reimported: set[str], legacy: ObservedContainer | None = None,
+                       replaced_nets: Mapping[str, str] | None = None) -> list[Action]:
     o = observed.containers.get(c.name)
+    if o is None and legacy is not None:
+        changes = config_changes(legacy.config, c.config)
+        image_change = _image_change(desired, c, legacy, observed, reimported)
+        if image_change is not None:
+            changes.insert(0, image_change)
+        changes.insert(0, Change("name", legacy.name, c.name, forces_replacement=True))
+        forced = tuple(dict.fromkeys(ch.path.split(".")[0] for ch in changes
+                                     if ch.forces_replacement))
+        return [Replace(name=c.name, reason=f"renamed: {legacy.name} -> {c.name} (member "
+                        "names are scoped to their stack)", container=c, id=legacy.id,
+                        forced_by=forced, changes=tuple(changes),
+                        running=legacy.status in LIVE)]
     if o is None:
         return [Create(name=c.name, reason="not on the host", container=c)]
     running = o.status in LIVE
@@ -136,6 +310,18 @@ def _container_actions(desired: DesiredState, c: DesiredContainer, observed: Obs
     image_change = _image_change(desired, c, o, observed, reimported)
     if image_change is not None:
         changes.insert(0, image_change)
+    if replaced_nets and o.stack == desired.stack:
+        hit = [replaced_nets[a["name"]] for a in (c.config.get("networks") or [])
+               if a["name"] in replaced_nets]
+        if hit and not any(ch.path.split(".")[0] == "networks" for ch in changes):
+            nets = c.config.get("networks")
+            changes.append(Change("networks", nets, nets, forces_replacement=True))
+        if hit:
+            return [Replace(name=c.name, reason="; ".join(dict.fromkeys(hit)), container=c,
+                            id=o.id, forced_by=tuple(dict.fromkeys(
+                                ch.path.split(".")[0] for ch in changes
+                                if ch.forces_replacement)),
+                            changes=tuple(changes), running=running)]
     forced = tuple(dict.fromkeys(ch.path.split(".")[0] for ch in changes
                                  if ch.forces_replacement))
     if o.stack != desired.stack:
@@ -193,6 +379,10 @@ def _start_action(c: DesiredContainer, o: ObservedContainer) -> Start | None:
     if o.unsupervised and o.status == RUNNING:
         return Restart(name=c.name, reason="running unsupervised", container=c, id=o.id,
                        evidence=f"running unsupervised: {o.evidence or 'its monitor is gone'}")
+    drift = network_drift(c, o)
+    if drift:
+        return Restart(name=c.name, reason="network drift", container=c, id=o.id,
+                       evidence="network drift: " + "; ".join(drift))
     if o.status in LIVE:
         return None
     if o.status == EXITED and is_completed(c.config, o.exit_code):

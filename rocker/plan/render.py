@@ -10,6 +10,8 @@ Symbols (docs/stacks.md):
          unsupervised: its monitor is gone)
     =    adopt (take over an identical container the stack did not own)
     -    remove
+Networks take the same symbols: + create, ~ update (labels, owner), -/+ replace (subnet,
+gateway, internal changed), - remove.
 
 Secret-looking environment values (the variable's name contains PASSWORD, TOKEN, SECRET or KEY,
 any case) are shown as `(sensitive)` in both forms.
@@ -27,12 +29,16 @@ from rocker.plan.model import (
     Adopt,
     Change,
     Create,
+    CreateNetwork,
     ImportImage,
     Plan,
     Remove,
+    RemoveNetwork,
     Replace,
+    ReplaceNetwork,
     Start,
     Update,
+    UpdateNetwork,
 )
 from rocker.plan.planner import config_changes
 
@@ -121,6 +127,16 @@ def render_action(a: Action, color: bool = False) -> list[str]:
                      f"{_short(img.digest)}")
         if img.changes:
             lines.append(f"{ind}changes: {fmt(list(img.changes))}")
+    elif isinstance(a, CreateNetwork):
+        for k, v in _network_fields(a.network):
+            lines.append(f"{ind}{(k + ':').ljust(9)} {fmt(v)}")
+    elif isinstance(a, (ReplaceNetwork, UpdateNetwork)):
+        head += f"  ({a.reason})"
+        w = max((len(c.path) for c in a.changes), default=0)
+        for ch in a.changes:
+            lines.append(ind + _change_line(ch, w))
+    elif isinstance(a, RemoveNetwork):
+        head += f"  ({a.reason})"
     elif isinstance(a, Create):
         changes = created_fields(dict(a.container.config))
         w = max([len(c.path) for c in changes] + [10 if a.container.depends_on else 0])
@@ -139,6 +155,17 @@ def render_action(a: Action, color: bool = False) -> list[str]:
     elif isinstance(a, (Adopt, Remove)):
         head += f"  ({a.reason})"
     return ["  " + _paint(head, sym, color)] + lines
+
+
+def _network_fields(n) -> list[tuple[str, Any]]:
+    """What a new network has: its subnet (or that one is picked), gateway, flags, labels."""
+    out: list[tuple[str, Any]] = [("subnet", n.subnet or "(a free one)")]
+    if n.gateway:
+        out.append(("gateway", n.gateway))
+    if n.internal:
+        out.append(("internal", True))
+    out += [(f"labels.{k}", v) for k, v in sorted(n.labels.items())]
+    return out
 
 
 def _short(digest: str | None) -> str:
@@ -177,6 +204,13 @@ def action_json(a: Action) -> dict:
     if isinstance(a, ImportImage):
         d.update(source=a.image.source, digest=a.image.digest, old_id=a.old_id,
                  old_digest=a.old_digest, changes=list(a.image.changes))
+    elif isinstance(a, CreateNetwork):
+        d["fields"] = [{"field": k, "value": v} for k, v in _network_fields(a.network)]
+    elif isinstance(a, (ReplaceNetwork, UpdateNetwork)):
+        d["id"] = a.id
+        d["changes"] = [_change_json(c) for c in a.changes]
+    elif isinstance(a, RemoveNetwork):
+        d["id"] = a.id
     elif isinstance(a, Create):
         d["service"] = a.container.service
         d["fields"] = [{"field": c.path, "value": mask(c.path, c.new)}

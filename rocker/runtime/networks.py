@@ -27,8 +27,13 @@ def check_exists(paths: Paths, names: list[str]) -> None:
 
 
 def create(paths: Paths, name: str, subnet: str | None = None, gateway: str | None = None,
-           internal: bool = False, labels: dict | None = None) -> dict:
-    return store.create(paths, name, subnet, gateway, internal, labels)
+           internal: bool = False, labels: dict | None = None,
+           stack: str | None = None) -> dict:
+    return store.create(paths, name, subnet, gateway, internal, labels, stack)
+
+
+def set_owner(paths: Paths, name: str, stack: str, labels: dict) -> dict:
+    return store.set_owner(paths, name, stack, labels)
 
 
 def _containers_on(paths: Paths, name: str, st: dict) -> list[dict]:

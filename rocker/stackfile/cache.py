@@ -18,12 +18,13 @@ hit renders exactly like a miss).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 from typing import Any
 
-from rocker.plan.model import DesiredContainer, DesiredImage, DesiredState
+from rocker.plan.model import DesiredContainer, DesiredImage, DesiredNetwork, DesiredState
 
 VERSION = 2
 _CODE = ("spec/__init__.py", "spec/loader.py", "spec/models.py", "spec/hashing.py",
@@ -99,7 +100,9 @@ def _to_json(d: DesiredState) -> dict:
                    for i in d.images],
         "containers": [{"name": c.name, "service": c.service, "config": c.config,
                         "spec_hash": c.spec_hash, "image_ref": c.image_ref,
-                        "depends_on": [list(x) for x in c.depends_on]} for c in d.containers],
+                        "depends_on": [list(x) for x in c.depends_on], "index": c.index}
+                       for c in d.containers],
+        "networks": [dataclasses.asdict(n) for n in d.networks],
     }
 
 
@@ -113,8 +116,10 @@ def _from_json(d: dict) -> DesiredState:
         containers=tuple(DesiredContainer(name=c["name"], service=c["service"],
                                           config=c["config"], spec_hash=c["spec_hash"],
                                           image_ref=c["image_ref"],
-                                          depends_on=tuple(tuple(x) for x in c["depends_on"]))
-                         for c in d["containers"]))
+                                          depends_on=tuple(tuple(x) for x in c["depends_on"]),
+                                          index=c["index"])
+                         for c in d["containers"]),
+        networks=tuple(DesiredNetwork(**n) for n in d["networks"]))
 
 
 def load_desired_cached(path: str, display: str, cache_dir: str | None) -> DesiredState:

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from rocker import fields
 from rocker.errors import InvalidInput, SpecError
-from rocker.plan.model import DesiredContainer, DesiredImage, DesiredState
+from rocker.plan.model import DesiredContainer, DesiredImage, DesiredNetwork, DesiredState
 
 YAML_SUFFIXES = (".yaml", ".yml")
 TOML_SUFFIXES = (".toml",)
@@ -333,11 +333,118 @@ def load_spec(path: str, display: str | None = None):
 # Desired state
 
 
-def replica_names(service: str, replicas: int) -> list[str]:
-    """`web` for one replica, `web-1`..`web-N` for more, none for 0."""
-    if replicas == 1:
-        return [service]
-    return [f"{service}-{i}" for i in range(1, replicas + 1)]
+def container_name(stack: str, service: str, index: int) -> str:
+    """A member's name, scoped to its stack as Compose does: `<stack>-<service>-<index>`."""
+    return f"{stack}-{service}-{index}"
+
+
+def replica_names(stack: str, service: str, replicas: int) -> list[str]:
+    """`<stack>-<service>-1` .. `<stack>-<service>-N` (none for 0)."""
+    return [container_name(stack, service, i) for i in range(1, replicas + 1)]
+
+
+def network_name(stack: str, key: str) -> str:
+    """A stack network's name on the host: `<stack>_<key>` (Compose's scheme)."""
+    return f"{stack}_{key}"
+
+
+DEFAULT_KEY = "default"
+
+
+def _desired_networks(spec, stack: str, lines: dict[str, int], display: str
+                      ) -> dict[str, DesiredNetwork]:
+    """key -> DesiredNetwork of the file's `networks:` (checked: names, subnet, gateway)."""
+    from rocker.containers.config import parse_labels
+    from rocker.network import ipam
+    from rocker.network.store import MODES, check_name
+    out: dict[str, DesiredNetwork] = {}
+    for key, n in spec.networks.items():
+        p = f"networks.{key}"
+        try:
+            check_name(key)
+        except InvalidInput as e:
+            raise SpecError(f"{where(display, lines, p)}{e}") from None
+        if n is None:
+            out[key] = DesiredNetwork(name=network_name(stack, key), key=key)
+            continue
+        name = n.name or (key if n.external else network_name(stack, key))
+        try:
+            check_name(name)
+            if name in MODES:
+                raise InvalidInput(f"network name {name!r} is reserved (it is a network mode)")
+        except InvalidInput as e:
+            raise SpecError(f"{where(display, lines, p + '.name')}{e}") from None
+        if n.external:
+            extra = [f for f in ("subnet", "gateway", "internal", "labels")
+                     if f in n.model_fields_set]
+            if extra:
+                raise SpecError(f"{where(display, lines, p + '.' + extra[0])}an external "
+                                "network is made outside the stack: it takes no "
+                                f"{extra[0]}")
+            out[key] = DesiredNetwork(name=name, key=key, external=True)
+            continue
+        subnet = gateway = None
+        try:
+            if n.subnet is not None:
+                subnet = str(ipam.parse_subnet(n.subnet))
+        except InvalidInput as e:
+            raise SpecError(f"{where(display, lines, p + '.subnet')}{e}") from None
+        try:
+            if n.gateway is not None:
+                if subnet is None:
+                    raise InvalidInput("a gateway needs a subnet")
+                gateway = str(ipam.gateway_for(ipam.parse_subnet(subnet), n.gateway))
+        except InvalidInput as e:
+            raise SpecError(f"{where(display, lines, p + '.gateway')}{e}") from None
+        labels = n.labels if isinstance(n.labels, list) else \
+            {k: _str(v) for k, v in n.labels.items()}
+        try:
+            labels = parse_labels(labels)
+        except InvalidInput as e:
+            raise SpecError(f"{where(display, lines, p + '.labels')}{e}") from None
+        out[key] = DesiredNetwork(name=name, key=key, subnet=subnet, gateway=gateway,
+                                  internal=n.internal, labels=labels)
+    return out
+
+
+def _member_network_mode(raw: str | None, spec, stack: str, where_: str) -> tuple[
+        str | None, str | None]:
+    """(network_mode for build_config, the service it shares a namespace with). In a stack,
+    `service:NAME` and `container:NAME` of a service of the file mean that service's first
+    member (`<stack>-NAME-1`)."""
+    if not isinstance(raw, str):
+        return raw, None
+    for prefix in ("service:", "container:"):
+        if raw.startswith(prefix):
+            other = raw[len(prefix):]
+            if other in spec.containers:
+                return f"container:{container_name(stack, other, 1)}", other
+            if prefix == "service:":
+                raise SpecError(f"{where_}no service {other!r} in this stack")
+    return raw, None
+
+
+def _member_networks(config: dict, raw, nets: dict[str, DesiredNetwork], stack: str,
+                     at: Any) -> list[dict]:
+    """The member's attachments with the host's network names: the file's keys (`back`) ->
+    `<stack>_back`; none listed -> the stack's default network (added to `nets` when a
+    member joins it)."""
+    from rocker.network.store import DEFAULT
+    atts = [dict(a) for a in config.get("networks") or []]
+    if not atts and raw:  # build_config folds a lone `bridge` into the default: not here
+        atts = [{"name": DEFAULT, "aliases": [], "ip": None}]
+    if not atts:
+        atts = [{"name": DEFAULT_KEY, "aliases": [], "ip": None}]
+    for a in atts:
+        key = a["name"]
+        if key not in nets and key != DEFAULT_KEY:
+            raise SpecError(f"{at(key)}no network {key!r} under the stack's "
+                            "`networks:` (declare it there; `external: true` for one made "
+                            "outside the stack)")
+        if key not in nets:
+            nets[key] = DesiredNetwork(name=network_name(stack, key), key=key)
+        a["name"] = nets[key].name
+    return atts
 
 
 def file_digest(path: str) -> str:
@@ -388,14 +495,18 @@ def _prepared(row, value: Any, base_dir: str) -> Any:
     return value
 
 
-def container_config(spec, base_dir: str, image: str):
+def container_config(spec, base_dir: str, image: str, overrides: dict | None = None):
     """A ContainerSpec -> ContainerConfig, through build_config (the one code path): every
-    field of rocker.fields that has a stack key, by that key."""
+    field of rocker.fields that has a stack key, by that key (`overrides`: field name ->
+    value already prepared, e.g. the network mode a stack translated)."""
     from rocker.containers.config import build_config
     values: dict[str, Any] = {}
     limits: dict[str, Any] = {}
     for row in fields.ROWS:
         if not row.stack or row.kind == "image":
+            continue
+        if overrides and row.name in overrides:
+            values[row.name] = overrides[row.name]
             continue
         value = _prepared(row, getattr(spec, row.stack), base_dir)
         if row.group:
@@ -450,6 +561,7 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
                                    changes=tuple(img.changes), changes_key=key_of_changes))
         by_key[key] = ref
 
+    nets = _desired_networks(spec, name, lines, display)
     containers: list[DesiredContainer] = []
     owner: dict[str, str] = {}
     for svc, c in spec.containers.items():
@@ -474,24 +586,38 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
             if dep == svc:
                 raise SpecError(f"{where(display, lines, f'{p}.depends_on.{dep}')}a container "
                                 "cannot depend on itself")
+        mode, shared = _member_network_mode(c.network_mode, spec, name,
+                                            where(display, lines, f"{p}.network_mode"))
+        if shared == svc:
+            raise SpecError(f"{where(display, lines, f'{p}.network_mode')}a container cannot "
+                            "share its own network namespace")
         try:
-            cfg = container_config(c, base_dir, image_ref if c.image in by_key else c.image)
+            cfg = container_config(c, base_dir, image_ref if c.image in by_key else c.image,
+                                   {"network_mode": mode} if mode != c.network_mode else None)
         except InvalidInput as e:
             fld = _error_key(e)
             raise SpecError(f"{where(display, lines, f'{p}.{fld}' if fld else p)}{e}") from None
         config = cfg.to_dict()
+        if config.get("network_mode") == "bridge":
+            config["networks"] = _member_networks(
+                config, c.networks, nets, name,
+                lambda k: where(display, lines, f"{p}.networks.{k}"))
+        deps_map = dict(c.depends_on)
+        if shared is not None:
+            deps_map.setdefault(shared, "started")  # its namespace must exist first
         h = spec_hash(config)
-        deps = tuple(sorted(c.depends_on.items()))
-        for n in replica_names(svc, c.replicas):
+        deps = tuple(sorted(deps_map.items()))
+        for i, n in enumerate(replica_names(name, svc, c.replicas), 1):
             if n in owner:
                 other = owner[n]
-                raise SpecError(f"{where(display, lines, p + ('.replicas' if n != svc else ''))}"
-                                f"duplicate container name {n!r} (also made by {other!r})")
+                raise SpecError(f"{where(display, lines, p)}duplicate container name {n!r} "
+                                f"(also made by {other!r})")
             owner[n] = f"containers.{svc}"
             containers.append(DesiredContainer(name=n, service=svc, config=config, spec_hash=h,
-                                               image_ref=image_ref, depends_on=deps))
+                                               image_ref=image_ref, depends_on=deps, index=i))
+    networks = tuple(nets[k] for k in sorted(nets, key=lambda k: (k != DEFAULT_KEY, k)))
     desired = DesiredState(stack=name, images=tuple(images), containers=tuple(containers),
-                           source=display, lines=lines)
+                           networks=networks, source=display, lines=lines)
     _check_cycles(spec, desired)
     service_order(desired)
     return desired

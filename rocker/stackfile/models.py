@@ -73,6 +73,12 @@ class NetworkSpec(_Strict):
                                                      "first host).")
     internal: bool = Field(False, description="No route out of the network.")
     labels: Union[dict[str, Scalar], list[str]] = Field(default_factory=dict)
+    external: bool = Field(False, description="Made outside the stack (`rocker network "
+                                              "create`, or `bridge`): used, never created or "
+                                              "removed.")
+    name: Optional[str] = Field(None, description="The network's name on the host (default: "
+                                                  "<stack>_<key>; the key itself when "
+                                                  "external).")
 
 
 _KIND_TYPES: dict[str, tuple] = {  # a field's kind (rocker.fields) -> its type in the file
@@ -125,8 +131,8 @@ class ContainerSpec(_ContainerFields):
     fields of rocker.fields that have a stack key, by that key)."""
 
     replicas: int = Field(1, ge=0, le=MAX_REPLICAS,
-                          description="How many; names are <key> for 1, <key>-1.. <key>-N for "
-                                      "more.")
+                          description="How many; their names are <stack>-<key>-1 .. "
+                                      "<stack>-<key>-N.")
     depends_on: Union[dict[str, Condition], list[str]] = Field(
         default_factory=dict, description="service -> started | healthy | completed, or a "
                                           "list (started).")
