@@ -176,6 +176,8 @@ def _matches(row: dict, filters: list[tuple[str, str]]) -> bool:
             return False
         if key == "health" and row["Health"] != val:
             return False
+        if key == "service" and val not in (row["Service"], row["Replica"]):
+            return False
     return True
 
 
@@ -210,26 +212,34 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
 @click.option("-a", "--all", "all_", is_flag=True, help="Show all containers, not just running.")
 @click.option("-q", "--quiet", is_flag=True, help="Only IDs.")
 @click.option("-f", "--filter", "filters", multiple=True,
-              help="status=, name=, label=K[=V], id=, stack=, health=")
+              help="status=, name=, label=K[=V], id=, stack=, service=, health=")
 @click.option("--stack", help="Only members of this stack (implies -a).")
+@click.option("--file", "file", metavar="FILE", help="Only members of this file's stack (as "
+                                                     "--stack).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate IDs and commands.")
+@click.argument("services", nargs=-1)
 @click.pass_context
-def ps_cmd(ctx, all_, quiet, filters, stack, fmt, no_trunc):
-    """List containers (status from the live kernel)."""
+def ps_cmd(ctx, all_, quiet, filters, stack, file, fmt, no_trunc, services):
+    """List containers (status from the live kernel); with --stack or --file, SERVICES
+    (names of the file: web, or a replica: worker-2) narrow the list."""
     parsed = []
     for f in filters:
         k, eq, v = f.partition("=")
-        if not eq or k not in ("status", "name", "label", "id", "stack", "health"):
+        if not eq or k not in ("status", "name", "label", "id", "stack", "service", "health"):
             raise InvalidInput(f"invalid filter {f!r}: use status=, name=, label=, id=, "
-                               "stack= or health=")
+                               "stack=, service= or health=")
         parsed.append((k, v))
-    if stack:
-        parsed.append(("stack", stack))
+    if services and not (stack or file):
+        raise InvalidInput("service names need --stack NAME or --file FILE")
+    if stack or file:
+        parsed.append(("stack", _stack_of(file, stack)))
         all_ = True
     if any(k == "status" for k, _ in parsed):
         all_ = True
     rows, errors = list_rows(ctx.obj.paths, all_, parsed)
+    if services:
+        rows = [r for r in rows if r["Service"] in services or r["Replica"] in services]
     for e in errors:
         click.echo(f"rocker: warning: {e}", err=True)
     if quiet:

@@ -621,6 +621,11 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
             config["networks"] = _member_networks(
                 config, c.networks, nets, name,
                 lambda k: where(display, lines, f"{p}.networks.{k}"))
+            fixed = [a for a in config["networks"] if a.get("ip")]
+            if fixed and c.replicas > 1:
+                raise SpecError(f"{where(display, lines, f'{p}.networks')}a fixed address "
+                                f"({fixed[0]['ip']}) allows one replica at most (replicas is "
+                                f"{c.replicas})")
         deps_map = dict(c.depends_on)
         if shared is not None:
             deps_map.setdefault(shared, "started")  # its namespace must exist first
