@@ -45,6 +45,8 @@ COMMANDS: dict[str, str] = {
     # networks
     "network": "rocker.cli.networks:network_group",
     "port": "rocker.cli.networks:port_cmd",
+    # volumes
+    "volume": "rocker.cli.volumes:volume_group",
     # resources
     "update": "rocker.cli.resources:update_cmd",
     "stats": "rocker.cli.resources:stats_cmd",
