@@ -82,7 +82,7 @@ def _discard(paths, cid: str) -> None:
     """A failed run leaves nothing behind."""
     from rocker.runtime import lifecycle
     try:
-        lifecycle.remove(paths, cid, force=True)
+        lifecycle.remove(paths, cid, force=True, volumes=True)
     except Exception:  # noqa: BLE001 - already gone (--rm) or half-made
         from rocker.containers.teardown import remove_container
         remove_container(paths, cid)

@@ -1,6 +1,7 @@
-"""Volume commands: the `volume` group (create, ls, inspect, rm, prune).
-Parsing and rendering only; the work is done by rocker.volumes.store and
-rocker.containers.volumes (which knows which containers use a volume)."""
+"""Volume commands: the `volume` group (create, ls, inspect, rm, prune), and `cp` (files in
+and out of a container's root and volumes). Parsing and rendering only; the work is done by
+rocker.volumes.store, rocker.containers.volumes (which knows which containers use a volume)
+and rocker.runtime.copy."""
 
 from __future__ import annotations
 
@@ -165,3 +166,15 @@ def prune_cmd(obj, all_, force, filters) -> None:
         click.echo("Deleted Volumes:")
         for n in gone:
             click.echo(n)
+
+
+@click.command("cp")
+@click.argument("src")
+@click.argument("dst")
+@click.pass_obj
+def cp_cmd(obj, src, dst) -> None:
+    """Copy files between a container and the host: cp CONTAINER:SRC DST | cp SRC CONTAINER:DST.
+
+    Symlinks are copied as symlinks, never followed; owners, modes and times are kept."""
+    from rocker.runtime.copy import copy
+    copy(obj.paths, src, dst)

@@ -94,6 +94,20 @@ def _make_host_dir(path: str, made: list[str]) -> None:
         made.append(d)
 
 
+def _host_source(paths: Paths, src: str) -> str:
+    """A bind source as the host resolves it, once, at create: the launcher opens exactly this
+    path without following any symlink (one swapped in later is refused, never followed).
+    Rocker's own storage is refused: containers write there and could plant symlinks (mount
+    the volume by its name instead)."""
+    real = os.path.realpath(src)
+    for own in (paths.root, paths.runroot):
+        top = os.path.realpath(own)
+        if real == top or real.startswith(top.rstrip("/") + "/"):
+            raise InvalidInput(f"bind source {src} is inside rocker's storage ({own}): mount "
+                               "a volume by its name instead")
+    return real
+
+
 def _resolve(paths: Paths, cfg, image_config: dict, made_volumes: list[str],
              made_dirs: list[str]) -> list[dict]:
     from rocker.containers.mounts import tmpfs_options
@@ -106,7 +120,7 @@ def _resolve(paths: Paths, cfg, image_config: dict, made_volumes: list[str],
                                             anonymous=not m["source"])
             if made:
                 made_volumes.append(rec["Name"])
-            r.update(name=rec["Name"], source=store.data_path(paths, rec),
+            r.update(name=rec["Name"], source=os.path.realpath(store.data_path(paths, rec)),
                      anonymous=store.is_anonymous(rec), copy_up=not m.get("nocopy"))
         elif m["type"] == "bind":
             src = m["source"]
@@ -115,7 +129,8 @@ def _resolve(paths: Paths, cfg, image_config: dict, made_volumes: list[str],
                     raise InvalidInput(f'invalid mount config for type "bind": bind source '
                                        f'path does not exist: {src}')
                 _make_host_dir(src, made_dirs)
-            r.update(source=src, propagation=m.get("propagation") or "rprivate",
+            r.update(source=_host_source(paths, src), given=src,
+                     propagation=m.get("propagation") or "rprivate",
                      nonrecursive=bool(m.get("nonrecursive")))
         else:
             r.update(source="", options=tmpfs_options("", r["readonly"], m.get("tmpfs_size"),

@@ -146,11 +146,19 @@ def _bind(root_fd: int, m: dict, forbidden: set, copy_up: bool) -> None:
     target = m["target"]
     flags = sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | (sc.AT_RECURSIVE
                                                           if m.get("recursive", True) else 0)
+    # the source as resolved at create: opened without following any symlink, so one
+    # swapped into its path since then is refused, never followed
     try:
-        tree = sc.open_tree(sc.AT_FDCWD, m["source"], flags)
+        src = sc.openat2(sc.AT_FDCWD, m["source"], os.O_PATH, sc.RESOLVE_NO_SYMLINKS)
+        try:
+            tree = sc.open_tree(src, "", flags | sc.AT_EMPTY_PATH)
+        finally:
+            os.close(src)
     except OSError as e:
-        raise ContainerStartError(f"bind source {m['source']} for {target}: "
-                                  f"{os.strerror(e.errno)}") from None
+        why = ("a symlink is in its path now (it was resolved when the container was created): "
+               "refusing to follow it" if e.errno in (errno.ELOOP, errno.EXDEV)
+               else os.strerror(e.errno))
+        raise ContainerStartError(f"bind source {m['source']} for {target}: {why}") from None
     try:
         want_dir = stat.S_ISDIR(os.fstat(tree).st_mode)
         tfd = _resolve_target(root_fd, target, want_dir, forbidden)
@@ -178,7 +186,8 @@ def _tmpfs(root_fd: int, m: dict, forbidden: set) -> None:
     tfd = _resolve_target(root_fd, target, True, forbidden)
     try:
         try:
-            mnt = sc.fs_mount("tmpfs", dict(m.get("data") or {}), attrs, target)
+            mnt = sc.fs_mount("tmpfs", {"source": "tmpfs", **(m.get("data") or {})}, attrs,
+                              target)
         except OSError as e:
             raise ContainerStartError(f"tmpfs at {target}: {e.strerror or e}") from None
         try:
@@ -193,6 +202,18 @@ def depth(target: str) -> int:
     return len(_parts(target))
 
 
+def _stats(root_fd: int, names: tuple[str, ...]) -> list[os.stat_result]:
+    """The root's own stat and those of its /proc, /sys, /dev (rocker's mounts; the ones a
+    stopped container's root for `rocker cp` has, unmounted)."""
+    out = [os.fstat(root_fd)]
+    for n in names:
+        try:
+            out.append(os.stat(n, dir_fd=root_fd, follow_symlinks=False))
+        except FileNotFoundError:
+            pass
+    return out
+
+
 def make_all(rootfs: str, mounts: list[dict], copy_up: set | frozenset = frozenset()) -> None:
     """The mounts of `mounts` ({kind: bind|tmpfs, source, target, ...}, from
     rocker.launcher.ocispec) under `rootfs`, parents before children (by target depth, stable),
@@ -200,9 +221,7 @@ def make_all(rootfs: str, mounts: list[dict], copy_up: set | frozenset = frozens
     filled from the image when it is empty."""
     root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        forbidden = {(st.st_dev, st.st_ino) for st in
-                     (os.fstat(root_fd), *(os.stat(os.path.join(rootfs, d))
-                                           for d in ("proc", "sys", "dev")))}
+        forbidden = {(st.st_dev, st.st_ino) for st in _stats(root_fd, ("proc", "sys", "dev"))}
         for m in sorted(mounts, key=lambda m: depth(m["target"])):
             if m["kind"] == "tmpfs":
                 _tmpfs(root_fd, m, forbidden)
