@@ -82,7 +82,7 @@ def _discard(paths, cid: str) -> None:
     """A failed run leaves nothing behind."""
     from rocker.runtime import lifecycle
     try:
-        lifecycle.remove(paths, cid, force=True)
+        lifecycle.remove(paths, cid, force=True, volumes=True)
     except Exception:  # noqa: BLE001 - already gone (--rm) or half-made
         from rocker.containers.teardown import remove_container
         remove_container(paths, cid)
@@ -398,12 +398,14 @@ def wait_cmd(ctx, containers):
 
 @click.command("rm")
 @click.option("-f", "--force", is_flag=True, help="Kill and remove running containers.")
+@click.option("-v", "--volumes", is_flag=True, help="Remove their anonymous volumes too.")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
-def rm_cmd(ctx, force, containers):
+def rm_cmd(ctx, force, volumes, containers):
     """Remove containers and everything they had (storage, cgroup, state, log)."""
     from rocker.runtime import lifecycle
-    _for_each(ctx, containers, lambda cid: lifecycle.remove(ctx.obj.paths, cid, force=force))
+    _for_each(ctx, containers, lambda cid: lifecycle.remove(ctx.obj.paths, cid, force=force,
+                                                            volumes=volumes))
 
 
 @click.command("exec", context_settings={"help_option_names": ["--help"],
