@@ -52,7 +52,8 @@ def stack_record(paths: Paths, name: str) -> dict:
     return rec if isinstance(rec, dict) else {}
 
 
-def _container(rec: dict, layout_cache: list, net_state: dict | None) -> ObservedContainer:
+def _container(rec: dict, layout_cache: list, net_state: dict | None = None
+               ) -> ObservedContainer:
     from rocker.containers import state as cstate
     st = cstate.observed(rec.get("state") or {})
     status = st.get("status", "created")

@@ -147,7 +147,7 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) ->
     networks, replaced, net_removals = _network_actions(desired, observed, adopt)
     containers: list[Action] = []
     for svc in order:
-        for c in sorted(by_service.get(svc, []), key=lambda c: c.index):
+        for c in sorted(by_service.get(svc, []), key=lambda c: (c.index, c.name)):
             containers.extend(_container_actions(desired, c, observed, adopt, reimported,
                                                  renamed.get(c.name), replaced))
     return Plan(stack=desired.stack,

@@ -563,7 +563,6 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
 
     nets = _desired_networks(spec, name, lines, display)
     containers: list[DesiredContainer] = []
-    owner: dict[str, str] = {}
     for svc, c in spec.containers.items():
         p = f"containers.{svc}"
         if not NAME_RE.match(svc):
@@ -607,12 +606,8 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
             deps_map.setdefault(shared, "started")  # its namespace must exist first
         h = spec_hash(config)
         deps = tuple(sorted(deps_map.items()))
+        # <stack>-<service>-<n> splits uniquely at its last '-': names cannot collide
         for i, n in enumerate(replica_names(name, svc, c.replicas), 1):
-            if n in owner:
-                other = owner[n]
-                raise SpecError(f"{where(display, lines, p)}duplicate container name {n!r} "
-                                f"(also made by {other!r})")
-            owner[n] = f"containers.{svc}"
             containers.append(DesiredContainer(name=n, service=svc, config=config, spec_hash=h,
                                                image_ref=image_ref, depends_on=deps, index=i))
     networks = tuple(nets[k] for k in sorted(nets, key=lambda k: (k != DEFAULT_KEY, k)))

@@ -56,7 +56,9 @@ def test_examples_yaml_and_toml_twins_are_identical():
     assert y.stack == t.stack == "demo"
     assert y.images == t.images
     assert y.containers == t.containers
-    assert [c.name for c in y.containers] == ["web", "worker-1", "worker-2", "init"]
+    assert y.networks == t.networks
+    assert [c.name for c in y.containers] == ["demo-web-1", "demo-worker-1", "demo-worker-2",
+                                              "demo-init-1"]
     py, pt = plan(y, ObservedState()), plan(t, ObservedState())
     assert py.actions == pt.actions
     assert render_text(py).split("\n", 1)[1] == render_text(pt).split("\n", 1)[1]
@@ -147,10 +149,13 @@ def test_replicas_names_and_depends_on_forms(stack_dir):
           job: {image: busybox, replicas: 0, depends_on: {web: healthy, worker: completed}}
     """)
     d = load_desired(p)
-    assert [c.name for c in d.containers] == ["web", "worker-1", "worker-2", "worker-3"]
+    assert [c.name for c in d.containers] == ["mystack-web-1", "mystack-worker-1", "mystack-worker-2",
+                                              "mystack-worker-3"]
+    assert [(c.service, c.index, c.replica) for c in d.containers][1] == ("worker", 1,
+                                                                          "worker-1")
     assert d.containers[1].depends_on == (("web", "started"),)
-    assert replica_names("w", 1) == ["w"] and replica_names("w", 0) == []
-    assert replica_names("w", 2) == ["w-1", "w-2"]
+    assert replica_names("s", "w", 1) == ["s-w-1"] and replica_names("s", "w", 0) == []
+    assert replica_names("s", "w", 2) == ["s-w-1", "s-w-2"]
 
 
 def test_image_tag_and_store_images(stack_dir):
@@ -268,13 +273,15 @@ def test_dependency_cycle(stack_dir):
 
 
 def test_duplicate_names(stack_dir):
+    # replicas are <stack>-<service>-<n>, as Compose names them: a service called worker-2
+    # and the second replica of worker no longer collide
     p = write(stack_dir, "s.yaml", """
         containers:
           worker-2: {image: x}
           worker: {image: x, replicas: 2}
     """)
-    assert error_of(p) == (f"{p}:3: containers.worker.replicas: duplicate container name "
-                           "'worker-2' (also made by 'containers.worker-2')")
+    assert [c.name for c in load_desired(p).containers] == ["mystack-worker-2-1", "mystack-worker-1",
+                                                            "mystack-worker-2"]
     p = write(stack_dir, "s2.yaml", """
         containers:
           web: {image: x}
