@@ -569,6 +569,69 @@ class ImageStore:
         return self._register(staged, config, [normalize_reference(r) for r in refs],
                               meta=meta, digests=digests)
 
+    def add_digest_ref(self, image_id: str, digest_ref: str) -> None:
+        """Record `name@sha256:<manifest>` for an image (after a push)."""
+        def fn(old: Any) -> dict:
+            table, dtable = self._refs_of(old), self._digests_of(old)
+            dtable[digest_ref] = image_id
+            return {"refs": table, "digests": dtable}
+        self._update_refs(fn)
+
+    def usage(self) -> dict[str, int]:
+        """Bytes the store holds: layers (extracted), their blobs, unfinished downloads."""
+        out = {"layers": 0, "layers_bytes": 0, "blobs": 0, "blobs_bytes": 0,
+               "downloads": 0, "downloads_bytes": 0}
+        try:
+            names = os.listdir(self.layers_root)
+        except FileNotFoundError:
+            names = []
+        for n in names:
+            try:
+                meta = read_json(os.path.join(self.layers_root, n, LAYER_JSON))
+            except (OSError, CorruptRecord):
+                continue
+            out["layers"] += 1
+            out["layers_bytes"] += int(meta.get("size") or 0) if isinstance(meta, dict) else 0
+            try:
+                out["blobs_bytes"] += os.stat(os.path.join(self.layers_root, n, BLOB)).st_size
+                out["blobs"] += 1
+            except OSError:
+                pass
+        for n in self._downloads():
+            out["downloads"] += 1
+            out["downloads_bytes"] += os.stat(os.path.join(self.root, "downloads", n)).st_size
+        return out
+
+    def _downloads(self) -> list[str]:
+        try:
+            return [n for n in os.listdir(os.path.join(self.root, "downloads"))
+                    if full_hex(n)]
+        except FileNotFoundError:
+            return []
+
+    def prune_downloads(self) -> int:
+        """Remove unfinished downloads no pull is working on; bytes freed."""
+        import fcntl
+        freed = 0
+        d = os.path.join(self.root, "downloads")
+        for n in self._downloads():
+            lock = os.path.join(d, n + ".lock")
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue     # a pull is downloading it
+                try:
+                    freed += os.stat(os.path.join(d, n)).st_size
+                    os.unlink(os.path.join(d, n))
+                except FileNotFoundError:
+                    pass
+                os.unlink(lock)
+            finally:
+                os.close(fd)
+        return freed
+
     def has_layer(self, diff_id: str) -> bool:
         """Whether the layer is complete in the store (a pull or load can skip it)."""
         return self._layer_complete(diff_id)
@@ -617,11 +680,13 @@ class ImageStore:
         return path, blob
 
     def stage_layer(self, path: str, blob: dict, expect_diff_id: str | None,
-                    progress: Callable[[int, int | None], None] | None = None) -> str:
-        """Extract the verified blob file `path` ({"digest", "size", "compression"}) into a
-        staging folder for `register_image`, moving the file in as the layer's blob. The diff
-        id must be `expect_diff_id` (what the config's rootfs.diff_ids says), else nothing is
-        kept and InvalidInput says so. Returns the staging folder."""
+                    progress: Callable[[int, int | None], None] | None = None,
+                    verified: bool = False, move: bool = True) -> str:
+        """Extract the blob file `path` ({"digest", "size"}; digest None: whatever it is) into
+        a staging folder for `register_image`, moving (or with move=False copying) the file in
+        as the layer's blob. Unless `verified`, its digest and size are checked while it is
+        read. The diff id must be `expect_diff_id` (what the config's rootfs.diff_ids says),
+        else nothing is kept and InvalidInput says so. Returns the staging folder."""
         from rocker.images.extract import extract_layer, remove_tree
         from rocker.util.timefmt import now_rfc3339
 
@@ -630,13 +695,27 @@ class ImageStore:
             diff = os.path.join(staging, DIFF)
             os.mkdir(diff, 0o755)
             os.chmod(diff, 0o755)
-            with open(path, "rb", buffering=0) as f:
-                info = extract_layer(f, diff, total=blob.get("size"), progress=progress)
+            with open(path, "rb", buffering=0) as raw:
+                f = _DigestReader(raw)
+                info = extract_layer(f, diff, total=blob.get("size"),  # type: ignore[arg-type]
+                                     progress=progress)
+                actual = f.drain()
+                size = raw.tell()
+            if blob.get("digest") is None:
+                blob = dict(blob, digest=actual, size=size)
+            elif not verified and (actual != blob["digest"] or size != blob.get("size")):
+                raise InvalidInput(f"blob {blob['digest'][:19]}: content is {actual[:19]} "
+                                   f"({size} bytes, {blob.get('size')} expected): corrupt or "
+                                   "tampered")
             if expect_diff_id is not None and info.diff_id != expect_diff_id:
                 raise InvalidInput(f"layer {blob['digest'][:19]}: its content is "
                                    f"{info.diff_id[:19]}, the image config says "
                                    f"{expect_diff_id[:19]} (corrupt or tampered layer)")
-            os.rename(path, os.path.join(staging, BLOB))
+            if move:
+                os.rename(path, os.path.join(staging, BLOB))
+            else:
+                import shutil
+                shutil.copyfile(path, os.path.join(staging, BLOB))
             write_json(os.path.join(staging, LAYER_JSON),
                        {"diff_id": info.diff_id, "size": info.size, "tar_size": info.tar_size,
                         "created": now_rfc3339(),
@@ -724,6 +803,12 @@ class ImageStore:
         reader = _DigestReader(f)
         try:
             diff_id, staging, _info = self._stage_layer(reader, total, progress)  # type: ignore
+            from rocker.images.archive import looks_like_image_archive
+            what = looks_like_image_archive(os.path.join(staging, DIFF))
+            if what is not None:
+                shown = "-" if not isinstance(src, (str, os.PathLike)) else os.fspath(src)
+                raise InvalidInput(f"{shown} is {what}, not a root filesystem: load it with "
+                                   f"`rocker load -i {shown}`")
             digest = reader.drain()
             now = now_rfc3339()
             config = apply_changes(DEFAULT_CONFIG, parsed)
