@@ -199,9 +199,11 @@ def _inspect_doc(img) -> dict:
     return {
         "Id": img.id,
         "RepoTags": img.refs,
+        "RepoDigests": img.digests,
         "Created": img.created,
         "Size": img.size,
         "Architecture": doc.get("architecture", ""),
+        "Variant": doc.get("variant", ""),
         "Os": doc.get("os", ""),
         "Author": img.author,
         "Comment": img.comment,
@@ -295,10 +297,15 @@ def ensure_image(paths, image: str, policy: str, platform: str | None = None) ->
         shown = normalize_reference(image)
     except InvalidInput:
         return       # create says what is wrong with the name
-    if policy == "missing":
-        click.echo(f"Unable to find image '{shown}' locally", err=True)
+    said = []
+
+    def say(line: str) -> None:   # Docker's first line, once the pull is under way
+        if not said and policy == "missing":
+            click.echo(f"Unable to find image '{shown}' locally", err=True)
+        said.append(line)
+        click.echo(line, err=True)
     try:
-        p = pull(store, image, platform=platform, say=_say(False), tty=sys.stderr.isatty())
+        p = pull(store, image, platform=platform, say=say, tty=sys.stderr.isatty())
     except RockerError as e:
         if policy == "missing":
             raise NotFound(f"no such image: {shown} (not in the store, and pulling it "

@@ -263,7 +263,7 @@ class Client:
             if had and scope in self._tokens:
                 del self._tokens[scope]
                 return False     # a fresh token was refused
-        scopes = (params.get("scope") or scope).split()
+        scopes = (params.get("scope") or "").split() + scope.split()
         q = [("service", params["service"])] if params.get("service") else []
         q += [("scope", s) for s in dict.fromkeys(scopes)]
         query = urlencode(q)
@@ -756,6 +756,12 @@ def login(registry: str, user: str, password: str, tls_verify: bool = True) -> s
             elif kind == "bearer":
                 client._answer(r.getheader("WWW-Authenticate") or "", "registry:catalog:*",
                                had=False)
+                r = client._raw("GET", f"{client.scheme}://{client.host}/v2/",
+                                {"Authorization": client._auth_header("registry:catalog:*")
+                                 or ""})
+                if r.status != 200:
+                    raise AuthError(f"{client.host}: login refused: the registry does not "
+                                    f"accept the token ({_short(r)})")
             else:
                 raise AuthError(f"{client.host}: unknown authentication scheme {kind!r}")
         elif r.status != 200:
