@@ -134,12 +134,11 @@ class Executor:
         from rocker.runtime import lifecycle
         if isinstance(a, ImportImage):
             from rocker.images.store import ImageStore
-            from rocker.images.store import SOURCE_KEY
             img = ImageStore(self.paths).import_tar(a.image.source, a.image.ref,
                                                     changes=list(a.image.changes) or None)
             # the digest of the bytes actually imported (the tar may have changed since the
             # file was loaded): import_tar recorded it on the image
-            digest = (img.document.get(SOURCE_KEY) or {}).get("digest") or a.image.digest
+            digest = (img.source or {}).get("digest") or a.image.digest
             record_image(self.paths, self.desired.stack, a.image.ref, digest, img.id,
                          a.image.source)
             changed = "" if digest == a.image.digest else \
