@@ -130,11 +130,6 @@ def render_action(a: Action, color: bool = False) -> list[str]:
     elif isinstance(a, CreateNetwork):
         for k, v in _network_fields(a.network):
             lines.append(f"{ind}{(k + ':').ljust(9)} {fmt(v)}")
-    elif isinstance(a, (ReplaceNetwork, UpdateNetwork)):
-        head += f"  ({a.reason})"
-        w = max((len(c.path) for c in a.changes), default=0)
-        for ch in a.changes:
-            lines.append(ind + _change_line(ch, w))
     elif isinstance(a, RemoveNetwork):
         head += f"  ({a.reason})"
     elif isinstance(a, Create):
@@ -145,7 +140,7 @@ def render_action(a: Action, color: bool = False) -> list[str]:
         if a.container.depends_on:
             deps = ", ".join(f"{s} ({c})" for s, c in a.container.depends_on)
             lines.append(f"{ind}{'depends_on:'.ljust(w + 1)} {deps}")
-    elif isinstance(a, (Replace, Update)):
+    elif isinstance(a, (Replace, Update, ReplaceNetwork, UpdateNetwork)):
         head += f"  ({a.reason})"
         w = max((len(c.path) for c in a.changes), default=0)
         for ch in a.changes:
