@@ -170,7 +170,7 @@ class Executor:
             self.wait_dependencies(a.container)
             lifecycle.stop(self.paths, a.id)
             rec = lifecycle.start(self.paths, a.id)
-            return f"pid {rec['state'].get('pid')}, supervised again"
+            return f"pid {rec['state'].get('pid')}"
         if isinstance(a, Start):
             self.wait_dependencies(a.container)
             rec = lifecycle.start(self.paths, a.id)

@@ -150,6 +150,7 @@ class ObservedContainer:
     image_identity: tuple[str, str] | None = None  # that image's source identity, if known
     unsupervised: bool = False     # running, but its monitor is gone (no logs, restarts, health)
     attachments: tuple[ObservedAttachment, ...] = ()   # running bridge-mode containers only
+    netns: int | None = None       # the inode of a running container's network namespace
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,8 @@ class Start(Action):
 
 @dataclass(frozen=True)
 class Restart(Start):
-    """Stop and start a container that runs unsupervised (its monitor is gone)."""
+    """Stop and start a running container: it runs unsupervised (its monitor is gone), its
+    links drifted, or the namespace it joins (`container:NAME`) is made anew."""
 
     kind = "restart"
 

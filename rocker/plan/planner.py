@@ -146,10 +146,15 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) ->
         by_service.setdefault(c.service, []).append(c)
     networks, replaced, net_removals = _network_actions(desired, observed, adopt)
     containers: list[Action] = []
+    fresh_ns: set[str] = set()   # members whose network namespace this plan makes anew
     for svc in order:
         for c in sorted(by_service.get(svc, []), key=lambda c: (c.index, c.name)):
-            containers.extend(_container_actions(desired, c, observed, adopt, reimported,
-                                                 renamed.get(c.name), replaced))
+            acts = _container_actions(desired, c, observed, adopt, reimported,
+                                      renamed.get(c.name), replaced)
+            acts = _rejoin(c, observed.containers.get(c.name), acts, fresh_ns)
+            if any(isinstance(a, (Create, Replace, Start)) for a in acts):
+                fresh_ns.add(c.name)
+            containers.extend(acts)
     return Plan(stack=desired.stack,
                 actions=tuple(images + removals + networks + containers + net_removals),
                 source=desired.source)
@@ -261,6 +266,39 @@ def _network_actions(desired: DesiredState, observed: ObservedState, adopt: bool
     return before, replaced, after
 
 
+def _shared_with(c: DesiredContainer) -> str | None:
+    """The container whose network namespace `c` joins (`network_mode: container:NAME`)."""
+    mode = c.config.get("network_mode") or ""
+    return mode[len("container:"):] if mode.startswith("container:") else None
+
+
+def _rejoin(c: DesiredContainer, o: ObservedContainer | None, acts: list[Action],
+            fresh_ns: set[str]) -> list[Action]:
+    """A running member that joins the namespace of one this plan creates, replaces, starts or
+    restarts is left in the old namespace: it is restarted after it (its start joins the new
+    one), unless it is made anew anyway."""
+    target = _shared_with(c)
+    if target is None or target not in fresh_ns or o is None or o.status not in LIVE:
+        return acts
+    if any(isinstance(a, (Create, Replace, Start)) for a in acts):
+        return acts   # a Restart is a Start: its start joins the new namespace
+    why = f"the network namespace of {target} is made anew: joining it again"
+    return acts + [Restart(name=c.name, reason=why, container=c, id=o.id, evidence=why)]
+
+
+def shared_namespace_drift(c: DesiredContainer, o: ObservedContainer,
+                           observed: ObservedState) -> str | None:
+    """A running member of `container:NAME` mode in another network namespace than NAME's
+    (NAME restarted since, e.g. by its restart policy)."""
+    target = _shared_with(c)
+    t = observed.containers.get(target) if target else None
+    if t is None or o.status != RUNNING or t.status != RUNNING or not o.netns or not t.netns:
+        return None
+    if o.netns != t.netns:
+        return f"not in the network namespace of {target} any more ({target} restarted)"
+    return None
+
+
 def network_drift(c: DesiredContainer, o: ObservedContainer) -> list[str]:
     """Evidence that a running member's links are not what its start made (empty: none)."""
     if o.status != RUNNING or not o.alive or (c.config.get("network_mode") or "bridge") != \
@@ -340,7 +378,7 @@ def _container_actions(desired: DesiredState, c: DesiredContainer, observed: Obs
             out.append(Update(name=c.name, reason="drift in the live cgroup: "
                               + ", ".join(d.path for d in drift), container=c, id=o.id,
                               changes=drift, live=o.status in UP))
-        start = _start_action(c, o)
+        start = _start_action(c, o, observed)
         return out + ([start] if start else [])
     if forced:
         return [Replace(name=c.name, reason="changed: " + ", ".join(forced), container=c,
@@ -369,17 +407,21 @@ def _container_actions(desired: DesiredState, c: DesiredContainer, observed: Obs
         out.append(Update(name=c.name, reason=why, container=c, id=o.id,
                           changes=all_changes + tuple(deps),
                           live=o.status in UP, record_only=record_only))
-    start = _start_action(c, o)
+    start = _start_action(c, o, observed)
     if start is not None:
         out.append(start)
     return out
 
 
-def _start_action(c: DesiredContainer, o: ObservedContainer) -> Start | None:
+def _start_action(c: DesiredContainer, o: ObservedContainer, observed: ObservedState
+                  ) -> Start | None:
     if o.unsupervised and o.status == RUNNING:
         return Restart(name=c.name, reason="running unsupervised", container=c, id=o.id,
                        evidence=f"running unsupervised: {o.evidence or 'its monitor is gone'}")
     drift = network_drift(c, o)
+    shared = shared_namespace_drift(c, o, observed)
+    if shared:
+        drift.append(shared)
     if drift:
         return Restart(name=c.name, reason="network drift", container=c, id=o.id,
                        evidence="network drift: " + "; ".join(drift))
