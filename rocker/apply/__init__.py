@@ -201,6 +201,10 @@ class Executor:
     def _network(self, a: Action) -> str:
         from rocker.runtime import networks
         if isinstance(a, RemoveNetwork):
+            if a.members:
+                networks.check_replaceable(self.paths, a.name, a.members)
+                for cid in a.members:
+                    self._stop_remove(cid)
             networks.remove(self.paths, a.id)
             return ""
         n = a.network
@@ -208,6 +212,8 @@ class Executor:
             networks.set_owner(self.paths, n.name, self.desired.stack, dict(n.labels))
             return ""
         if isinstance(a, ReplaceNetwork):
+            # the plan saw leases; a container created on it and never started has none
+            networks.check_replaceable(self.paths, n.name, a.members)
             for cid in a.members:
                 self._stop_remove(cid)
             networks.remove(self.paths, a.id)

@@ -314,8 +314,13 @@ class UpdateNetwork(Action):
 
 @dataclass(frozen=True)
 class RemoveNetwork(Action):
+    """Remove a network the stack no longer has: last, or first when a new network of the
+    file takes over its subnet (then its members, which the plan replaces onto other
+    networks, are removed with it first)."""
+
     kind = "remove"
     id: str = ""
+    members: tuple[str, ...] = ()  # ids of the stack's containers on it (removed first)
 
     @property
     def target(self) -> str:

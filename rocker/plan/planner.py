@@ -54,6 +54,7 @@ sorted, ties by name); network removals last.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any, Iterable, Mapping
 
@@ -92,6 +93,10 @@ CFS_PERIOD = 100000
 _SIGNALS = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS",
             8: "SIGFPE", 9: "SIGKILL", 11: "SIGSEGV", 13: "SIGPIPE", 14: "SIGALRM",
             15: "SIGTERM"}
+
+
+DEFAULT_NETWORK = "bridge"   # rocker's default network (rocker.network.store.DEFAULT)
+_ON_THE_DEFAULT = [{"name": DEFAULT_NETWORK, "aliases": [], "ip": None}]
 
 
 def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) -> Plan:
@@ -222,7 +227,7 @@ def _network_actions(desired: DesiredState, observed: ObservedState, adopt: bool
     for n in desired.networks:
         o = observed.networks.get(n.name)
         if n.external:
-            if o is None:
+            if o is None and n.name != DEFAULT_NETWORK:   # rocker's own exists unrecorded
                 raise SpecError(_where(desired, f"networks.{n.key}") + f"external network "
                                 f"{n.name} not found: create it with `rocker network create "
                                 f"{n.name}`")
@@ -259,11 +264,36 @@ def _network_actions(desired: DesiredState, observed: ObservedState, adopt: bool
             before.append(UpdateNetwork(name=n.name, reason="changed: labels", network=n,
                                         id=o.id, changes=tuple(changes)))
     wanted = {n.name for n in desired.networks}
-    after: list[Action] = [
-        RemoveNetwork(name=o.name, reason="no longer in the stack file", id=o.id)
-        for o in sorted(observed.networks.values(), key=lambda o: o.name)
-        if o.stack == desired.stack and o.name not in wanted]
-    return before, replaced, after
+    made = [a.network for a in before if isinstance(a, (CreateNetwork, ReplaceNetwork))]
+    first: list[Action] = []
+    after: list[Action] = []
+    for o in sorted(observed.networks.values(), key=lambda o: o.name):
+        if o.stack != desired.stack or o.name in wanted:
+            continue
+        heir = next((n for n in made if n.subnet and _overlap(n.subnet, o.subnet)), None)
+        if heir is None:
+            after.append(RemoveNetwork(name=o.name, reason="no longer in the stack file",
+                                       id=o.id))
+            continue
+        # the new network cannot be made while this one holds the subnet: remove it (and
+        # the stack's members on it, which move to their new networks below) first
+        foreign = [u for u in o.users if u not in members]
+        if foreign:
+            raise Conflict(f"network {heir.name} takes over the subnet of network {o.name}, "
+                           f"which container(s) {', '.join(foreign)} outside stack "
+                           f"{desired.stack} use: disconnect them first")
+        first.append(RemoveNetwork(
+            name=o.name, reason=f"no longer in the stack file; first, as {heir.name} takes "
+            f"over its subnet", id=o.id, members=tuple(members[u].id for u in o.users)))
+    return first + before, replaced, after
+
+
+def _overlap(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_network(a, strict=False).overlaps(ipaddress.ip_network(b,
+                                                                                    strict=False))
+    except ValueError:
+        return False
 
 
 def _shared_with(c: DesiredContainer) -> str | None:
@@ -515,9 +545,6 @@ def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Chang
         else:
             out.append(Change(key, _none(a), b, forces))
     return out
-
-
-_ON_THE_DEFAULT = [{"name": "bridge", "aliases": [], "ip": None}]
 
 
 def _attachments(config: Mapping[str, Any], networks: Any) -> Any:
