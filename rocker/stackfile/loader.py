@@ -356,12 +356,15 @@ def _desired_networks(spec, stack: str, lines: dict[str, int], display: str
     """key -> DesiredNetwork of the file's `networks:` (checked: names, subnet, gateway)."""
     from rocker.containers.config import parse_labels
     from rocker.network import ipam
-    from rocker.network.store import MODES, check_name
+    from rocker.network.store import DEFAULT, MODES, check_name
     out: dict[str, DesiredNetwork] = {}
     for key, n in spec.networks.items():
         p = f"networks.{key}"
         try:
             check_name(key)
+            if key in MODES + (DEFAULT,) and not (n is not None and n.external):
+                raise InvalidInput(f"the key {key!r} names rocker's own network (mode) in "
+                                   "`networks:` lists: use another key, or `external: true`")
         except InvalidInput as e:
             raise SpecError(f"{where(display, lines, p)}{e}") from None
         if n is None:
@@ -372,6 +375,9 @@ def _desired_networks(spec, stack: str, lines: dict[str, int], display: str
             check_name(name)
             if name in MODES:
                 raise InvalidInput(f"network name {name!r} is reserved (it is a network mode)")
+            if name == DEFAULT and not n.external:
+                raise InvalidInput(f"{DEFAULT!r} is rocker's default network: a stack cannot "
+                                   "own it (use it with `external: true`)")
         except InvalidInput as e:
             raise SpecError(f"{where(display, lines, p + '.name')}{e}") from None
         if n.external:
@@ -634,12 +640,84 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
         for i, n in enumerate(names, 1):
             containers.append(DesiredContainer(name=n, service=svc, config=config, spec_hash=h,
                                                image_ref=image_ref, depends_on=deps, index=i))
+    _check_members(spec, containers, nets, lambda path: where(display, lines, path))
+    used = {a["name"] for c in containers for a in c.config.get("networks") or []}
+    if DEFAULT_KEY in nets and DEFAULT_KEY not in spec.networks and \
+            nets[DEFAULT_KEY].name not in used:
+        del nets[DEFAULT_KEY]   # only members with replicas: 0 would join it
     networks = tuple(nets[k] for k in sorted(nets, key=lambda k: (k != DEFAULT_KEY, k)))
     desired = DesiredState(stack=name, images=tuple(images), containers=tuple(containers),
                            networks=networks, source=display, lines=lines)
     _check_cycles(spec, desired)
     service_order(desired)
     return desired
+
+
+def _check_members(spec, containers: list[DesiredContainer], nets: dict[str, DesiredNetwork],
+                   at) -> None:
+    """What the file says about its members that no apply could carry out: a name that is
+    both a service and another service's replica, a namespace shared with a service that has
+    no member, fixed addresses outside their subnet or given twice, fixed host ports given
+    twice (or to several replicas)."""
+    import ipaddress
+    replicas = {}
+    for svc, c in spec.containers.items():
+        for i in range(1, c.replicas + 1):
+            replicas[f"{svc}-{i}"] = svc
+    for svc, c in spec.containers.items():
+        p = f"containers.{svc}"
+        if svc in replicas:
+            raise SpecError(f"{at(p)}{svc!r} is also the name of a replica of service "
+                            f"{replicas[svc]!r}: the names between members would be ambiguous")
+        mode = c.network_mode or ""
+        other = mode.split(":", 1)[1] if mode.startswith(("service:", "container:")) else None
+        if other in spec.containers and spec.containers[other].replicas == 0 and c.replicas:
+            raise SpecError(f"{at(p + '.network_mode')}service {other!r} has replicas: 0: "
+                            "there is no network namespace to share")
+    by_net = {n.name: n for n in nets.values()}
+    addresses: dict[tuple[str, str], str] = {}
+    ports: dict[tuple[str, int, str], str] = {}
+    for svc in spec.containers:
+        mine = [c for c in containers if c.service == svc]
+        if not mine:
+            continue
+        cfg = mine[0].config
+        p = f"containers.{svc}"
+        for a in cfg.get("networks") or []:
+            if not a.get("ip"):
+                continue
+            n = by_net.get(a["name"])
+            where_ = at(f"{p}.networks.{n.key if n else a['name']}.ipv4_address")
+            if n is not None and not n.external:
+                if n.subnet is None:
+                    raise SpecError(f"{where_}a fixed address needs the network's subnet "
+                                    f"(networks.{n.key}.subnet)")
+                net = ipaddress.ip_network(n.subnet)
+                ip = ipaddress.ip_address(a["ip"])
+                gw = n.gateway or str(net.network_address + 1)
+                if ip not in net or ip in (net.network_address, net.broadcast_address) or \
+                        str(ip) == gw:
+                    raise SpecError(f"{where_}{a['ip']} is not a free host address of "
+                                    f"{n.subnet} (not its network, broadcast or gateway "
+                                    f"{gw})")
+            key = (a["name"], a["ip"])
+            if key in addresses:
+                raise SpecError(f"{where_}{a['ip']} is also the fixed address of "
+                                f"{addresses[key]!r} on {a['name']}")
+            addresses[key] = p
+        for m in cfg.get("publish") or []:
+            if not m.get("HostPort"):
+                continue
+            if len(mine) > 1:
+                raise SpecError(f"{at(p + '.ports')}host port {m['HostPort']} is fixed: it "
+                                f"allows one replica at most (replicas is {len(mine)})")
+            ip = m.get("HostIp") or ""
+            for (proto, port, other_ip), who in ports.items():
+                if (proto, port) == (m["Protocol"], int(m["HostPort"])) and \
+                        (ip == other_ip or "" in (ip, other_ip)):
+                    raise SpecError(f"{at(p + '.ports')}host port {port}/{proto} is also "
+                                    f"published by {who!r}")
+            ports[(m["Protocol"], int(m["HostPort"]), ip)] = p
 
 
 def _check_cycles(spec, desired: DesiredState) -> None:
