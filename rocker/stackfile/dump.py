@@ -90,6 +90,8 @@ def container_spec(config: dict, stack: str | None = None) -> dict[str, Any]:
             value = [_port(m) for m in value]
         if row.kind == "mounts":
             value = [_mount(m, stack) for m in value]
+        if row.kind == "tmpfs":
+            value = [f"{t}:{o}" if o else t for t, o in value.items()]
         out[row.stack] = _stack_value(row, value)
     return out
 
