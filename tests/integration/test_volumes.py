@@ -229,3 +229,33 @@ def test_cp_both_ways_running_or_not(busybox, tmp_path):
     assert p.returncode == 1 and "no such file" in one_line_error(p)
     p = busybox("cp", str(src), str(tmp_path / "y"), check=False)
     assert p.returncode == 1 and "CONTAINER:PATH" in one_line_error(p)
+
+
+def test_bind_propagation_rslave_sees_host_mounts_made_later(busybox, tmp_path):
+    """With rslave, a mount the host makes below the source after the start appears in the
+    container; with the default rprivate it does not. (The test's own tmpfs mounts, made
+    shared so that there is something to propagate, are removed at the end.)"""
+    import subprocess
+    src = tmp_path / "src"
+    src.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "rkvoltest", str(src)], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", str(src)], check=True)
+        (src / "sub").mkdir()
+        slave = run_d(busybox, *NET, "-v", f"{src}:/s:rslave", "busybox", "sleep", "60")
+        private = run_d(busybox, *NET, "-v", f"{src}:/s", "busybox", "sleep", "60")
+        wait_running(busybox, slave)
+        wait_running(busybox, private)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "rkvoltest2",
+                        str(src / "sub")], check=True)
+        try:
+            (src / "sub" / "late").write_text("made after the start")
+            assert busybox("exec", slave, "cat", "/s/sub/late").stdout == "made after the start"
+            p = busybox("exec", private, "cat", "/s/sub/late", check=False)
+            assert p.returncode != 0
+            assert inspect(busybox, slave)["Mounts"][0]["Propagation"] == "rslave"
+            busybox("rm", "-f", slave, private)
+        finally:
+            subprocess.run(["umount", str(src / "sub")], check=False)
+    finally:
+        subprocess.run(["umount", "-l", str(src)], check=False)
