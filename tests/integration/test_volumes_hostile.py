@@ -149,3 +149,22 @@ def test_cp_never_follows_the_containers_symlinks_to_the_host(busybox, tmp_path)
         assert os.listdir(hostdir) == []                 # never written through to the host
         busybox("cp", str(src), "c:/rootlink/tmp/")
     assert busybox("exec", "c", "cat", "/tmp/payload").stdout == "payload"
+
+
+def test_volume_rm_never_follows_symlinks_out_of_the_volume(busybox, tmp_path):
+    keep = tmp_path / "keep"
+    (keep / "deep").mkdir(parents=True)
+    (keep / "deep" / "file").write_text("host data")
+    cid = run_d(busybox, *NET, "-v", "planted:/data", "busybox", "sh", "-c",
+                f"ln -s {keep} /data/dirlink && ln -s {keep}/deep/file /data/filelink && "
+                "mkdir -p /data/d && ln -s / /data/d/root && sleep 60")
+    wait_running(busybox, cid)
+    # in use by a running container: never removed, not by rm, not by prune -a
+    p = busybox("volume", "rm", "planted", check=False)
+    assert p.returncode == 1 and "in use" in one_line_error(p)
+    busybox("volume", "prune", "-a", "-f")
+    assert busybox("volume", "ls", "-q").stdout == "planted\n"
+    busybox("rm", "-f", cid)
+    busybox("volume", "rm", "planted")
+    assert (keep / "deep" / "file").read_text() == "host data"
+    assert busybox("volume", "ls", "-q").stdout == ""
