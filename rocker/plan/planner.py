@@ -49,7 +49,9 @@ evidence).
 
 Volumes (`volumes:`; a member's `volumes:` names them by key):
 
-    absent (never made, or deleted behind rocker's back)  CreateVolume
+    absent (never made, or deleted behind rocker's back)  CreateVolume; a running member
+                                                   that mounts it is restarted (drift: it
+                                                   still holds the deleted folder)
     external, absent                               refuse (SpecError)
     there, not owned by this stack                 refuse (Conflict) unless adopt: UpdateVolume
     owned, only labels differ                      UpdateVolume (the record only)
@@ -170,6 +172,7 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False,
         for c in sorted(by_service.get(svc, []), key=lambda c: (c.index, c.name)):
             containers.extend(_container_actions(desired, c, observed, adopt, reimported,
                                                  renamed.get(c.name), replaced))
+    containers += _remount(desired, observed, volumes, {a.name for a in containers})
     return Plan(stack=desired.stack,
                 actions=tuple(images + removals + networks + volumes + containers
                               + net_removals + vol_removals),
@@ -324,6 +327,26 @@ def _volume_actions(desired: DesiredState, observed: ObservedState, adopt: bool,
                                                     "goes with it)") for n in gone], []
     return before, [], [f"volume {n} is no longer in the stack file: kept with its data "
                         "(apply --prune-volumes or delete --volumes removes it)" for n in gone]
+
+
+def _remount(desired: DesiredState, observed: ObservedState, volumes: list[Action],
+             acted: set[str]) -> list[Action]:
+    """A running member that mounts a volume deleted behind rocker's back still holds the
+    deleted folder: restarted once the volume is made again, so it mounts the new one."""
+    made = {a.name for a in volumes if isinstance(a, CreateVolume)}
+    out: list[Action] = []
+    for c in desired.containers:
+        o = observed.containers.get(c.name)
+        if not made or o is None or c.name in acted or o.status not in UP \
+                or o.stack != desired.stack:
+            continue
+        hit = sorted({m["source"] for m in c.config.get("mounts") or ()
+                      if m.get("type") == "volume" and m.get("source") in made})
+        if hit:
+            out.append(Restart(name=c.name, reason="volume drift", container=c, id=o.id,
+                               evidence=f"its volume {hit[0]} is gone from the host: made "
+                                        "again (empty), the member restarted to mount it"))
+    return out
 
 
 def network_drift(c: DesiredContainer, o: ObservedContainer) -> list[str]:

@@ -65,14 +65,16 @@ def test_mount_changes_replace_drift_recreates_and_removal_only_when_asked(rocke
     assert d.returncode == 2 and "(changed: mounts)" in d.stdout
     rocker("apply", "-y", "-f", f2)
     assert _starts(rocker) == ["start 1", "start 1"]
-    # deleted behind rocker's back: diff shows it, apply makes it again
-    rocker("stop", "vols-db-1")
+    # deleted behind rocker's back (the member still running): diff shows it, apply makes it
+    # again and restarts the member so that it mounts the new one
     mp = json.loads(rocker("volume", "inspect", "vols_dbdata").stdout)[0]["Mountpoint"]
     shutil.rmtree(os.path.dirname(mp))
     d = rocker("diff", "-f", f2, check=False)
     assert d.returncode == 2 and "+ create volume vols_dbdata" in d.stdout
+    assert "> restart vols-db-1" in d.stdout and "vols_dbdata is gone" in d.stdout
     rocker("apply", "-y", "-f", f2)
     assert _starts(rocker) == ["start 1"]
+    assert os.path.isfile(os.path.join(mp, "starts"))
     # no longer declared: kept, and the plan says so; removed with --prune-volumes
     f3 = _stack(tmp_path, ("      - dbdata:/var/lib/db                 # the stack's volume "
                            "vols_dbdata\n", "      - /var/lib/db\n"),

@@ -147,3 +147,20 @@ def test_spec_dump_of_mounts_loads_back_to_the_same_config(tmp_path):
     again = load_desired(str(p))
     assert again.containers[0].config["mounts"] == d.containers[0].config["mounts"]
     assert again.containers[0].spec_hash == d.containers[0].spec_hash
+
+
+def test_a_running_member_of_a_recreated_volume_is_restarted():
+    from dataclasses import replace
+
+    from tests.unit.test_plan import dc, desired, observed, running
+    db = dc("db", mounts=["demo_data:/data"])
+    vol = DesiredVolume(name="demo_data", key="data")
+    want = replace(desired(db), volumes=(vol,))
+    here = {"demo_data": ObservedVolume("demo_data", {}, "demo")}
+    assert plan(want, observed(running(db), volumes=here)).is_empty()
+    p = plan(want, observed(running(db)))     # deleted behind rocker's back
+    assert [(a.kind, a.name) for a in p.actions] == [("create", "demo_data"),
+                                                     ("restart", "db")]
+    assert "demo_data is gone" in p.actions[1].evidence
+    stopped = running(db, status="exited", alive=False, exit_code=0)
+    assert [a.kind for a in plan(want, observed(stopped)).actions][0] == "create"
