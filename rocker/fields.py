@@ -173,6 +173,12 @@ ROWS: tuple[Field, ...] = (
           stack="volumes", inspect="HostConfig.Mounts",
           help="SRC:DST[:OPTS] strings, or {type, source, target, read_only, bind, volume, "
                "tmpfs}."),
+    Field("volumes_from", "volumes_from", [], (Opt("--volumes-from", multiple=True,
+                                                   metavar="CONTAINER[:ro|rw]",
+                                                   help="Mount the volumes and binds of "
+                                                        "another container."),),
+          inspect="HostConfig.VolumesFrom",
+          help="Services of the stack (or container:NAME), each [:ro|rw]."),
     Field("tmpfs", "tmpfs", {}, (Opt("--tmpfs", multiple=True, metavar="DST[:OPTS]",
                                      help="Mount a tmpfs (OPTS: size=64m, mode=1777, ...)."),),
           inspect="HostConfig.Tmpfs", help="DST[:OPTS] strings."),

@@ -152,7 +152,7 @@ class Executor:
                 f" (the tar changed while applying: imported {digest[:19]})"
             return img.short_id + changed
         if isinstance(a, Remove):
-            self._stop_remove(a.id)
+            self._stop_remove(a.id, volumes=self.remove_volumes)
             return ""
         if isinstance(a, (CreateNetwork, ReplaceNetwork, UpdateNetwork, RemoveNetwork)):
             return self._network(a)
@@ -198,14 +198,16 @@ class Executor:
         rec = lifecycle.start(self.paths, rec["id"])
         return f"{rec['id'][:12]}, pid {rec['state'].get('pid')}"
 
-    def _stop_remove(self, cid: str) -> None:
+    remove_volumes = False
+
+    def _stop_remove(self, cid: str, volumes: bool = False) -> None:
         from rocker.errors import NotFound
         from rocker.runtime import lifecycle
         try:
             lifecycle.stop(self.paths, cid)
         except (FileNotFoundError, NotFound):
             return  # already gone (a replaced network took it first)
-        lifecycle.remove(self.paths, cid, force=True)
+        lifecycle.remove(self.paths, cid, force=True, volumes=volumes)
 
     def _network(self, a: Action) -> str:
         from rocker.runtime import networks
@@ -322,5 +324,10 @@ class Executor:
 
 
 def execute(paths: Paths, plan: Plan, desired: DesiredState, *, wait: bool = False,
-            timeout: float = DEFAULT_TIMEOUT, progress: Progress = print) -> int:
-    return Executor(paths, desired, progress, timeout).run(plan, wait=wait)
+            timeout: float = DEFAULT_TIMEOUT, progress: Progress = print,
+            volumes: bool = False) -> int:
+    """Carry out `plan`; `volumes` (`delete --volumes`): containers removed by a Remove take
+    their anonymous volumes with them."""
+    ex = Executor(paths, desired, progress, timeout)
+    ex.remove_volumes = volumes
+    return ex.run(plan, wait=wait)

@@ -189,7 +189,7 @@ def _delete(ctx, file, stack, yes, volumes=False):
         click.echo(render_text(p, color=_color()), nl=False)
         _confirm(yes, f"remove everything stack {name} owns", "Delete")
         click.echo("")
-        execute(paths, p, desired, progress=_progress)
+        execute(paths, p, desired, progress=_progress, volumes=volumes)
     from rocker.plan.model import NETWORK_ACTIONS, VOLUME_ACTIONS
     nets = sum(isinstance(a, NETWORK_ACTIONS) for a in p.actions)
     vols = sum(isinstance(a, VOLUME_ACTIONS) for a in p.actions)

@@ -458,6 +458,28 @@ def _member_volumes(config: dict, vols: dict[str, DesiredVolume], at) -> None:
         m["source"] = v.name
 
 
+def _member_volumes_from(config: dict, spec, stack: str, svc: str, at) -> list[str]:
+    """A member's `volumes_from:` by container names: a service of the file is its first
+    member (`<stack>-NAME-1`), `container:NAME` a container as named. -> the services it
+    needs created first."""
+    out, needs = [], []
+    for item in config.get("volumes_from") or []:
+        ref, sep, mode = item.partition(":")
+        if ref == "container" and sep:
+            ref, sep, mode = mode.partition(":")
+        elif ref in spec.containers:
+            if ref == svc:
+                raise SpecError(f"{at()}a container cannot take volumes from itself")
+            needs.append(ref)
+            ref = spec.containers[ref].container_name or container_name(stack, ref, 1)
+        else:
+            raise SpecError(f"{at()}no service {ref!r} in this stack (container:NAME for "
+                            "another container)")
+        out.append(f"{ref}:{mode}" if mode else ref)
+    config["volumes_from"] = out
+    return needs
+
+
 def _member_network_mode(raw: str | None, spec, stack: str, where_: str) -> tuple[
         str | None, str | None]:
     """(network_mode for build_config, the service it shares a namespace with). In a stack,
@@ -689,6 +711,8 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
             raise SpecError(f"{where(display, lines, f'{p}.{fld}' if fld else p)}{e}") from None
         config = cfg.to_dict()
         _member_volumes(config, vols, lambda: where(display, lines, f"{p}.volumes"))
+        takes_from = _member_volumes_from(config, spec, name, svc,
+                                          lambda: where(display, lines, f"{p}.volumes_from"))
         if config.get("network_mode") == "bridge":
             config["networks"] = _member_networks(
                 config, c.networks, nets, name,
@@ -701,6 +725,8 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
         deps_map = dict(c.depends_on)
         if shared is not None:
             deps_map.setdefault(shared, "started")  # its namespace must exist first
+        for other in takes_from:
+            deps_map.setdefault(other, "started")   # its mounts must exist first
         h = spec_hash(config)
         deps = tuple(sorted(deps_map.items()))
         for i, n in enumerate(names, 1):

@@ -150,6 +150,7 @@ _KIND_TYPES: dict[str, tuple] = {  # a field's kind (rocker.fields) -> its type 
     "hosts": (Optional[Union[list[str], dict[str, str]]], {}),
     "mounts": (Optional[list[Union[str, MountSpec]]], {}),
     "tmpfs": (Optional[Union[list[str], str]], {}),
+    "volumes_from": (Optional[list[str]], {}),
 }
 
 

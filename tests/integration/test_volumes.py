@@ -259,3 +259,24 @@ def test_bind_propagation_rslave_sees_host_mounts_made_later(busybox, tmp_path):
             subprocess.run(["umount", str(src / "sub")], check=False)
     finally:
         subprocess.run(["umount", "-l", str(src)], check=False)
+
+
+def test_volumes_from_shares_volumes_and_binds(busybox, tmp_path):
+    busybox("create", "--name", "src", *NET, "-v", "/anon", "-v", "named:/n", "-v",
+            f"{tmp_path}:/h", "--tmpfs", "/t", "busybox", "true")
+    out = busybox("run", "--rm", *NET, "--volumes-from", "src:ro", "busybox", "sh", "-c",
+                  "grep -E ' /(anon|n|h|t) ' /proc/mounts | cut -d' ' -f2,4; "
+                  "touch /n/x 2>/dev/null || echo refused").stdout.splitlines()
+    assert [line.split()[0] for line in out[:-1]] == ["/anon", "/n", "/h"]  # not its tmpfs
+    assert all(line.split()[1].startswith("ro,") for line in out[:-1])
+    assert out[-1] == "refused"
+    busybox("run", "--name", "dst", *NET, "--volumes-from", "src", "busybox", "sh", "-c",
+            "echo shared > /anon/f")
+    # the anonymous volume is used by both: rm -v of one keeps it for the other
+    busybox("rm", "-v", "src")
+    assert busybox("run", "--rm", *NET, "--volumes-from", "dst", "busybox",
+                   "cat", "/anon/f").stdout == "shared\n"
+    busybox("rm", "-v", "dst")
+    assert _volumes(busybox) == ["named"]
+    p = busybox("run", "--rm", *NET, "--volumes-from", "nope", "busybox", "true", check=False)
+    assert p.returncode == 125 and "no such container" in one_line_error(p)

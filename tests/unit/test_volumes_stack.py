@@ -164,3 +164,24 @@ def test_a_running_member_of_a_recreated_volume_is_restarted():
     assert "demo_data is gone" in p.actions[1].evidence
     stopped = running(db, status="exited", alive=False, exit_code=0)
     assert [a.kind for a in plan(want, observed(stopped)).actions][0] == "create"
+
+
+def test_volumes_from_services_and_containers(tmp_path):
+    d = load_desired(_write(tmp_path, """
+    name: vf
+    containers:
+      data:
+        image: busybox
+        volumes: [/shared]
+      app:
+        image: busybox
+        volumes_from: [data, "container:other:ro"]
+    """))
+    app = next(c for c in d.containers if c.service == "app")
+    assert app.config["volumes_from"] == ["vf-data-1", "other:ro"]
+    assert ("data", "started") in app.depends_on
+    with pytest.raises(SpecError, match="no service 'nope'"):
+        load_desired(_write(tmp_path, """
+        containers:
+          app: {image: busybox, volumes_from: [nope]}
+        """))
