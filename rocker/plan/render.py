@@ -135,23 +135,16 @@ def render_action(a: Action, color: bool = False) -> list[str]:
     elif isinstance(a, CreateNetwork):
         for k, v in _network_fields(a.network):
             lines.append(f"{ind}{(k + ':').ljust(9)} {fmt(v)}")
-    elif isinstance(a, (ReplaceNetwork, UpdateNetwork)):
+    elif isinstance(a, (ReplaceNetwork, UpdateNetwork, UpdateVolume)):
         head += f"  ({a.reason})"
         w = max((len(c.path) for c in a.changes), default=0)
         for ch in a.changes:
             lines.append(ind + _change_line(ch, w))
-    elif isinstance(a, RemoveNetwork):
+    elif isinstance(a, (RemoveNetwork, RemoveVolume)):
         head += f"  ({a.reason})"
     elif isinstance(a, CreateVolume):
         for k, v in sorted(a.volume.labels.items()):
             lines.append(f"{ind}labels.{k}: {fmt(v)}")
-    elif isinstance(a, UpdateVolume):
-        head += f"  ({a.reason})"
-        w = max((len(c.path) for c in a.changes), default=0)
-        for ch in a.changes:
-            lines.append(ind + _change_line(ch, w))
-    elif isinstance(a, RemoveVolume):
-        head += f"  ({a.reason})"
     elif isinstance(a, Create):
         changes = created_fields(dict(a.container.config))
         w = max([len(c.path) for c in changes] + [10 if a.container.depends_on else 0])
