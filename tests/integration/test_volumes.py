@@ -280,3 +280,24 @@ def test_volumes_from_shares_volumes_and_binds(busybox, tmp_path):
     assert _volumes(busybox) == ["named"]
     p = busybox("run", "--rm", *NET, "--volumes-from", "nope", "busybox", "true", check=False)
     assert p.returncode == 125 and "no such container" in one_line_error(p)
+
+
+def test_storage_roots_behind_symlinks(base_image_tar, tmp_path):
+    """/var/run (the default runroot's parent) is a symlink on most systems: the sources the
+    launcher opens without following symlinks are resolved first."""
+    from tests.integration.conftest import Rocker
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    host = tmp_path / "hostdir"
+    host.mkdir()
+    (host / "f").write_text("x")
+    r = Rocker(str(link / "root"), str(link / "run"))
+    try:
+        r("import", base_image_tar, "busybox")
+        out = r("run", "--rm", *NET, "-v", "dv:/d", "-v", f"{host}:/h", "busybox", "sh", "-c",
+                "cat /etc/hostname >/dev/null && ls /h && echo ok > /d/f && cat /d/f").stdout
+        assert out == "f\nok\n"
+    finally:
+        r.cleanup()
