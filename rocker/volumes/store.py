@@ -145,6 +145,12 @@ def create_locked(paths: Paths, name: str | None, labels: dict | None = None,
             raise Conflict(f"volume {name} exists with other options")
         return old, False
     opts = parse_options(options or {})
+    if opts:
+        dev, top_real = os.path.realpath(opts["device"]), os.path.realpath(paths.root)
+        if dev == top_real or dev.startswith(top_real.rstrip("/") + "/"):
+            raise InvalidInput(f"volume device {opts['device']} is inside rocker's storage "
+                               f"({paths.root})")
+        opts["device"] = dev   # opened at every start without following symlinks
     if anonymous:
         labels[ANONYMOUS_LABEL] = ""
     rec = {"CreatedAt": now_rfc3339(), "Driver": "local", "Labels": labels, "Name": name,

@@ -301,3 +301,12 @@ def test_storage_roots_behind_symlinks(base_image_tar, tmp_path):
         assert out == "f\nok\n"
     finally:
         r.cleanup()
+
+
+def test_bind_volume_device_inside_rocker_storage_is_refused(busybox):
+    busybox("volume", "create", "inner")
+    mp = json.loads(busybox("volume", "inspect", "inner").stdout)[0]["Mountpoint"]
+    p = busybox("volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt",
+                f"device={mp}", "outer", check=False)
+    assert p.returncode == 1 and "rocker's storage" in one_line_error(p)
+    assert busybox("volume", "ls", "-q").stdout == "inner\n"
