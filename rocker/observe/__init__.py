@@ -29,6 +29,7 @@ from rocker.plan.model import (
     ObservedContainer,
     ObservedImage,
     ObservedNetwork,
+    ObservedVolume,
     ObservedState,
 )
 from rocker.states import EXITED, REMOVING, UP
@@ -163,6 +164,15 @@ def _networks(net_state: dict, stack: str, names: Iterable[str]) -> dict[str, Ob
     return out
 
 
+def _volumes(paths: Paths, stack: str, names: Iterable[str]) -> dict[str, ObservedVolume]:
+    """The volumes the stack wants or owns, as recorded (a deleted one is simply absent)."""
+    from rocker.volumes import store
+    wanted = set(names)
+    return {v["Name"]: ObservedVolume(name=v["Name"], labels=dict(v.get("Labels") or {}),
+                                      stack=v.get("Stack"))
+            for v in store.list_all(paths) if v["Name"] in wanted or v.get("Stack") == stack}
+
+
 def _net_state(paths: Paths) -> dict | None:
     """The network records (no lock: one atomic file); None when no network was ever used."""
     from rocker.network import store
@@ -285,6 +295,8 @@ def observe(paths: Paths, desired: DesiredState) -> ObservedState:
         if net_state is not None else {}
     return ObservedState(images=_images(paths, refs, sources), containers=containers,
                          interrupted=interrupted, networks=networks,
+                         volumes=_volumes(paths, desired.stack,
+                                          [v.name for v in desired.volumes]),
                          cgroup_version=_cgroup_version(layout),
                          page_size=os.sysconf("SC_PAGE_SIZE"))
 
@@ -294,5 +306,6 @@ def observe_stack(paths: Paths, stack: str) -> ObservedState:
     containers, layout, interrupted = _containers(paths, stack, set(), net_state)
     networks = _networks(net_state, stack, ()) if net_state is not None else {}
     return ObservedState(containers=containers, interrupted=interrupted, networks=networks,
+                         volumes=_volumes(paths, stack, ()),
                          cgroup_version=_cgroup_version(layout),
                          page_size=os.sysconf("SC_PAGE_SIZE"))

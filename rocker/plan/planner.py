@@ -47,9 +47,25 @@ off its bridge, because the bridge was deleted; its address gone from its interf
 restarted: stop and start make its links again, with the same addresses (drift, with the
 evidence).
 
-Order: image imports; removals in reverse dependency order; network creations, replacements
-and updates; then the other container actions in dependency order (services topologically
-sorted, ties by name); network removals last.
+Volumes (`volumes:`; a member's `volumes:` names them by key):
+
+    absent (never made, or deleted behind rocker's back)  CreateVolume; a running member
+                                                   that mounts it is restarted (drift: it
+                                                   still holds the deleted folder)
+    external, absent                               refuse (SpecError)
+    there, not owned by this stack                 refuse (Conflict) unless adopt: UpdateVolume
+    owned, only labels differ                      UpdateVolume (the record only)
+    owned, no longer in the file                   kept, and the plan says so (a note): its
+                                                   data is at stake; RemoveVolume, after the
+                                                   containers, only with prune_volumes
+                                                   (`apply --prune-volumes`, `delete --volumes`)
+
+A member whose mounts changed is replaced (`volumes`, `tmpfs`, `read_only` force it); a named
+volume outlives the replacement with its data.
+
+Order: image imports; removals in reverse dependency order; network and volume creations,
+replacements and updates; then the other container actions in dependency order (services
+topologically sorted, ties by name); network and volume removals last.
 """
 
 from __future__ import annotations
@@ -67,6 +83,7 @@ from rocker.plan.model import (
     Change,
     Create,
     CreateNetwork,
+    CreateVolume,
     DesiredContainer,
     DesiredNetwork,
     DesiredState,
@@ -77,12 +94,14 @@ from rocker.plan.model import (
     Plan,
     Remove,
     RemoveNetwork,
+    RemoveVolume,
     Replace,
     ReplaceNetwork,
     Restart,
     Start,
     Update,
     UpdateNetwork,
+    UpdateVolume,
 )
 
 MEMORY_FIELDS = ("memory", "memory_swap", "memory_reservation")
@@ -99,8 +118,10 @@ DEFAULT_NETWORK = "bridge"   # rocker's default network (rocker.network.store.DE
 _ON_THE_DEFAULT = [{"name": DEFAULT_NETWORK, "aliases": [], "ip": None}]
 
 
-def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) -> Plan:
-    """The actions that make `observed` match `desired`, each with its reason."""
+def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False,
+         prune_volumes: bool = False) -> Plan:
+    """The actions that make `observed` match `desired`, each with its reason; volumes the
+    stack owns and no longer declares are removed only with `prune_volumes`."""
     order = service_order(desired)
     images: list[Action] = []
     reimported: set[str] = set()
@@ -150,6 +171,7 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) ->
     for c in desired.containers:
         by_service.setdefault(c.service, []).append(c)
     networks, replaced, net_removals = _network_actions(desired, observed, adopt)
+    volumes, vol_removals, notes = _volume_actions(desired, observed, adopt, prune_volumes)
     containers: list[Action] = []
     fresh_ns: set[str] = set()   # members whose network namespace this plan makes anew
     for svc in order:
@@ -160,9 +182,11 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) ->
             if any(isinstance(a, (Create, Replace, Start)) for a in acts):
                 fresh_ns.add(c.name)
             containers.extend(acts)
+    containers += _remount(desired, observed, volumes, {a.name for a in containers})
     return Plan(stack=desired.stack,
-                actions=tuple(images + removals + networks + containers + net_removals),
-                source=desired.source)
+                actions=tuple(images + removals + networks + volumes + containers
+                              + net_removals + vol_removals),
+                source=desired.source, notes=tuple(notes))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,6 +351,70 @@ def shared_namespace_drift(c: DesiredContainer, o: ObservedContainer,
     if o.netns != t.netns:
         return f"not in the network namespace of {target} any more ({target} restarted)"
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Volumes
+
+
+def _volume_actions(desired: DesiredState, observed: ObservedState, adopt: bool,
+                    prune: bool) -> tuple[list[Action], list[Action], list[str]]:
+    """(creations and updates; removals; notes on the volumes kept)."""
+    before: list[Action] = []
+    for v in desired.volumes:
+        o = observed.volumes.get(v.name)
+        if v.external:
+            if o is None:
+                raise SpecError(_where(desired, f"volumes.{v.key}") + f"external volume "
+                                f"{v.name} not found: create it with `rocker volume create "
+                                f"{v.name}`")
+            continue
+        if o is None:
+            before.append(CreateVolume(name=v.name, reason="not on the host", volume=v))
+            continue
+        changes = [Change(f"labels.{k}", o.labels.get(k), v.labels.get(k))
+                   for k in _ordered_keys(o.labels, v.labels)
+                   if o.labels.get(k) != v.labels.get(k)]
+        if o.stack != desired.stack:
+            owner = f"stack {o.stack}" if o.stack else "no stack (made by `rocker volume " \
+                "create` or `run -v`?)"
+            if not adopt:
+                raise Conflict(f"volume {v.name} exists and belongs to {owner}, not to stack "
+                               f"{desired.stack}: remove it, or apply with --adopt to take it "
+                               "over (its data is kept)")
+            before.append(UpdateVolume(name=v.name, reason=f"adopted from {owner}", volume=v,
+                                       changes=tuple(changes)))
+        elif changes:
+            before.append(UpdateVolume(name=v.name, reason="changed: labels", volume=v,
+                                       changes=tuple(changes)))
+    wanted = {v.name for v in desired.volumes}
+    gone = sorted(o.name for o in observed.volumes.values()
+                  if o.stack == desired.stack and o.name not in wanted)
+    if prune:
+        return before, [RemoveVolume(name=n, reason="no longer in the stack file (its data "
+                                                    "goes with it)") for n in gone], []
+    return before, [], [f"volume {n} is no longer in the stack file: kept with its data "
+                        "(apply --prune-volumes or delete --volumes removes it)" for n in gone]
+
+
+def _remount(desired: DesiredState, observed: ObservedState, volumes: list[Action],
+             acted: set[str]) -> list[Action]:
+    """A running member that mounts a volume deleted behind rocker's back still holds the
+    deleted folder: restarted once the volume is made again, so it mounts the new one."""
+    made = {a.name for a in volumes if isinstance(a, CreateVolume)}
+    out: list[Action] = []
+    for c in desired.containers:
+        o = observed.containers.get(c.name)
+        if not made or o is None or c.name in acted or o.status not in UP \
+                or o.stack != desired.stack:
+            continue
+        hit = sorted({m["source"] for m in c.config.get("mounts") or ()
+                      if m.get("type") == "volume" and m.get("source") in made})
+        if hit:
+            out.append(Restart(name=c.name, reason="volume drift", container=c, id=o.id,
+                               evidence=f"its volume {hit[0]} is gone from the host: made "
+                                        "again (empty), the member restarted to mount it"))
+    return out
 
 
 def network_drift(c: DesiredContainer, o: ObservedContainer) -> list[str]:

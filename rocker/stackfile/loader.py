@@ -20,7 +20,13 @@ from typing import Any, Iterable
 
 from rocker import fields
 from rocker.errors import InvalidInput, SpecError
-from rocker.plan.model import DesiredContainer, DesiredImage, DesiredNetwork, DesiredState
+from rocker.plan.model import (
+    DesiredContainer,
+    DesiredImage,
+    DesiredNetwork,
+    DesiredState,
+    DesiredVolume,
+)
 
 YAML_SUFFIXES = (".yaml", ".yml")
 TOML_SUFFIXES = (".toml",)
@@ -413,6 +419,73 @@ def _desired_networks(spec, stack: str, lines: dict[str, int], display: str
     return out
 
 
+def _desired_volumes(spec, stack: str, lines: dict[str, int], display: str
+                     ) -> dict[str, DesiredVolume]:
+    """key -> DesiredVolume of the file's `volumes:` (`<stack>_<key>` unless external)."""
+    from rocker.containers.config import parse_labels
+    from rocker.volumes.store import check_name
+    out: dict[str, DesiredVolume] = {}
+    for key, v in spec.volumes.items():
+        p = f"volumes.{key}"
+        name = (v.name if v is not None and v.name else
+                key if v is not None and v.external else network_name(stack, key))
+        try:
+            check_name(key)
+            check_name(name)
+        except InvalidInput as e:
+            raise SpecError(f"{where(display, lines, p)}{e}") from None
+        if v is not None and v.external:
+            if "labels" in v.model_fields_set:
+                raise SpecError(f"{where(display, lines, p + '.labels')}an external volume is "
+                                "made outside the stack: it takes no labels")
+            out[key] = DesiredVolume(name=name, key=key, external=True)
+            continue
+        labels = {} if v is None else (v.labels if isinstance(v.labels, list) else
+                                       {k: _str(x) for k, x in v.labels.items()})
+        try:
+            labels = parse_labels(labels)
+        except InvalidInput as e:
+            raise SpecError(f"{where(display, lines, p + '.labels')}{e}") from None
+        out[key] = DesiredVolume(name=name, key=key, labels=labels)
+    return out
+
+
+def _member_volumes(config: dict, vols: dict[str, DesiredVolume], at) -> None:
+    """A member's named volumes by their host names: the file's keys under `volumes:`
+    (`data` -> `<stack>_data`); a name that is not declared there is an error (Compose's
+    rule), anonymous volumes stay as they are."""
+    for m in config.get("mounts") or []:
+        if m["type"] != "volume" or not m["source"]:
+            continue
+        v = vols.get(m["source"])
+        if v is None:
+            raise SpecError(f"{at()}no volume {m['source']!r} under the stack's `volumes:` "
+                            "(declare it there; `external: true` for one made outside)")
+        m["source"] = v.name
+
+
+def _member_volumes_from(config: dict, spec, stack: str, svc: str, at) -> list[str]:
+    """A member's `volumes_from:` by container names: a service of the file is its first
+    member (`<stack>-NAME-1`), `container:NAME` a container as named. -> the services it
+    needs created first."""
+    out, needs = [], []
+    for item in config.get("volumes_from") or []:
+        ref, sep, mode = item.partition(":")
+        if ref == "container" and sep:
+            ref, sep, mode = mode.partition(":")
+        elif ref in spec.containers:
+            if ref == svc:
+                raise SpecError(f"{at()}a container cannot take volumes from itself")
+            needs.append(ref)
+            ref = spec.containers[ref].container_name or container_name(stack, ref, 1)
+        else:
+            raise SpecError(f"{at()}no service {ref!r} in this stack (container:NAME for "
+                            "another container)")
+        out.append(f"{ref}:{mode}" if mode else ref)
+    config["volumes_from"] = out
+    return needs
+
+
 def _member_network_mode(raw: str | None, spec, stack: str, where_: str) -> tuple[
         str | None, str | None]:
     """(network_mode for build_config, the service it shares a namespace with). In a stack,
@@ -501,7 +574,26 @@ def _prepared(row, value: Any, base_dir: str) -> Any:
         return {k: (v.model_dump() if v is not None else None) for k, v in value.items()}
     if row.kind == "ports":
         return [p.model_dump() if hasattr(p, "model_dump") else p for p in value]
+    if row.kind == "mounts":
+        return [_mount(m, base_dir) for m in value]
     return value
+
+
+def _mount(m: Any, base_dir: str) -> Any:
+    """A member's volume: a host path relative to the stack file (`./data`, `../x`) made
+    absolute, in the short and the long syntax."""
+    if isinstance(m, str):
+        if m.startswith(("./", "../")) or m in (".", ".."):
+            src, sep, rest = m.partition(":")
+            return os.path.normpath(os.path.join(base_dir, src)) + sep + rest
+        return m
+    d = m.model_dump(exclude_none=True)
+    d = {k: ({kk: vv for kk, vv in v.items() if vv is not None} if isinstance(v, dict) else v)
+         for k, v in d.items()}
+    src = d.get("source")
+    if d.get("type") == "bind" and src and not src.startswith("/"):
+        d["source"] = os.path.normpath(os.path.join(base_dir, src))
+    return d
 
 
 def container_config(spec, base_dir: str, image: str, overrides: dict | None = None):
@@ -571,6 +663,7 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
         by_key[key] = ref
 
     nets = _desired_networks(spec, name, lines, display)
+    vols = _desired_volumes(spec, name, lines, display)
     containers: list[DesiredContainer] = []
     owner: dict[str, str] = {}
     for svc, c in spec.containers.items():
@@ -623,6 +716,9 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
             fld = _error_key(e)
             raise SpecError(f"{where(display, lines, f'{p}.{fld}' if fld else p)}{e}") from None
         config = cfg.to_dict()
+        _member_volumes(config, vols, lambda: where(display, lines, f"{p}.volumes"))
+        takes_from = _member_volumes_from(config, spec, name, svc,
+                                          lambda: where(display, lines, f"{p}.volumes_from"))
         if config.get("network_mode") == "bridge":
             config["networks"] = _member_networks(
                 config, c.networks, nets, name,
@@ -635,6 +731,8 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
         deps_map = dict(c.depends_on)
         if shared is not None:
             deps_map.setdefault(shared, "started")  # its namespace must exist first
+        for other in takes_from:
+            deps_map.setdefault(other, "started")   # its mounts must exist first
         h = spec_hash(config)
         deps = tuple(sorted(deps_map.items()))
         for i, n in enumerate(names, 1):
@@ -647,7 +745,8 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
         del nets[DEFAULT_KEY]   # only members with replicas: 0 would join it
     networks = tuple(nets[k] for k in sorted(nets, key=lambda k: (k != DEFAULT_KEY, k)))
     desired = DesiredState(stack=name, images=tuple(images), containers=tuple(containers),
-                           networks=networks, source=display, lines=lines)
+                           networks=networks, volumes=tuple(vols[k] for k in sorted(vols)),
+                           source=display, lines=lines)
     _check_cycles(spec, desired)
     service_order(desired)
     return desired
