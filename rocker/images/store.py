@@ -50,6 +50,8 @@ GOOD_COPY = ".good"   # repositories.json.good: the last table rocker wrote (for
 LAYER_JSON = "layer.json"
 DIFF = "diff"
 BLOB = "blob"
+OVERLAY_MAX_LAYERS = 500     # the kernel's OVL_MAX_STACK
+SHORT_LINKS_ABOVE = 3000     # bytes of lowerdir paths before short links are used
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "Cmd": None,
@@ -467,15 +469,49 @@ class ImageStore:
         return out
 
     def layer_dirs(self, img: Image) -> list[str]:
-        """Absolute layer folders, TOP first: ready for overlay `lowerdir=a:b:c`."""
+        """Absolute layer folders, TOP first: ready for overlay `lowerdir=a:b:c`.
+
+        overlayfs stacks at most OVERLAY_MAX_LAYERS lower layers, and the mount options fit
+        in one page: an image with many layers gets short links instead
+        (`images/l/<16 hex>` -> `../layers/<hex>/diff`), which the launcher's relative
+        lowerdir (paths relative to their common folder) turns into 17 bytes a layer."""
+        layers = list(dict.fromkeys(reversed(img.layers)))   # a repeated layer: once
+        if len(layers) > OVERLAY_MAX_LAYERS:
+            raise InvalidInput(f"image {img.short_id} has {len(layers)} layers; overlayfs "
+                               f"stacks at most {OVERLAY_MAX_LAYERS}: flatten it (rocker "
+                               "export a container of it, then rocker import)")
         dirs = []
-        for diff_id in reversed(img.layers):
+        for diff_id in layers:
             d = os.path.join(self.layer_path(diff_id), DIFF)
             if not os.path.isfile(os.path.join(self.layer_path(diff_id), LAYER_JSON)) or \
                     not os.path.isdir(d):
                 raise CorruptRecord(f"image {img.short_id}: layer {diff_id} is missing")
             dirs.append(d)
+        if sum(len(d) + 1 for d in dirs) > SHORT_LINKS_ABOVE:
+            dirs = [self._short_link(diff_id) for diff_id in layers]
         return dirs
+
+    def _short_link(self, diff_id: str) -> str:
+        links = os.path.join(self.root, "l")
+        os.makedirs(links, mode=0o700, exist_ok=True)
+        h = diff_id[len(ID_PREFIX):]
+        target = os.path.join("..", "layers", h, DIFF)
+        for n in (16, 32, 64):
+            link = os.path.join(links, h[:n])
+            try:
+                if os.readlink(link) == target:
+                    return link
+                continue           # another layer has these digits
+            except FileNotFoundError:
+                tmp = f"{link}.tmp-{os.getpid()}"
+                try:
+                    os.symlink(target, tmp)
+                    os.rename(tmp, link)
+                except FileExistsError:
+                    pass
+                if os.readlink(link) == target:
+                    return link
+        raise CorruptRecord(f"cannot make a short link for layer {diff_id}")
 
     # ------------------------------------------------------------------ temp folders
 
@@ -708,8 +744,8 @@ class ImageStore:
                                    f"({size} bytes, {blob.get('size')} expected): corrupt or "
                                    "tampered")
             if expect_diff_id is not None and info.diff_id != expect_diff_id:
-                raise InvalidInput(f"layer {blob['digest'][:19]}: its content is "
-                                   f"{info.diff_id[:19]}, the image config says "
+                raise InvalidInput(f"layer {blob['digest'][:19]}: its uncompressed content "
+                                   f"is {info.diff_id[:19]}, the image config says "
                                    f"{expect_diff_id[:19]} (corrupt or tampered layer)")
             if move:
                 os.rename(path, os.path.join(staging, BLOB))
