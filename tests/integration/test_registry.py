@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
 
 import pytest
 
@@ -294,3 +296,23 @@ def test_chunked_push_and_cross_repository_mount(r, registry, tmp_path, base_ima
     r("rmi", "plain")
     r("pull", f"{registry.host}/chunked:1")
     assert r("image", "inspect", f"{registry.host}/chunked:1").returncode == 0
+
+
+def test_images_travel_between_rocker_and_podman_through_the_registry(r, registry, tmp_path,
+                                                                      base_image_tar):
+    from tests.integration.test_images_archives import Podman
+    podman = Podman(tmp_path / "podman")
+    try:
+        r("import", base_image_tar, "busybox")
+        r("push", "-q", "busybox", f"{registry.host}/from-rocker:1")
+        podman("pull", "-q", "--tls-verify=false", f"{registry.host}/from-rocker:1")
+        assert podman.run(f"{registry.host}/from-rocker:1", "echo", "p") == "p\n"
+        assert podman.image_id(f"{registry.host}/from-rocker:1") == \
+            json.loads(r("image", "inspect", "busybox").stdout)[0]["Id"][7:]
+        podman("tag", f"{registry.host}/from-rocker:1", f"{registry.host}/from-podman:1")
+        podman("push", "-q", "--tls-verify=false", f"{registry.host}/from-podman:1")
+        r("pull", f"{registry.host}/from-podman:1")
+        assert r("run", "--rm", f"{registry.host}/from-podman:1", "echo", "r").stdout == "r\n"
+    finally:
+        subprocess.run(podman.base + ["rm", "-af"], env=podman.env, capture_output=True)
+        shutil.rmtree(podman.runroot, ignore_errors=True)
