@@ -54,6 +54,9 @@ COMMANDS: dict[str, str] = {
     # networks
     "network": "rocker.cli.networks:network_group",
     "port": "rocker.cli.networks:port_cmd",
+    # volumes
+    "volume": "rocker.cli.volumes:volume_group",
+    "cp": "rocker.cli.volumes:cp_cmd",
     # resources
     "update": "rocker.cli.resources:update_cmd",
     "stats": "rocker.cli.resources:stats_cmd",

@@ -68,6 +68,10 @@ def _value(row: fields.Field, o: dict):
             return None
         return {"names": names, "aliases": list(o.get("network_alias") or ()),
                 "ip": o.get("ip")}
+    if row.kind == "mounts":  # -v and --mount, in that order
+        if not (o.get("volume") or o.get("mount")):
+            return None
+        return {"volume": list(o.get("volume") or ()), "mount": list(o.get("mount") or ())}
     if row.kind == "limits":
         return {r.name: o[r.options[0].dest] for r in fields.LIMITS
                 if o.get(r.options[0].dest) is not None}

@@ -175,6 +175,7 @@ def container_init(spec: dict, status_fd: int, go_fd: int, console_sock: int | N
             os.close(master)
             slave = os.open(slave_path, os.O_RDWR | os.O_CLOEXEC)
             rfs.bind_console(rootfs, slave_path)
+        rfs.make_readonly(spec)
         rfs.pivot(rootfs)
         if spec["hostname"]:
             sc.sethostname(spec["hostname"])

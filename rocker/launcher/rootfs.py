@@ -1,11 +1,13 @@
 """The container's root filesystem: overlay, /proc, /dev, /sys, per-container /etc files, masks.
 
 Runs inside the container's fresh mount namespace (in the init process, before the user's command
-exists, so nothing in the container can race these steps). Every path inside the image is
-resolved with `secure_join`, which follows the image's symlinks as if the rootfs were `/`, so an
-image that ships `/etc/hosts -> /etc/shadow` or `/proc -> /` can never make rocker mount over
-or create anything outside the container. Finally the process pivots into the new root and
-detaches the old one.
+exists). /proc, /dev and /sys must be real folders of the image (never symlinks); every other
+mount (volumes, binds, tmpfs, rocker's /etc files) is made by rocker.launcher.mounts on a target
+resolved inside the root (openat2 RESOLVE_IN_ROOT), so an image that ships
+`/etc/hosts -> /etc/shadow`, or a container that swaps a shared volume's folder for a symlink,
+can never make rocker mount over or create anything outside the container. Finally the
+process pivots into the new root and detaches the old one (with root.readonly, the overlay is
+made read-only just before).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import errno
 import os
 import stat
 
+from rocker.launcher import mounts
 from rocker.launcher import syscalls as sc
 from rocker.launcher.ocispec import DEVICES, MASKED_PATHS, READONLY_PATHS
 
@@ -49,51 +52,6 @@ def _real_dir(rootfs: str, name: str) -> str:
 def _check_fs(path: str, magic: int, what: str) -> None:
     if sc.statfs_type(path) != magic:
         raise OSError(errno.EPERM, f"{path} is not {what} after mounting it: refusing to start")
-
-
-def secure_join(root: str, unsafe: str) -> str:
-    """`root` + `unsafe`, resolving symlinks inside `root` as if it were `/` (never escaping)."""
-    parts = [p for p in unsafe.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        cand = os.path.join(root, *resolved, part)
-        try:
-            st = os.lstat(cand)
-        except FileNotFoundError:
-            resolved.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > 255:
-                raise OSError(errno.ELOOP, f"too many symlinks resolving {unsafe}")
-            target = os.readlink(cand)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
-
-
-def _mkdirs_in(root: str, path: str, mode: int = 0o755) -> str:
-    target = secure_join(root, path)
-    os.makedirs(target, mode=mode, exist_ok=True)
-    return target
-
-
-def _mkfile_in(root: str, path: str) -> str:
-    target = secure_join(root, path)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    if not os.path.lexists(target):
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        os.close(fd)
-    return target
 
 
 def mount_overlay(rootfs: str, lower: list[str], upper: str, work: str) -> None:
@@ -178,7 +136,10 @@ def _mask(rootfs: str, masked: list[str], readonly: list[str]) -> None:
 def setup(spec: dict) -> None:
     """Build the container's mounts under spec['rootfs'] (mount namespace already unshared)."""
     rootfs = spec["rootfs"]
-    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    # slave when a mount asks for slave or shared propagation: the host's mount events still
+    # reach it, nothing made here goes back (the host's mount table never changes)
+    slave = spec.get("rootfs_propagation") in ("slave", "rslave", "shared", "rshared")
+    sc.mount(None, "/", None, sc.MS_REC | (sc.MS_SLAVE if slave else sc.MS_PRIVATE))
     os.makedirs(rootfs, exist_ok=True)
     mount_overlay(rootfs, spec["lower"], spec["upper"], spec["work"])
     os.chdir("/")
@@ -190,16 +151,19 @@ def setup(spec: dict) -> None:
     sc.mount("sysfs", sys_dir, "sysfs", NOSUID_NOEXEC_NODEV | sc.MS_RDONLY)
     _check_fs(sys_dir, SYSFS_MAGIC, "sysfs")
     _mount_cgroups(os.path.join(sys_dir, "fs/cgroup"), spec.get("cgroup_mount") or {})
-    for name, src in spec.get("etc_files", {}).items():
-        target = _mkfile_in(rootfs, "/etc/" + name)
-        sc.mount(src, target, None, sc.MS_BIND)
-    for m in spec.get("mounts", []):  # later: volumes and bind mounts
-        target = (_mkdirs_in if os.path.isdir(m["source"]) else _mkfile_in)(rootfs, m["target"])
-        sc.mount(m["source"], target, None, sc.MS_BIND | sc.MS_REC)
-        if m.get("readonly"):
-            sc.mount(m["source"], target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+    # volumes, binds, tmpfs mounts and rocker's /etc files, each resolved inside the root
+    mounts.make_all(rootfs, spec.get("mounts", []), frozenset(spec.get("copy_up") or ()))
     _mask(rootfs, spec.get("masked_paths", MASKED_PATHS),
           spec.get("readonly_paths", READONLY_PATHS))
+
+
+def make_readonly(spec: dict) -> None:
+    """root.readonly: the overlay itself read-only (its sub-mounts, /dev and the /etc files
+    among them, stay as they are), after its last change (the working folder made)."""
+    if not spec.get("readonly_root"):
+        return
+    mounts.make_dirs(spec["rootfs"], spec["process"].get("cwd") or "/")
+    sc.mount(None, spec["rootfs"], None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
 
 
 def bind_console(rootfs: str, slave_path: str) -> None:

@@ -109,7 +109,7 @@ class FakeLifecycle:
             rec["state"] = {"status": "exited", "exit_code": 143, "finished_at": time.time()}
         return copy.deepcopy(rec)
 
-    def remove(self, paths: Paths, cid: str, force: bool = False) -> None:
+    def remove(self, paths: Paths, cid: str, force: bool = False, volumes: bool = False) -> None:
         _check_paths(paths)
         d = self._d
         d.log.append(("remove", cid, force))

@@ -33,8 +33,12 @@ def test_to_launch_reads_what_the_config_says():
     s = ocispec.to_launch(CFG)
     assert (s["rootfs"], s["lower"], s["upper"], s["work"]) == ("/run/x/rootfs", ["/l1", "/l2"],
                                                                  "/u", "/w")
-    assert s["etc_files"] == {"hosts": "/run/x/hosts"}
-    assert s["mounts"] == [{"source": "/srv", "target": "/data", "readonly": True}]
+    assert s["mounts"] == [
+        {"kind": "bind", "source": "/run/x/hosts", "target": "/etc/hosts", "readonly": False,
+         "recursive": True, "propagation": ""},
+        {"kind": "bind", "source": "/srv", "target": "/data", "readonly": True,
+         "recursive": True, "propagation": ""}]
+    assert s["copy_up"] == [] and s["readonly_root"] is False
     assert s["cgroup_mount"] == {"version": 2} and s["tty"] and s["hostname"] == "h"
     p = s["process"]
     assert (p["uid"], p["gid"], p["groups"], p["cwd"]) == (1000, 100, [5], "/w")
@@ -76,6 +80,12 @@ def test_capability_names_round_trip():
 @pytest.mark.parametrize("bad", [
     {"mounts": [{"destination": "/x", "type": "nfs", "source": "a:/b"}]},
     {"root": {}},
+    {"mounts": [{"destination": "/proc", "type": "bind", "source": "/srv"}]},
+    {"mounts": [{"destination": "/a/../proc/x", "type": "bind", "source": "/srv"}]},
+    {"mounts": [{"destination": "//", "type": "tmpfs", "source": "tmpfs"}]},
+    {"mounts": [{"destination": "rel", "type": "bind", "source": "/srv"}]},
+    {"mounts": [{"destination": "/t", "type": "tmpfs", "source": "tmpfs",
+                 "options": ["huge=always"]}]},
     {"annotations": {}},
 ])
 def test_a_config_the_launcher_cannot_run_is_one_clear_error(bad):

@@ -521,3 +521,42 @@ def test_schema_lists_the_accepted_aliases():
     props = json_schema()["$defs"]["ContainerSpec"]["properties"]
     assert props["stdin_open"]["type"] == "boolean"
     assert props["cpuset_cpus"]["anyOf"] == props["cpuset"]["anyOf"]
+
+
+def test_container_name_and_fixed_addresses(stack_dir):
+    p = write(stack_dir, "s.yaml", """
+        containers:
+          a: {image: x, container_name: fixed}
+          b: {image: x, network_mode: "service:a"}
+    """)
+    d = load_desired(p)
+    assert [c.name for c in d.containers] == ["fixed", "mystack-b-1"]
+    assert d.container("mystack-b-1").config["network_mode"] == "container:fixed"
+    p = write(stack_dir, "s2.yaml", """
+        containers:
+          a: {image: x, container_name: same}
+          b: {image: x, container_name: same}
+    """)
+    assert error_of(p) == (f"{p}:3: containers.b: duplicate container name 'same' (also made "
+                           "by 'containers.a')")
+    p = write(stack_dir, "s3.yaml", """
+        containers:
+          a: {image: x, container_name: one, replicas: 2}
+    """)
+    assert "containers.a.container_name: a fixed name allows one replica at most" in error_of(p)
+    p = write(stack_dir, "s4.yaml", """
+        networks:
+          n: {subnet: 10.66.0.0/24}
+        containers:
+          a:
+            image: x
+            replicas: 2
+            networks: {n: {ipv4_address: 10.66.0.9}}
+    """)
+    assert "containers.a.networks: a fixed address (10.66.0.9) allows one replica" in error_of(p)
+    p = write(stack_dir, "s5.yaml", """
+        containers:
+          a: {image: x, networks: [bridge]}
+    """)
+    d = load_desired(p)
+    assert [(n.name, n.external) for n in d.networks] == [("bridge", True)]
