@@ -620,7 +620,9 @@ def pull(store: Any, name: str, *, platform: str | None = None, tls_verify: bool
     refs = [ref.local()] if ref.tag else []
     digests = [f"{ref.name}@{top_digest}"]
     meta = {"manifest": {"digest": digest, "mediaType": man.media_type, "size": len(data),
-                         "repository": f"{ref.registry}/{ref.path}"}}
+                         "repository": f"{ref.registry}/{ref.path}"},
+            # a pulled image's source identity is the digest it was pulled by (stacks pin it)
+            "source": {"digest": top_digest, "changes": []}}
     image_id = oci.sha256_digest(config)
     todo = [(i, ld, diff_ids[i]) for i, ld in enumerate(man.layers)
             if not store.has_layer(diff_ids[i])]
@@ -681,6 +683,18 @@ def pull(store: Any, name: str, *, platform: str | None = None, tls_verify: bool
         client.close()
     _remember_sources(store, ref, man, diff_ids)
     return Pulled(img, shown, top_digest, len(staged), "downloaded", chosen)
+
+
+def remote_digest(name: str, tls_verify: bool = True) -> str:
+    """The digest a registry's tag points at now (the manifest or index digest), verified."""
+    ref = parse_reference(name)
+    if ref.digest:
+        return ref.digest
+    client = Client(ref, tls_verify=tls_verify)
+    try:
+        return client.manifest(ref.tag or "latest")[2]
+    finally:
+        client.close()
 
 
 def _remember_sources(store: Any, ref: Reference, man: oci.Manifest, diff_ids: list) -> None:

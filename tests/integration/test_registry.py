@@ -316,3 +316,41 @@ def test_images_travel_between_rocker_and_podman_through_the_registry(r, registr
     finally:
         subprocess.run(podman.base + ["rm", "-af"], env=podman.env, capture_output=True)
         shutil.rmtree(podman.runroot, ignore_errors=True)
+
+
+def test_stack_pulls_pins_the_digest_and_replaces_when_the_tag_moves(r, registry, tmp_path,
+                                                                     base_image_tar):
+    ref = f"{registry.host}/app:1"
+    r("import", base_image_tar, "v1")
+    r("push", "-q", "v1", ref)
+    d1 = json.loads(r("image", "inspect", "v1").stdout)[0]["Id"]
+    stack = tmp_path / "s.yaml"
+
+    def write(policy: str) -> None:
+        stack.write_text(f"name: s\nimages:\n  app:\n    pull: {ref}\n"
+                         f"    pull_policy: {policy}\n"
+                         "containers:\n  web:\n    image: app\n    command: [sleep, '300']\n"
+                         "    network_mode: none\n")
+    write("missing")
+    p = r("diff", "-f", str(stack), check=False)
+    assert p.returncode == 2 and f"pull image {ref}" in p.stdout, p.stdout
+    manifest_digest = registry.manifest("app", "1")
+    r("apply", "-y", "-f", str(stack))
+    web = json.loads(r("inspect", "s-web-1").stdout)[0]
+    assert web["Image"] == d1
+    assert r("diff", "-f", str(stack)).returncode == 0
+    # the tag moves: a new image under the same name
+    r("import", base_image_tar, "v2", "-c", "ENV V=2")
+    r("push", "-q", "v2", ref)
+    assert r("diff", "-f", str(stack)).returncode == 0     # missing: the pinned digest holds
+    write("always")
+    p = r("diff", "-f", str(stack), check=False)
+    assert p.returncode == 2
+    assert "the tag now points at a new digest" in p.stdout and "->" in p.stdout, p.stdout
+    assert "s-web-1" in p.stdout and "forces replacement" in p.stdout
+    r("apply", "-y", "-f", str(stack))
+    web = json.loads(r("inspect", "s-web-1").stdout)[0]
+    assert web["Image"] == json.loads(r("image", "inspect", "v2").stdout)[0]["Id"]
+    assert r("diff", "-f", str(stack)).returncode == 0
+    assert manifest_digest["layers"]
+    r("delete", "-y", "-f", str(stack), check=False)
