@@ -104,7 +104,9 @@ def _rows(store) -> tuple[list[dict], list]:
     errors: list[ImageError] = []
     rows = []
     for img in store.images(errors):
-        refs = img.refs or ["<none>:<none>"]
+        # an image pulled by digest alone shows its repository with tag <none>, as Docker does
+        refs = img.refs or sorted({d.split("@", 1)[0] + ":<none>" for d in img.digests}) or \
+            ["<none>:<none>"]
         for r in refs:
             name, _, tag = r.rpartition(":")
             rows.append({"Repository": name, "Tag": tag, "Id": img.id, "ShortId": img.short_id,

@@ -137,3 +137,27 @@ def test_an_oci_layout_with_a_short_ref_name_loads_unnamed(store, tmp_path):
     assert loaded.refs == [] and loaded.image_id == sha(cfg)
     assert any("without a name" in s for s in said)
     assert os.path.exists(root / "blobs" / "sha256" / sha(LAYER)[7:])   # a folder is read only
+
+
+def test_a_layer_of_an_older_rocker_is_saved_from_its_folder(store, tmp_path):
+    """Layers imported before blobs were kept: save writes their tar again from the folder;
+    when that tar differs from the original, the saved config says so (another ID)."""
+    import os
+    from rocker.state.store import read_json, write_json
+    src = tmp_path / "l.tar"
+    src.write_bytes(tar_bytes([("dir", "d"), ("file", "d/f", b"data")]))
+    img = store.import_tar(str(src), "old:1")
+    layer = store.layer_path(img.layers[0])
+    os.unlink(os.path.join(layer, "blob"))
+    meta = read_json(os.path.join(layer, "layer.json"))
+    del meta["blob"]
+    write_json(os.path.join(layer, "layer.json"), meta)
+    said = []
+    out = io.BytesIO()
+    archive.save(store, ["old:1"], out, say=said.append)
+    other = ImageStore(Paths(str(tmp_path / "root2"), str(tmp_path / "run2")))
+    [loaded] = archive.load(other, io.BytesIO(out.getvalue()))
+    again = other.resolve("old:1")
+    assert open(os.path.join(other.layer_dirs(again)[0], "d", "f")).read() == "data"
+    if loaded.image_id != img.id:
+        assert any("older rocker" in s for s in said)
