@@ -54,6 +54,7 @@ def whiteout_image(layout: Layout, base_image_tar) -> dict:
                       "GREETING=hello"],
               "WorkingDir": "/data", "User": "1000:1000", "StopSignal": "SIGQUIT",
               "Labels": {"org.example.team": "infra"}, "ExposedPorts": {"8080/tcp": {}},
+              "Volumes": {"/cache": {}},
               "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000,
                               "Retries": 2}}
     return layout.image([(l1, "gzip"), (l2, "none"), (l3, "zstd")], config)
@@ -131,7 +132,8 @@ def test_multilayer_whiteouts_opaque_and_config_defaults(r, registry, tmp_path,
     assert c["Config"]["StopSignal"] == "SIGQUIT"
     assert c["Config"]["Healthcheck"]["retries"] == 2
     assert c["Config"]["Labels"]["org.example.team"] == "infra"
-    r("rm", "d")
+    assert [m["Destination"] for m in c["Mounts"]] == ["/cache"]     # an anonymous volume
+    r("rm", "-v", "d")
     # history: one row per layer, newest first
     hist = json.loads(r("history", "--format", "json", ref).stdout)
     assert [h["CreatedBy"] for h in hist] == ["layer 2", "layer 1", "layer 0"]
