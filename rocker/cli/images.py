@@ -359,7 +359,7 @@ def push_cmd(obj, image: str, target: str | None, tls_verify: bool, chunk_size: 
     if chunk <= 0:
         raise InvalidInput("--chunk-size must be more than 0")
     ref, digest = push(_store(obj), image, target, tls_verify=tls_verify, chunk=chunk,
-                       say=_say(quiet))
+                       say=_say(quiet), tty=sys.stderr.isatty() and not quiet)
     click.echo(digest if quiet else f"Pushed {ref}: digest: {digest}")
 
 
@@ -418,7 +418,8 @@ def load_cmd(obj, source: str, platform: str | None, quiet: bool) -> None:
     if source == "-" and sys.stdin.isatty():
         raise InvalidInput("no archive given: rocker load -i FILE (or pipe one into stdin)")
     src = sys.stdin.buffer if source == "-" else source
-    for item in load(_store(obj), src, say=_say(quiet), platform=platform):
+    for item in load(_store(obj), src, say=_say(quiet), platform=platform,
+                     tty=sys.stderr.isatty() and not quiet):
         if item.refs:
             for r in item.refs:
                 click.echo(f"Loaded image: {r}")
@@ -440,12 +441,13 @@ def save_cmd(obj, output: str, quiet: bool, images: tuple[str, ...]) -> None:
     if output == "-":
         if sys.stdout.isatty():
             raise InvalidInput("refusing to write an archive to a terminal: -o FILE")
-        save(store, list(images), sys.stdout.buffer, say=_say(quiet))
+        save(store, list(images), sys.stdout.buffer, say=_say(quiet),
+             tty=sys.stderr.isatty() and not quiet)
         return
     tmp = f"{output}.rocker-tmp-{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
-            save(store, list(images), f, say=_say(quiet))
+            save(store, list(images), f, say=_say(quiet), tty=sys.stderr.isatty() and not quiet)
         os.rename(tmp, output)
     except BaseException:
         try:
