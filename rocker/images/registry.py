@@ -339,6 +339,7 @@ class Client:
     def download(self, d: oci.Descriptor, path: str,
                  progress: Callable[[int], None] | None = None) -> None:
         """Fetch blob `d` into `path`, resuming what is already there (Range); verified."""
+        import http.client
         h = hashlib.sha256()
         have = 0
         if os.path.exists(path):
@@ -375,7 +376,10 @@ class Client:
                     if have < d.size:
                         raise ConnectionError("connection closed early")
                     r.close()
-                except (ConnectionError, socket.timeout, OSError) as e:
+                except (ConnectionError, socket.timeout, OSError, http.client.HTTPException,
+                        RegistryError) as e:
+                    if isinstance(e, AuthError):
+                        raise
                     failures += 1
                     self.close()
                     out.flush()
