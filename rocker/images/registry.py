@@ -14,7 +14,7 @@ HTTP with the standard library (http.client), one connection per host and thread
   picks one platform (rocker.images.oci.select_platform); every manifest, config and layer is
   checked against its digest and size; layers already in the store are not downloaded; the
   others download in parallel (PARALLEL threads) into `ROOT/images/downloads/<hex>` (one
-  flock each, so two pulls never fetch one blob twice), a broken transfer is resumed with
+  flock each, so two pulls never write one download at once), a broken transfer is resumed with
   `Range`, also by the next pull after a kill; each layer is unpacked as soon as it is
   complete, and the image is registered only when every layer checked out;
 - push: blobs the registry has are skipped (HEAD), a blob another repository of the same

@@ -162,3 +162,42 @@ def test_loopback_only_refuses_at_once(monkeypatch):
     with pytest.raises(HostError, match="127.0.0.0/8"):
         Client(parse_reference("busybox"))
     Client(parse_reference("127.0.0.1:1/x"))
+
+
+# ---------------------------------------------------------------------------------------------
+# bounded parsers: any input gives a result or one InvalidInput, never another exception
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_parse_challenge_takes_anything(value):
+    kind, params = parse_challenge(value)
+    assert isinstance(kind, str) and isinstance(params, dict)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.binary(max_size=400), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
+        st.sampled_from(["mediaType", "manifests", "layers", "config", "digest", "size",
+                         "schemaVersion", "platform", "annotations", "urls"]), kids,
+        max_size=6), max_leaves=20).map(lambda d: json.dumps(d).encode())))
+def test_parse_manifest_refuses_cleanly(data):
+    try:
+        oci.parse_manifest(data)
+    except InvalidInput:
+        pass
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=600))
+def test_parse_reference_refuses_cleanly(value):
+    from rocker.images.refs import parse_reference
+    try:
+        r = parse_reference(value)
+    except InvalidInput:
+        return
+    assert r.tag or r.digest
