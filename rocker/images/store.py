@@ -965,7 +965,15 @@ class ImageStore:
                 raise NotFound(f"no such image: {ref_or_id}")
             mine = sorted(r for r, v in table.items() if v == image_id)
             short = image_id[7:19]
-            if by_ref is not None:
+            if by_ref is not None and "@" in by_ref:   # a digest reference
+                dtable = self._digests_of(old)
+                if dtable.get(by_ref) != image_id:
+                    raise NotFound(f"no such image: {ref_or_id}")
+                if mine or sum(v == image_id for v in dtable.values()) > 1:
+                    del dtable[by_ref]
+                    out.append(("Untagged", by_ref))
+                    return {"refs": table, "digests": dtable}
+            elif by_ref is not None:
                 if table.get(by_ref) != image_id:
                     raise NotFound(f"no such image: {ref_or_id}")
                 if len(mine) > 1:
@@ -982,8 +990,14 @@ class ImageStore:
             for r in mine:
                 del table[r]
                 out.append(("Untagged", r))
-            if users:
-                return {"refs": table}   # forced: the containers keep the image data
+            left = {}
+            for r, v in sorted(self._digests_of(old).items()):
+                if v == image_id:
+                    out.append(("Untagged", r))
+                else:
+                    left[r] = v
+            if users:   # forced: the containers keep the image data
+                return {"refs": table, "digests": left}
             layers = self._layers_of(image_id)
             os.unlink(self.config_path(image_id))
             try:
