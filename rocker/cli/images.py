@@ -535,7 +535,7 @@ def history_cmd(obj, quiet: bool, fmt: str, image: str) -> None:
 @click.pass_obj
 def prune_cmd(obj, all_: bool, force: bool) -> None:
     """Remove unnamed images (`<none>`) no container uses; with -a every unused image; and
-    leftover downloads."""
+    layers no image uses, and leftover downloads."""
     from rocker.util.units import format_size
     store = _store(obj)
     in_use = _in_use(obj.paths)
@@ -549,6 +549,9 @@ def prune_cmd(obj, all_: bool, force: bool) -> None:
         for action, what in store.remove(img.id, force=True, in_use=in_use):
             click.echo(f"{action}: {what}")
         freed += max(0, before - store.usage()["layers_bytes"])
+    for diff_id, size in store.prune_layers():
+        click.echo(f"Deleted: {diff_id} (a layer no image uses)")
+        freed += size
     freed += store.prune_downloads()
     click.echo(f"Total reclaimed space: {format_size(freed)}")
 

@@ -668,6 +668,43 @@ class ImageStore:
                 os.close(fd)
         return freed
 
+    def prune_layers(self) -> list[tuple[str, int]]:
+        """Remove layers no image names (left by a crash between the layer's rename and the
+        config's write), under the store's lock: [(diff_id, bytes)]."""
+        from rocker.images.extract import remove_tree
+        gone: list[tuple[str, int]] = []
+        doomed: list[str] = []
+
+        def fn(old: Any) -> dict:
+            used: set[str] = set()
+            for image_id in self.image_ids():
+                used.update(self._layers_of(image_id) or [])
+            try:
+                names = os.listdir(self.layers_root)
+            except FileNotFoundError:
+                names = []
+            for n in names:
+                diff_id = ID_PREFIX + n
+                if not full_hex(n) or diff_id in used:
+                    continue
+                try:
+                    size = int((read_json(os.path.join(self.layers_root, n, LAYER_JSON))
+                                or {}).get("size") or 0)
+                except (OSError, CorruptRecord, AttributeError, ValueError):
+                    size = 0
+                trash = self._new_tmp("delete")
+                os.rename(os.path.join(self.layers_root, n), os.path.join(trash, "layer"))
+                doomed.append(trash)
+                gone.append((diff_id, size))
+            return {"refs": self._refs_of(old), "digests": self._digests_of(old)}
+
+        self._ensure()
+        self.prune_tmp()
+        self._update_refs(fn)
+        for d in doomed:
+            remove_tree(d)
+        return gone
+
     def has_layer(self, diff_id: str) -> bool:
         """Whether the layer is complete in the store (a pull or load can skip it)."""
         return self._layer_complete(diff_id)

@@ -460,3 +460,13 @@ def test_rmi_of_digest_references(store, tmp_path):
     img = store.register_image(cfg, [], digests=[f"r/x@{d1}"])
     out = store.remove(f"r/x@{d1}")
     assert ("Deleted", img.id) in out
+
+
+def test_prune_layers_removes_only_layers_no_image_names(store, tmp_path):
+    import shutil
+    img = _import(store, tmp_path, BASIC, "keep")
+    orphan = store.layer_path("sha256:" + "9" * 64)
+    shutil.copytree(store.layer_path(img.layers[0]), orphan, symlinks=True)
+    assert [d for d, _ in store.prune_layers()] == ["sha256:" + "9" * 64]
+    assert store.has_layer(img.layers[0]) and not os.path.exists(orphan)
+    assert store.prune_layers() == []
