@@ -25,6 +25,7 @@ class DesiredImage:
     digest: str                    # sha256 of the tar's bytes
     changes: tuple[str, ...] = ()
     changes_key: str = "[]"        # the changes in canonical form (rocker.images.store)
+    pull: str = ""                 # pulled, not imported: the reference (digest: `digest`)
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -221,6 +222,13 @@ class ImportImage(Action):
     @property
     def target(self) -> str:
         return f"image {self.name}"
+
+
+@dataclass(frozen=True)
+class PullImage(ImportImage):
+    """An image pulled from a registry at the digest the plan pinned (`image.digest`)."""
+
+    kind = "pull"
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ from rocker.plan.model import (
     DesiredNetwork,
     DesiredState,
     ImportImage,
+    PullImage,
     ObservedContainer,
     ObservedNetwork,
     ObservedState,
@@ -127,9 +128,15 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False,
     reimported: set[str] = set()
     for img in desired.images:
         cur = observed.images.get(img.ref)
+        act = PullImage if img.pull else ImportImage
         if cur is None:
-            images.append(ImportImage(name=img.ref, reason="new image",
-                                      image=img))
+            images.append(act(name=img.ref, reason="new image", image=img))
+            reimported.add(img.ref)
+        elif cur.identity != img.identity and img.pull:
+            why = ("the tag now points at a new digest" if cur.source_digest else
+                   "the reference points at an image not pulled by this digest")
+            images.append(PullImage(name=img.ref, reason=why, image=img, old_id=cur.id,
+                                    old_digest=cur.source_digest))
             reimported.add(img.ref)
         elif cur.identity != img.identity:
             if cur.identity is None:
@@ -584,7 +591,8 @@ def _image_change(desired: DesiredState, c: DesiredContainer, o: ObservedContain
         if o.image_identity is not None and o.image_identity == wanted.identity:
             return None
         if c.image_ref in reimported:
-            return Change("image", o.image_id, f"{c.image_ref} (re-imported)",
+            how = "pulled at " + wanted.digest[:19] if wanted.pull else "re-imported"
+            return Change("image", o.image_id, f"{c.image_ref} ({how})",
                           forces_replacement=True)
     cur = observed.images.get(c.image_ref)
     if cur is not None and o.image_id and cur.id != o.image_id:

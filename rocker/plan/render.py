@@ -49,9 +49,11 @@ from rocker.plan.planner import config_changes
 SENSITIVE = "(sensitive)"
 _SECRET_RE = re.compile(r"PASSWORD|TOKEN|SECRET|KEY", re.IGNORECASE)
 
-SYMBOL = {"import": "+", "reimport": "~", "create": "+", "update": "~", "replace": "-/+",
+SYMBOL = {"import": "+", "reimport": "~", "pull": "+", "repull": "~", "create": "+",
+          "update": "~", "replace": "-/+",
           "start": ">", "restart": ">", "adopt": "=", "remove": "-"}
-VERB = {"import": "import image", "reimport": "re-import image", "create": "create",
+VERB = {"import": "import image", "reimport": "re-import image", "pull": "pull image",
+        "repull": "pull image", "create": "create",
         "update": "update in place", "replace": "replace", "start": "start",
         "restart": "restart", "adopt": "adopt", "remove": "remove"}
 _COLOR = {"+": "32", "~": "33", "-/+": "35", ">": "36", "=": "34", "-": "31"}
@@ -111,7 +113,7 @@ def _change_line(ch: Change, width: int) -> str:
 def _style(a: Action) -> str:
     """The symbol / verb key: a re-import (the reference exists) is a change, shown `~`."""
     if isinstance(a, ImportImage) and a.old_id is not None:
-        return "reimport"
+        return "repull" if a.kind == "pull" else "reimport"
     return a.kind
 
 

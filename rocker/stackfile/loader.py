@@ -624,8 +624,52 @@ def _error_key(e: InvalidInput) -> str | None:
     return fields.stack_key(name) if name in fields.BY_NAME else None
 
 
+def _pulled_image(key: str, img, p: str, display: str, lines: dict[str, int],
+                  paths) -> DesiredImage:
+    """`images.KEY.pull: REF`: the reference (the tag, or the digest it names) and the digest
+    pinned in the plan: the one the store has for the tag (pull_policy missing) or the one the
+    registry has now (always, or when the store has none)."""
+    from rocker.images.refs import parse_reference
+    at = where(display, lines, p + ".pull")
+    if img.tag is not None or img.changes:
+        raise SpecError(f"{where(display, lines, p)}`tag` and `changes` go with `import`, not "
+                        "with `pull`")
+    try:
+        r = parse_reference(img.pull)
+    except InvalidInput as e:
+        raise SpecError(f"{at}{e}") from None
+    if r.tag is None:
+        raise SpecError(f"{at}a stack names its images by tag: give one with the digest "
+                        f"({r.name}:TAG@{r.digest})")
+    ref = f"{r.name}:{r.tag}"
+    digest = r.digest
+    if digest is None and img.pull_policy == "missing":
+        digest = _stored_digest(paths, ref)
+    if digest is None:
+        from rocker.errors import RockerError
+        from rocker.images.registry import remote_digest
+        try:
+            digest = remote_digest(img.pull)
+        except RockerError as e:
+            raise SpecError(f"{at}cannot resolve {img.pull}: {e}") from None
+    return DesiredImage(name=key, ref=ref, source=ref, digest=digest, pull=ref)
+
+
+def _stored_digest(paths, ref: str) -> str | None:
+    """The digest the image `ref` of the store was pulled by (its source identity)."""
+    from rocker.errors import RockerError
+    from rocker.images.store import ImageStore
+    from rocker.paths import Paths
+    try:
+        store = ImageStore(paths or Paths.from_env())
+        src = store.source_of(store.resolve(ref).id)
+    except (RockerError, OSError, AttributeError):
+        return None
+    return src.get("digest") if src and not src.get("changes") else None
+
+
 def desired_from_spec(spec, lines: dict[str, int], path: str,
-                      display: str | None = None) -> DesiredState:
+                      display: str | None = None, paths=None) -> DesiredState:
     from rocker.containers.config import NAME_RE
     from rocker.images.refs import normalize_reference
     from rocker.plan.planner import service_order
@@ -641,6 +685,13 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
     by_key: dict[str, str] = {}
     for key, img in spec.images.items():
         p = f"images.{key}"
+        if img.pull is not None:
+            images.append(_pulled_image(key, img, p, display, lines, paths))
+            by_key[key] = images[-1].ref
+            continue
+        if img.import_ is None:
+            raise SpecError(f"{where(display, lines, p)}an image needs `import: TAR` or "
+                            "`pull: REF`")
         try:
             ref = normalize_reference(f"{key}:{img.tag}" if img.tag else key)
         except InvalidInput as e:
@@ -826,20 +877,20 @@ def _check_cycles(spec, desired: DesiredState) -> None:
     topological(deps, desired)
 
 
-def load_desired(path: str, display: str | None = None) -> DesiredState:
+def load_desired(path: str, display: str | None = None, paths=None) -> DesiredState:
     spec, lines, _fmt = load_spec(path, display)
-    return desired_from_spec(spec, lines, path, display)
+    return desired_from_spec(spec, lines, path, display, paths)
 
 
-def load_desired_with_deps(path: str, display: str | None = None
+def load_desired_with_deps(path: str, display: str | None = None, paths=None
                            ) -> tuple[DesiredState, list[str], bool]:
     """The desired state, every other file it was built from (env files, image tars), and
     whether it depends on nothing else (False when a bare `KEY` takes the host's value)."""
     spec, lines, _fmt = load_spec(path, display)
-    desired = desired_from_spec(spec, lines, path, display)
+    desired = desired_from_spec(spec, lines, path, display, paths)
     base_dir = os.path.dirname(os.path.abspath(path))
-    deps = [img.source for img in desired.images]
-    pure = True
+    deps = [img.source for img in desired.images if not img.pull]
+    pure = not any(img.pull for img in desired.images)   # a registry's tag moves: no cache
     for c in spec.containers.values():
         if isinstance(c.env, list) and any("=" not in e for e in c.env):
             pure = False
