@@ -4,9 +4,14 @@ container, rocker.runtime.bundle), read into what rootfs and init do.
 Plain dicts and a few helpers, no model library (this runs on every start, in the monitor).
 What rocker's launcher takes from the config: process (terminal, user uid/gid/additionalGids,
 args, env, cwd, capabilities.bounding, noNewPrivileges), root.path, hostname,
-linux.namespaces (made, or joined where a path is given), mounts (the
-standard kernel filesystems are recognised by destination and type; bind mounts are made as
-given), linux.maskedPaths / readonlyPaths, linux.seccomp (compiled by rocker.launcher.seccomp).
+linux.namespaces (made, or joined where a path is given; a user namespace with its
+uid/gid mappings), mounts (the standard kernel filesystems are recognised by destination and
+type; bind mounts and other filesystems are made as given, with their options),
+linux.maskedPaths / readonlyPaths, linux.seccomp (compiled by rocker.launcher.seccomp), and
+what other callers of an OCI runtime use (rocker.ociruntime): process.rlimits, oomScoreAdj,
+the five capability sets, umask, linux.sysctl, linux.devices, root.readonly,
+linux.rootfsPropagation, and the hooks that run inside the container (createContainer,
+startContainer). A root without the overlay annotations is used as it is (bind-mounted).
 Two annotations describe what the OCI spec cannot: the overlay root rocker mounts inside the
 container's own mount namespace (so the host's mount table never changes) and, on cgroup v1,
 the hierarchies to show read-only at /sys/fs/cgroup. runc ignores both and runs the bundle
@@ -85,7 +90,82 @@ def load(path: str) -> dict:
 
 
 NAMESPACE_TYPES = ("pid", "network", "ipc", "uts", "mount", "cgroup")
-"""The linux.namespaces types rocker's launcher makes or joins (no user namespace yet)."""
+"""The linux.namespaces types of rocker's own containers (rocker.runtime.bundle)."""
+LAUNCHER_NAMESPACES = NAMESPACE_TYPES + ("user",)
+"""The types rocker's launcher makes or joins (a user namespace: rocker-runtime bundles)."""
+
+RLIMITS = {"RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
+           "RLIMIT_CORE": 4, "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7,
+           "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11,
+           "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15}
+"""process.rlimits types -> resource numbers (linux/resource.h)."""
+
+MOUNT_OPTIONS = {
+    "ro": (1, True), "rw": (1, False), "nosuid": (2, True), "suid": (2, False),
+    "nodev": (4, True), "dev": (4, False), "noexec": (8, True), "exec": (8, False),
+    "sync": (16, True), "async": (16, False), "remount": (32, True), "mand": (64, True),
+    "nomand": (64, False), "dirsync": (128, True), "noatime": (1024, True),
+    "atime": (1024, False), "nodiratime": (2048, True), "diratime": (2048, False),
+    "bind": (4096, True), "rbind": (4096 | 16384, True), "relatime": (1 << 21, True),
+    "norelatime": (1 << 21, False), "strictatime": (1 << 24, True),
+    "nostrictatime": (1 << 24, False),
+}
+"""Mount options that are flags (mount(8)); anything else is filesystem data."""
+PROPAGATION = {"shared": 1 << 20, "rshared": 1 << 20 | 16384, "slave": 1 << 19,
+               "rslave": 1 << 19 | 16384, "private": 1 << 18, "rprivate": 1 << 18 | 16384,
+               "unbindable": 1 << 17, "runbindable": 1 << 17 | 16384}
+
+
+def mount_flags(options) -> tuple[int, str, int]:
+    """OCI mount options -> (flags, data, propagation flags)."""
+    flags, data, prop = 0, [], 0
+    for opt in options or []:
+        if opt in MOUNT_OPTIONS:
+            bit, on = MOUNT_OPTIONS[opt]
+            flags = flags | bit if on else flags & ~bit
+        elif opt in PROPAGATION:
+            prop |= PROPAGATION[opt]
+        else:
+            data.append(opt)
+    return flags, ",".join(data), prop
+
+
+def _mappings(items) -> list[tuple[int, int, int]]:
+    return [(int(m["containerID"]), int(m["hostID"]), int(m["size"])) for m in items or []]
+
+
+def _rlimits(items) -> list[tuple[int, int, int]]:
+    out = []
+    for r in items or []:
+        if r["type"] not in RLIMITS:
+            raise ContainerStartError(f"config.json: unknown rlimit {r['type']!r}")
+        out.append((RLIMITS[r["type"]], int(r["soft"]), int(r["hard"])))
+    return out
+
+
+def _devices(items) -> list[dict]:
+    out = []
+    for d in items or []:
+        kind = d["type"]
+        if kind not in ("c", "u", "b", "p"):
+            raise ContainerStartError(f"config.json: device {d['path']}: type {kind!r} is not "
+                                      "c, u, b or p")
+        out.append({"path": d["path"], "type": kind, "major": int(d.get("major") or 0),
+                    "minor": int(d.get("minor") or 0),
+                    "mode": int(d["fileMode"]) if d.get("fileMode") is not None else 0o666,
+                    "uid": int(d.get("uid") or 0), "gid": int(d.get("gid") or 0)})
+    return out
+
+
+def _hooks(items) -> list[dict]:
+    return [{"path": h["path"], "args": list(h.get("args") or [h["path"]]),
+             "env": list(h.get("env") or []), "timeout": h.get("timeout")}
+            for h in items or []]
+
+
+def _caps(caps: dict) -> dict:
+    return {k: cap_mask(caps.get(k)) for k in
+            ("bounding", "effective", "permitted", "inheritable", "ambient")}
 
 
 def namespaces(linux: dict) -> list[dict]:
@@ -94,7 +174,7 @@ def namespaces(linux: dict) -> list[dict]:
     out, seen = [], set()
     for ns in linux.get("namespaces") or []:
         kind, path = ns["type"], ns.get("path") or ""
-        if kind not in NAMESPACE_TYPES:
+        if kind not in LAUNCHER_NAMESPACES:
             raise ContainerStartError(f"config.json: namespace {kind!r} is not supported by "
                                       "rocker's launcher")
         if kind in seen:
@@ -125,25 +205,48 @@ def to_launch(cfg: dict) -> dict:
                                     {"version": 1, "hierarchies": json.loads(
                                         ann.get(CGROUP_V1) or "{}")})
                 continue
-            if kind != "bind" and "bind" not in (m.get("options") or []) \
-                    and "rbind" not in (m.get("options") or []):
-                raise ContainerStartError(f"config.json: mount of type {kind!r} at {dest} is "
-                                          "not supported by rocker's launcher")
-            if dest in ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf"):
+            opts = m.get("options") or []
+            is_bind = kind == "bind" or "bind" in opts or "rbind" in opts
+            if not is_bind:  # another filesystem (tmpfs, ...), mounted as given
+                if not kind:
+                    raise ContainerStartError(f"config.json: the mount at {dest} has no type")
+                flags, data, prop = mount_flags(opts)
+                binds.append({"source": m.get("source") or kind, "target": dest,
+                              "type": kind, "flags": flags, "data": data,
+                              "propagation": prop})
+            elif dest in ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf") \
+                    and ann.get(OVERLAY_LOWER) is not None:
                 etc_files[dest[len("/etc/"):]] = m["source"]
             else:
-                binds.append({"source": m["source"], "target": dest,
-                              "readonly": "ro" in (m.get("options") or [])})
+                bind = {"source": m["source"], "target": dest, "readonly": "ro" in opts}
+                flags, _data, prop = mount_flags(opts)
+                if flags & ~(1 | 4096 | 16384) or prop:  # more than ro: remount with them
+                    bind.update(flags=flags, propagation=prop)
+                binds.append(bind)
         ns = namespaces(linux)
         if cfg.get("hostname") and not any(n["type"] == "uts" for n in ns):
             raise ContainerStartError("config.json: a hostname needs a uts namespace")
+        hooks = cfg.get("hooks") or {}
+        prop = linux.get("rootfsPropagation") or ""
+        if prop and prop not in PROPAGATION:
+            raise ContainerStartError(f"config.json: unknown rootfsPropagation {prop!r}")
+        overlay = ann.get(OVERLAY_LOWER) is not None
         return {
             "namespaces": ns,
             "new_network": any(n["type"] == "network" and not n["path"] for n in ns),
+            "userns": any(n["type"] == "user" for n in ns),
+            "uid_mappings": _mappings(linux.get("uidMappings")),
+            "gid_mappings": _mappings(linux.get("gidMappings")),
             "rootfs": cfg["root"]["path"],
-            "lower": ann[OVERLAY_LOWER].split(":"),
-            "upper": ann[OVERLAY_UPPER],
-            "work": ann[OVERLAY_WORK],
+            "root_readonly": bool(cfg["root"].get("readonly")),
+            "rootfs_propagation": PROPAGATION.get(prop, 0),
+            "lower": ann[OVERLAY_LOWER].split(":") if overlay else None,
+            "upper": ann[OVERLAY_UPPER] if overlay else None,
+            "work": ann[OVERLAY_WORK] if overlay else None,
+            "sysctl": dict(linux.get("sysctl") or {}),
+            "devices": _devices(linux.get("devices")),
+            "hooks": {"createContainer": _hooks(hooks.get("createContainer")),
+                      "startContainer": _hooks(hooks.get("startContainer"))},
             "etc_files": etc_files,
             "mounts": binds,
             "hostname": cfg.get("hostname") or "",
@@ -161,6 +264,10 @@ def to_launch(cfg: dict) -> dict:
                 "tty": bool(proc.get("terminal")),
                 "no_new_privs": bool(proc.get("noNewPrivileges")),
                 "cap_mask": cap_mask((proc.get("capabilities") or {}).get("bounding")),
+                "caps": _caps(proc.get("capabilities") or {}),
+                "umask": user.get("umask"),
+                "rlimits": _rlimits(proc.get("rlimits")),
+                "oom_score_adj": proc.get("oomScoreAdj"),
                 "seccomp": linux.get("seccomp"),
             },
         }

@@ -108,14 +108,14 @@ def mount_overlay(rootfs: str, lower: list[str], upper: str, work: str) -> None:
     sc.mount("overlay", rootfs, "overlay", sc.MS_NODEV, opts)
 
 
-def _mount_dev(rootfs: str, tty: bool) -> None:
+def _mount_dev(rootfs: str, tty: bool, userns: bool = False) -> None:
     dev = _real_dir(rootfs, "dev")
     sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
     _check_fs(dev, TMPFS_MAGIC, "a tmpfs")
     old = os.umask(0)
     try:
         for name, major, minor in DEVICES:
-            os.mknod(os.path.join(dev, name), 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+            _make_device(os.path.join(dev, name), stat.S_IFCHR, major, minor, 0o666, userns)
     finally:
         os.umask(old)
     for name, target in DEV_LINKS:
@@ -131,6 +131,80 @@ def _mount_dev(rootfs: str, tty: bool) -> None:
     if tty:
         fd = os.open(os.path.join(dev, "console"), os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600)
         os.close(fd)
+
+
+def _make_device(target: str, kind: int, major: int, minor: int, mode: int,
+                 userns: bool) -> None:
+    """A device node; in a user namespace (where mknod is refused) the host's own node is
+    bind-mounted on an empty file instead, as runc does."""
+    if not userns:
+        os.mknod(target, mode | kind, os.makedev(major, minor))
+        return
+    host = _host_device(kind, major, minor)
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    sc.mount(host, target, None, sc.MS_BIND)
+
+
+def _host_device(kind: int, major: int, minor: int) -> str:
+    """The host's node for a device (a user namespace cannot make one)."""
+    for name, ma, mi in DEVICES:
+        if (ma, mi) == (major, minor) and kind == stat.S_IFCHR:
+            return "/dev/" + name
+    letter = "char" if kind == stat.S_IFCHR else "block"
+    path = f"/dev/{letter}/{major}:{minor}"
+    if os.path.exists(path):
+        return path
+    raise OSError(errno.EPERM, f"device {major}:{minor}: no host node to bind in a user "
+                               "namespace")
+
+
+def make_devices(rootfs: str, devices: list[dict], userns: bool) -> None:
+    """linux.devices: nodes made in the container (an existing one is replaced)."""
+    kinds = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+    old = os.umask(0)
+    try:
+        for d in devices:
+            target = secure_join(rootfs, d["path"])
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if os.path.lexists(target):
+                os.unlink(target)
+            kind = kinds[d["type"]]
+            if kind == stat.S_IFIFO:
+                os.mkfifo(target, d["mode"] & 0o7777)
+            else:
+                _make_device(target, kind, d["major"], d["minor"], d["mode"] & 0o7777, userns)
+            if not userns:
+                os.chown(target, d["uid"], d["gid"], follow_symlinks=False)
+    finally:
+        os.umask(old)
+
+
+def write_sysctl(rootfs: str, sysctl: dict) -> None:
+    """linux.sysctl, through the container's own /proc (namespaced keys land in its
+    namespaces) before /proc/sys is made read-only."""
+    for key, value in sysctl.items():
+        rel = key.replace(".", "/")
+        if ".." in rel.split("/"):
+            raise OSError(errno.EINVAL, f"sysctl {key}: invalid name")
+        path = os.path.join(rootfs, "proc/sys", rel)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            raise OSError(e.errno, f"sysctl {key}: {e.strerror}") from None
+        try:
+            os.write(fd, str(value).encode())
+        except OSError as e:
+            raise OSError(e.errno, f"sysctl {key}={value}: {e.strerror}") from None
+        finally:
+            os.close(fd)
+
+
+def _mount_other(rootfs: str, m: dict) -> None:
+    """A filesystem other than a bind mount (tmpfs, ...), with its flags and data."""
+    target = _mkdirs_in(rootfs, m["target"])
+    sc.mount(m["source"], target, m["type"], m["flags"], m["data"] or None)
+    if m.get("propagation"):
+        sc.mount(None, target, None, m["propagation"])
 
 
 def _mount_cgroups(target: str, cg: dict) -> None:
@@ -178,14 +252,19 @@ def _mask(rootfs: str, masked: list[str], readonly: list[str]) -> None:
 def setup(spec: dict) -> None:
     """Build the container's mounts under spec['rootfs'] (mount namespace already unshared)."""
     rootfs = spec["rootfs"]
-    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
-    os.makedirs(rootfs, exist_ok=True)
-    mount_overlay(rootfs, spec["lower"], spec["upper"], spec["work"])
+    userns = spec.get("userns", False)
+    sc.mount(None, "/", None, sc.MS_REC | (sc.MS_SLAVE if spec.get("rootfs_propagation")
+                                           else sc.MS_PRIVATE))
+    if spec.get("lower") is None:  # an OCI bundle's own root (rocker.ociruntime)
+        sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+    else:
+        os.makedirs(rootfs, exist_ok=True)
+        mount_overlay(rootfs, spec["lower"], spec["upper"], spec["work"])
     os.chdir("/")
     proc = _real_dir(rootfs, "proc")
     sc.mount("proc", proc, "proc", NOSUID_NOEXEC_NODEV)
     _check_fs(proc, PROC_SUPER_MAGIC, "procfs")
-    _mount_dev(rootfs, spec.get("tty", False))
+    _mount_dev(rootfs, spec.get("tty", False), userns)
     sys_dir = _real_dir(rootfs, "sys")
     sc.mount("sysfs", sys_dir, "sysfs", NOSUID_NOEXEC_NODEV | sc.MS_RDONLY)
     _check_fs(sys_dir, SYSFS_MAGIC, "sysfs")
@@ -194,10 +273,20 @@ def setup(spec: dict) -> None:
         target = _mkfile_in(rootfs, "/etc/" + name)
         sc.mount(src, target, None, sc.MS_BIND)
     for m in spec.get("mounts", []):  # later: volumes and bind mounts
+        if m.get("type"):
+            _mount_other(rootfs, m)
+            continue
         target = (_mkdirs_in if os.path.isdir(m["source"]) else _mkfile_in)(rootfs, m["target"])
         sc.mount(m["source"], target, None, sc.MS_BIND | sc.MS_REC)
         if m.get("readonly"):
             sc.mount(m["source"], target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+        if m.get("flags"):
+            sc.mount(m["source"], target, None, sc.MS_BIND | sc.MS_REMOUNT
+                     | (m["flags"] & ~(sc.MS_BIND | sc.MS_REC)))
+        if m.get("propagation"):
+            sc.mount(None, target, None, m["propagation"])
+    make_devices(rootfs, spec.get("devices") or [], userns)
+    write_sysctl(rootfs, spec.get("sysctl") or {})
     _mask(rootfs, spec.get("masked_paths", MASKED_PATHS),
           spec.get("readonly_paths", READONLY_PATHS))
 
@@ -206,9 +295,14 @@ def bind_console(rootfs: str, slave_path: str) -> None:
     sc.mount(slave_path, os.path.join(rootfs, "dev/console"), None, sc.MS_BIND)
 
 
-def pivot(rootfs: str) -> None:
-    """Enter the new root with pivot_root (not chroot) and detach the old root entirely."""
+def pivot(rootfs: str, readonly: bool = False, propagation: int = 0) -> None:
+    """Enter the new root with pivot_root (not chroot) and detach the old root entirely;
+    then root.readonly and linux.rootfsPropagation."""
     os.chdir(rootfs)
     sc.pivot_root(".", ".")
     sc.umount(".", sc.MNT_DETACH)
     os.chdir("/")
+    if readonly:
+        sc.mount("/", "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+    if propagation:
+        sc.mount(None, "/", None, propagation)
