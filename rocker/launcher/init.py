@@ -95,7 +95,10 @@ def drop_privileges(uid: int, gid: int, groups: list[int], no_new_privs: bool = 
         sc.capset(sets["effective"], sets["permitted"], sets["inheritable"])
         for cap in range(64):
             if sets["ambient"] >> cap & 1:
-                sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
+                try:  # needs the cap permitted and inheritable; runc too only warns
+                    sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
+                except OSError:
+                    pass
     elif uid == 0:
         sc.capset(caps, caps, 0)
     else:

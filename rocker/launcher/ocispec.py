@@ -157,7 +157,7 @@ def _devices(items) -> list[dict]:
     return out
 
 
-def _hooks(items) -> list[dict]:
+def hooks_of(items) -> list[dict]:
     return [{"path": h["path"], "args": list(h.get("args") or [h["path"]]),
              "env": list(h.get("env") or []), "timeout": h.get("timeout")}
             for h in items or []]
@@ -189,12 +189,33 @@ def namespaces(linux: dict) -> list[dict]:
     return out
 
 
+def process_of(proc: dict, linux: dict | None = None) -> dict:
+    """An OCI `process` object as the init (and exec, rocker.launcher.nsexec) runs it."""
+    user = proc.get("user") or {}
+    linux = linux or {}
+    return {
+        "args": list(proc["args"]),
+        "env": list(proc.get("env") or []),
+        "cwd": proc.get("cwd") or "/",
+        "uid": int(user.get("uid", 0)),
+        "gid": int(user.get("gid", 0)),
+        "groups": [int(g) for g in user.get("additionalGids") or []],
+        "tty": bool(proc.get("terminal")),
+        "no_new_privs": bool(proc.get("noNewPrivileges")),
+        "cap_mask": cap_mask((proc.get("capabilities") or {}).get("bounding")),
+        "caps": _caps(proc.get("capabilities") or {}),
+        "umask": user.get("umask"),
+        "rlimits": _rlimits(proc.get("rlimits")),
+        "oom_score_adj": proc.get("oomScoreAdj"),
+        "seccomp": linux.get("seccomp"),
+    }
+
+
 def to_launch(cfg: dict) -> dict:
     """The config as the launcher's steps use it; ContainerStartError if it asks for what
     rocker's launcher does not do."""
     try:
         proc, ann, linux = cfg["process"], cfg.get("annotations") or {}, cfg.get("linux") or {}
-        user = proc.get("user") or {}
         etc_files, binds = {}, []
         cgroup_mount = None
         for m in cfg.get("mounts") or []:
@@ -245,8 +266,8 @@ def to_launch(cfg: dict) -> dict:
             "work": ann[OVERLAY_WORK] if overlay else None,
             "sysctl": dict(linux.get("sysctl") or {}),
             "devices": _devices(linux.get("devices")),
-            "hooks": {"createContainer": _hooks(hooks.get("createContainer")),
-                      "startContainer": _hooks(hooks.get("startContainer"))},
+            "hooks": {"createContainer": hooks_of(hooks.get("createContainer")),
+                      "startContainer": hooks_of(hooks.get("startContainer"))},
             "etc_files": etc_files,
             "mounts": binds,
             "hostname": cfg.get("hostname") or "",
@@ -254,22 +275,7 @@ def to_launch(cfg: dict) -> dict:
             "cgroup_mount": cgroup_mount,
             "masked_paths": list(linux.get("maskedPaths") or []),
             "readonly_paths": list(linux.get("readonlyPaths") or []),
-            "process": {
-                "args": list(proc["args"]),
-                "env": list(proc.get("env") or []),
-                "cwd": proc.get("cwd") or "/",
-                "uid": int(user.get("uid", 0)),
-                "gid": int(user.get("gid", 0)),
-                "groups": [int(g) for g in user.get("additionalGids") or []],
-                "tty": bool(proc.get("terminal")),
-                "no_new_privs": bool(proc.get("noNewPrivileges")),
-                "cap_mask": cap_mask((proc.get("capabilities") or {}).get("bounding")),
-                "caps": _caps(proc.get("capabilities") or {}),
-                "umask": user.get("umask"),
-                "rlimits": _rlimits(proc.get("rlimits")),
-                "oom_score_adj": proc.get("oomScoreAdj"),
-                "seccomp": linux.get("seccomp"),
-            },
+            "process": process_of(proc, linux),
         }
     except (KeyError, TypeError, ValueError) as e:
         raise ContainerStartError(f"config.json: not a config rocker's launcher can run: "
