@@ -138,10 +138,14 @@ def prepare_process(proc: dict) -> tuple[str, list[str]]:
         raise ContainerStartError(f"cannot use working directory {cwd}: {e.strerror}") from None
     if proc.get("umask") is not None:
         os.umask(int(proc["umask"]))
-    drop_privileges(uid, gid, groups, proc.get("no_new_privs", True),
-                    proc.get("cap_mask", DEFAULT_CAP_MASK), proc.get("caps"))
+    nnp = proc.get("no_new_privs", True)
+    if not nnp:  # installing a filter needs no_new_privs or CAP_SYS_ADMIN: before the drop
+        seccomp.install(proc.get("seccomp"))
+    drop_privileges(uid, gid, groups, nnp, proc.get("cap_mask", DEFAULT_CAP_MASK),
+                    proc.get("caps"))
     path = find_executable(proc["args"][0], env, cwd)
-    seccomp.install(proc.get("seccomp"))
+    if nnp:
+        seccomp.install(proc.get("seccomp"))
     return path, env
 
 
