@@ -61,8 +61,8 @@ def _check_id(container_id: str) -> None:
 
 
 def _check_parent(parent: str) -> None:
-    parts = parent.split("/")
-    if not parent or any(p in ("", ".", "..") or "\0" in p for p in parts):
+    parts = parent.split("/") if parent else []  # "": right below the hierarchy root
+    if any(p in ("", ".", "..") or "\0" in p for p in parts):
         raise InvalidInput(f"invalid cgroup path {parent!r}")
 
 
@@ -128,7 +128,8 @@ class CgroupManager:
                 try:
                     warnings += self._prepare_base(base)
                     step = base
-                    for part in self.parent.split("/"):  # `rocker`, or a caller's nested path
+                    for part in self.parent.split("/") if self.parent else []:
+                        # `rocker`, or a caller's nested path
                         step = os.path.join(step, part)
                         self._mkdir(step)
                         warnings += self._prepare_parent(base, step)

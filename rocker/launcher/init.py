@@ -206,7 +206,9 @@ def container_init(spec: dict, status_fd: int, go_fd: int, console_sock: int | N
             for i, fd in enumerate(stdio):
                 if fd != i:
                     os.dup2(fd, i)
-        rfs.setup(spec)
+        own_mnt = spec.get("own_mount_ns", True)
+        if own_mnt:
+            rfs.setup(spec)
         rootfs = spec["rootfs"]
         state = "{}"
         if sync_fd is not None:
@@ -230,7 +232,12 @@ def container_init(spec: dict, status_fd: int, go_fd: int, console_sock: int | N
             os.close(master)
             slave = os.open(slave_path, os.O_RDWR | os.O_CLOEXEC)
             rfs.bind_console(rootfs, slave_path)
-        rfs.pivot(rootfs, spec.get("root_readonly", False), spec.get("rootfs_propagation", 0))
+        if own_mnt:
+            rfs.pivot(rootfs, spec.get("root_readonly", False),
+                      spec.get("rootfs_propagation", 0))
+        else:  # the mounts are another namespace's: change root, mount nothing
+            os.chroot(rootfs)
+            os.chdir("/")
         if spec["hostname"]:
             sc.sethostname(spec["hostname"])
         if spec["new_network"]:

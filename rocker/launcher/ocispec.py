@@ -169,8 +169,9 @@ def _caps(caps: dict) -> dict:
 
 
 def namespaces(linux: dict) -> list[dict]:
-    """linux.namespaces, checked: known types, each once, a mount namespace of its own (the
-    launcher builds the root inside it). A path means: join that namespace."""
+    """linux.namespaces, checked: known types, each once. A path means: join that namespace.
+    Without a mount namespace of its own the container's root is only chroot'ed into (no
+    mount is made: they would be another namespace's)."""
     out, seen = [], set()
     for ns in linux.get("namespaces") or []:
         kind, path = ns["type"], ns.get("path") or ""
@@ -184,8 +185,6 @@ def namespaces(linux: dict) -> list[dict]:
                                       "absolute")
         seen.add(kind)
         out.append({"type": kind, "path": path})
-    if not any(ns["type"] == "mount" and not ns["path"] for ns in out):
-        raise ContainerStartError("config.json: rocker's launcher needs a new mount namespace")
     return out
 
 
@@ -256,6 +255,7 @@ def to_launch(cfg: dict) -> dict:
             "namespaces": ns,
             "new_network": any(n["type"] == "network" and not n["path"] for n in ns),
             "userns": any(n["type"] == "user" for n in ns),
+            "own_mount_ns": any(n["type"] == "mount" and not n["path"] for n in ns),
             "uid_mappings": _mappings(linux.get("uidMappings")),
             "gid_mappings": _mappings(linux.get("gidMappings")),
             "rootfs": cfg["root"]["path"],

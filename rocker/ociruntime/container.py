@@ -60,7 +60,10 @@ def load_bundle(bundle: str) -> tuple[dict, dict]:
     if not os.path.isdir(root):
         raise InvalidInput(f"root.path {root} is not a directory")
     cfg["root"]["path"] = root
+    cfg["annotations"] = dict(cfg.get("annotations") or {})
+    cfg["_annotations"] = dict(cfg["annotations"])  # as the caller gave them (state shows)
     _cgroup_mount(cfg)
+    _known_caps(cfg["process"])
     try:
         spec = ocispec.to_launch(cfg)
     except ContainerStartError as e:
@@ -68,6 +71,18 @@ def load_bundle(bundle: str) -> tuple[dict, dict]:
     if not spec["process"]["args"]:
         raise InvalidInput("config.json: process.args must not be empty")
     return cfg, spec
+
+
+def _known_caps(proc: dict) -> None:
+    """Capabilities this kernel does not know are left out with a warning, as runc does."""
+    caps = proc.get("capabilities") or {}
+    for key, names in list(caps.items()):
+        if not isinstance(names, list):
+            continue
+        unknown = [n for n in names if n not in ocispec.CAPS]
+        if unknown:
+            Warnings.warn(f"ignoring unknown capabilities {', '.join(unknown)} ({key})")
+            caps[key] = [n for n in names if n in ocispec.CAPS]
 
 
 def _cgroup_mount(cfg: dict) -> None:
@@ -152,7 +167,7 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None,
     store.claim(cid)
     hooks = cfg.get("hooks") or {}
     st = {"id": cid, "bundle": os.path.abspath(bundle), "rootfs": cfg["root"]["path"],
-          "annotations": cfg.get("annotations") or {}, "cgroup": [parent, name],
+          "annotations": cfg.pop("_annotations"), "cgroup": [parent, name],
           "created": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
           "process": cfg["process"], "seccomp": linux.get("seccomp"),
           "hooks": {k: hooks.get(k) or [] for k in ("poststart", "poststop")},

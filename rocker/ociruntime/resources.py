@@ -57,7 +57,22 @@ def _v1(mgr, controller: str, name: str) -> str | None:
 def apply(mgr, res: dict | None) -> list[str]:
     """Write linux.resources into the container's cgroup; returns warnings."""
     res = res or {}
+    _unsupported(mgr, res)
     return (_apply_v2 if mgr.version == 2 else _apply_v1)(mgr, res)
+
+
+def _unsupported(mgr, res: dict) -> None:
+    """What rocker's cgroups do not manage (no cgroup there): an error, never ignored."""
+    net = res.get("network") or {}
+    if net.get("classID") is not None or net.get("priorities"):
+        raise InvalidInput("linux.resources.network: the net_cls/net_prio controllers are not "
+                           "managed by rocker-runtime (no such cgroup for the container)")
+    if res.get("hugepageLimits"):
+        raise InvalidInput("linux.resources.hugepageLimits: the hugetlb controller is not "
+                           "managed by rocker-runtime")
+    if res.get("rdma"):
+        raise InvalidInput("linux.resources.rdma: the rdma controller is not managed by "
+                           "rocker-runtime")
 
 
 def _apply_v1(mgr, res: dict) -> list[str]:

@@ -56,8 +56,8 @@ def test_namespaces_are_made_or_joined_as_listed():
 @pytest.mark.parametrize("namespaces, message", [
     ([{"type": "time"}, {"type": "mount"}, {"type": "uts"}], "'time' is not supported"),
     ([{"type": "mount"}, {"type": "mount"}, {"type": "uts"}], "listed twice"),
-    ([{"type": "uts"}], "needs a new mount namespace"),
-    ([{"type": "mount", "path": "/proc/1/ns/mnt"}, {"type": "uts"}], "new mount namespace"),
+    ([{"type": "uts"}, {"type": "mount"}, {"type": "uts", "path": "/proc/1/ns/uts"}],
+     "listed twice"),
     ([{"type": "mount"}, {"type": "uts"}, {"type": "ipc", "path": "ns/ipc"}], "not absolute"),
     ([{"type": "mount"}], "hostname needs a uts namespace"),
 ])
