@@ -162,6 +162,24 @@ ROWS: tuple[Field, ...] = (
                                         help="Add a line to /etc/hosts."),),
           stack="extra_hosts", inspect="HostConfig.ExtraHosts",
           help="NAME:IP strings, or a mapping NAME -> IP."),
+    Field("mounts", "mounts", [], (
+        Opt("-v", "--volume", multiple=True, metavar="[SRC:]DST[:OPTS]",
+            help="Mount a volume (SRC a name, or none: anonymous) or a host folder (SRC an "
+                 "absolute path; made when missing); OPTS: ro, rw, nocopy, a propagation."),
+        Opt("--mount", multiple=True, metavar="type=..,source=..,target=..",
+            help="Mount (Docker's long form): type=bind|volume|tmpfs, source, target, "
+                 "readonly, bind-propagation, volume-nocopy, volume-label, tmpfs-size, "
+                 "tmpfs-mode.")),
+          stack=None, inspect="HostConfig.Mounts",
+          help="SRC:DST[:OPTS] strings, or {type, source, target, read_only, bind, volume, "
+               "tmpfs}."),
+    Field("tmpfs", "tmpfs", {}, (Opt("--tmpfs", multiple=True, metavar="DST[:OPTS]",
+                                     help="Mount a tmpfs (OPTS: size=64m, mode=1777, ...)."),),
+          stack=None, inspect="HostConfig.Tmpfs", help="DST[:OPTS] strings."),
+    Field("read_only", "bool", False, (Opt("--read-only", flag=True,
+                                           help="Mount the container's root filesystem "
+                                                "read-only."),),
+          stack=None, inspect="HostConfig.ReadonlyRootfs"),
     Field("limits", "limits", {}, inspect="HostConfig.Resources", live=True, stack=None),
     Field("memory", "size", None, (Opt("-m", "--memory", help="Memory limit (e.g. 100m, 1g)."),),
           group="limits"),

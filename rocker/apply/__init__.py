@@ -111,17 +111,18 @@ class Executor:
         total = len(plan.actions)
         for a in plan.actions:
             t0 = time.monotonic()
-            self.progress(f"{a.kind} {a.name} ...")
+            what = a.target if a.target.startswith("network ") else a.name
+            self.progress(f"{a.kind} {what} ...")
             try:
                 detail = self.execute(a)
             except RockerError as e:
-                self.progress(f"{a.kind} {a.name} failed: {e}")
-                err = type(e)(f"apply stopped at {a.kind} {a.name}: {e} ({done} of {total} "
+                self.progress(f"{a.kind} {what} failed: {e}")
+                err = type(e)(f"apply stopped at {a.kind} {what}: {e} ({done} of {total} "
                               "actions done and kept; apply again to continue)")
                 err.exit_code = 1   # apply's exit codes are 0 / 1, whatever the cause
                 raise err from e
             done += 1
-            self.progress(f"{a.kind} {a.name} done{(': ' + detail) if detail else ''} "
+            self.progress(f"{a.kind} {what} done{(': ' + detail) if detail else ''} "
                           f"({time.monotonic() - t0:.1f}s)")
         if wait:
             self.progress("waiting for every member to be up ...")
@@ -133,12 +134,11 @@ class Executor:
         from rocker.runtime import lifecycle
         if isinstance(a, ImportImage):
             from rocker.images.store import ImageStore
-            from rocker.images.store import SOURCE_KEY
             img = ImageStore(self.paths).import_tar(a.image.source, a.image.ref,
                                                     changes=list(a.image.changes) or None)
             # the digest of the bytes actually imported (the tar may have changed since the
             # file was loaded): import_tar recorded it on the image
-            digest = (img.document.get(SOURCE_KEY) or {}).get("digest") or a.image.digest
+            digest = (img.source or {}).get("digest") or a.image.digest
             record_image(self.paths, self.desired.stack, a.image.ref, digest, img.id,
                          a.image.source)
             changed = "" if digest == a.image.digest else \

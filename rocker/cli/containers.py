@@ -60,6 +60,7 @@ def run_cmd(ctx, args, detach, **o):
     cfg, name = config_from_options(o, args)
     if cfg.tty and cfg.interactive and not detach and not os.isatty(0):
         raise InvalidInput("the input device is not a TTY: drop -t, or run from a terminal")
+    _pull_policy(paths, cfg, o)
     rec = lifecycle.create(paths, cfg, name=name)
     mark("cli: created")
     cid = rec["id"]
@@ -82,7 +83,7 @@ def _discard(paths, cid: str) -> None:
     """A failed run leaves nothing behind."""
     from rocker.runtime import lifecycle
     try:
-        lifecycle.remove(paths, cid, force=True)
+        lifecycle.remove(paths, cid, force=True, volumes=True)
     except Exception:  # noqa: BLE001 - already gone (--rm) or half-made
         from rocker.containers.teardown import remove_container
         remove_container(paths, cid)
@@ -96,8 +97,15 @@ def create_cmd(ctx, args, **o):
     """Create a container without starting it."""
     from rocker.runtime import lifecycle
     cfg, name = config_from_options(o, args)
+    _pull_policy(ctx.obj.paths, cfg, o)
     rec = lifecycle.create(ctx.obj.paths, cfg, name=name)
     click.echo(rec["id"])
+
+
+def _pull_policy(paths, cfg, o: dict) -> None:
+    """--pull missing|always|never: the image is pulled before the container is made."""
+    from rocker.cli.images import ensure_image
+    ensure_image(paths, cfg.image, o.get("pull_policy") or "missing", o.get("pull_platform"))
 
 
 @click.command("start")
@@ -155,6 +163,8 @@ def _row(rec: dict, obs: dict) -> dict:
         "Command": " ".join(rec.get("process", {}).get("args", [])),
         "Created": local_time(rec.get("created")), "Labels": rec.get("labels", {}),
         "Stack": (rec.get("stack") or {}).get("name"),
+        "Service": (rec.get("stack") or {}).get("service"),
+        "Replica": (rec.get("stack") or {}).get("replica"),
     }
 
 
@@ -173,6 +183,8 @@ def _matches(row: dict, filters: list[tuple[str, str]]) -> bool:
         if key == "stack" and row["Stack"] != val:
             return False
         if key == "health" and row["Health"] != val:
+            return False
+        if key == "service" and val not in (row["Service"], row["Replica"]):
             return False
     return True
 
@@ -208,26 +220,34 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
 @click.option("-a", "--all", "all_", is_flag=True, help="Show all containers, not just running.")
 @click.option("-q", "--quiet", is_flag=True, help="Only IDs.")
 @click.option("-f", "--filter", "filters", multiple=True,
-              help="status=, name=, label=K[=V], id=, stack=, health=")
+              help="status=, name=, label=K[=V], id=, stack=, service=, health=")
 @click.option("--stack", help="Only members of this stack (implies -a).")
+@click.option("--file", "file", metavar="FILE", help="Only members of this file's stack (as "
+                                                     "--stack).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate IDs and commands.")
+@click.argument("services", nargs=-1)
 @click.pass_context
-def ps_cmd(ctx, all_, quiet, filters, stack, fmt, no_trunc):
-    """List containers (status from the live kernel)."""
+def ps_cmd(ctx, all_, quiet, filters, stack, file, fmt, no_trunc, services):
+    """List containers (status from the live kernel); with --stack or --file, SERVICES
+    (names of the file: web, or a replica: worker-2) narrow the list."""
     parsed = []
     for f in filters:
         k, eq, v = f.partition("=")
-        if not eq or k not in ("status", "name", "label", "id", "stack", "health"):
+        if not eq or k not in ("status", "name", "label", "id", "stack", "service", "health"):
             raise InvalidInput(f"invalid filter {f!r}: use status=, name=, label=, id=, "
-                               "stack= or health=")
+                               "stack=, service= or health=")
         parsed.append((k, v))
-    if stack:
-        parsed.append(("stack", stack))
+    if services and not (stack or file):
+        raise InvalidInput("service names need --stack NAME or --file FILE")
+    if stack or file:
+        parsed.append(("stack", _stack_of(file, stack)))
         all_ = True
     if any(k == "status" for k, _ in parsed):
         all_ = True
     rows, errors = list_rows(ctx.obj.paths, all_, parsed)
+    if services:
+        rows = [r for r in rows if r["Service"] in services or r["Replica"] in services]
     for e in errors:
         click.echo(f"rocker: warning: {e}", err=True)
     if quiet:
@@ -252,10 +272,12 @@ def ps_cmd(ctx, all_, quiet, filters, stack, fmt, no_trunc):
 @click.option("-n", "--tail", default="all", help="Number of lines from the end (or all).")
 @click.option("--since", help="Only lines since a time or duration ago (10m, RFC 3339).")
 @click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
-@click.option("--stack", help="Interleave the logs of a stack's members.")
+@click.option("--stack", help="Interleave the logs of a stack's members (CONTAINER is then a "
+                              "service or replica name: web, worker-2).")
+@click.option("--file", "file", metavar="FILE", help="The stack of this stack file (as --stack).")
 @click.argument("container", required=False)
 @click.pass_context
-def logs_cmd(ctx, follow, tail, since, timestamps, stack, container):
+def logs_cmd(ctx, follow, tail, since, timestamps, stack, file, container):
     """Show a container's output (stdout and stderr, each to its own stream)."""
     from rocker.runtime.logs import stream_logs
     paths = ctx.obj.paths
@@ -264,12 +286,9 @@ def logs_cmd(ctx, follow, tail, since, timestamps, stack, container):
     if since:
         from rocker.util.durations import parse_since
         since_ts = parse_since(since)
-    if stack:
-        rows, _ = list_rows(paths, True, [("stack", stack)])
-        if not rows:
-            from rocker.errors import NotFound
-            raise NotFound(f"no containers in stack {stack}")
-        targets = [(r["Id"], r["Name"]) for r in sorted(rows, key=lambda r: r["Name"])]
+    if stack or file:
+        rows = stack_members(paths, _stack_of(file, stack), container)
+        targets = [(r["Id"], r["Name"]) for r in rows]
     elif container:
         cid = _resolve(ctx, container)
         targets = [(cid, None)]
@@ -277,6 +296,25 @@ def logs_cmd(ctx, follow, tail, since, timestamps, stack, container):
         raise InvalidInput("a container (or --stack NAME) is required")
     stream_logs(paths, targets, follow=follow, tail=tail_n, since=since_ts,
                 timestamps=timestamps)
+
+
+def _stack_of(file: str | None, stack: str | None) -> str:
+    from rocker.cli.stacks import stack_name
+    return stack_name(file, stack)
+
+
+def stack_members(paths, stack: str, member: str | None = None) -> list[dict]:
+    """The rows of a stack's containers, by name; with `member`, those of that service (all
+    its replicas), replica (worker-2) or container name (demo-worker-2)."""
+    from rocker.errors import NotFound
+    rows, _ = list_rows(paths, True, [("stack", stack)])
+    if not rows:
+        raise NotFound(f"no containers in stack {stack}")
+    if member is not None:
+        rows = [r for r in rows if member in (r["Service"], r["Replica"], r["Name"])]
+        if not rows:
+            raise NotFound(f"no service, replica or container {member!r} in stack {stack}")
+    return sorted(rows, key=lambda r: r["Name"])
 
 
 def _tail(tail: str) -> int | None:
@@ -368,12 +406,14 @@ def wait_cmd(ctx, containers):
 
 @click.command("rm")
 @click.option("-f", "--force", is_flag=True, help="Kill and remove running containers.")
+@click.option("-v", "--volumes", is_flag=True, help="Remove their anonymous volumes too.")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
-def rm_cmd(ctx, force, containers):
+def rm_cmd(ctx, force, volumes, containers):
     """Remove containers and everything they had (storage, cgroup, state, log)."""
     from rocker.runtime import lifecycle
-    _for_each(ctx, containers, lambda cid: lifecycle.remove(ctx.obj.paths, cid, force=force))
+    _for_each(ctx, containers, lambda cid: lifecycle.remove(ctx.obj.paths, cid, force=force,
+                                                            volumes=volumes))
 
 
 @click.command("exec", context_settings={"help_option_names": ["--help"],
@@ -384,10 +424,15 @@ def rm_cmd(ctx, force, containers):
 @click.option("-e", "--env", multiple=True, metavar="K=V")
 @click.option("-w", "--workdir")
 @click.option("-u", "--user")
+@click.option("--stack", help="CONTAINER is a service or replica of this stack (web, worker-2).")
+@click.option("--file", "file", metavar="FILE", help="The stack of this stack file (as --stack).")
+@click.option("--index", type=click.IntRange(1), default=None,
+              help="With --stack: which replica of the service (default 1).")
 @click.argument("container")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
-def exec_cmd(ctx, interactive, tty, detach, env, workdir, user, container, command):
+def exec_cmd(ctx, interactive, tty, detach, env, workdir, user, stack, file, index, container,
+             command):
     """Run a command in a running container; exits with the command's code."""
     from rocker.containers.config import parse_env_list, parse_user
     from rocker.runtime.execution import exec_in
@@ -396,9 +441,29 @@ def exec_cmd(ctx, interactive, tty, detach, env, workdir, user, container, comma
     parse_env_list(env, {})  # the form of every -e, before the container is looked up
     if tty and interactive and not detach and not os.isatty(0):
         raise InvalidInput("the input device is not a TTY: drop -t, or run from a terminal")
-    cid = _resolve(ctx, container)
+    if stack or file:
+        cid = _stack_member(ctx.obj.paths, _stack_of(file, stack), container, index)
+    elif index is not None:
+        raise InvalidInput("--index needs --stack NAME or --file FILE")
+    else:
+        cid = _resolve(ctx, container)
     return exec_in(ctx.obj.paths, cid, list(command), interactive=interactive, tty=tty,
                    detach=detach, env=list(env), workdir=workdir, user=user)
+
+
+def _stack_member(paths, stack: str, member: str, index: int | None) -> str:
+    """One container of a stack: a replica or container name, or a service's replica
+    `index` (1 by default, as Compose's exec)."""
+    from rocker.errors import NotFound
+    rows = stack_members(paths, stack, member)
+    exact = [r for r in rows if member in (r["Replica"], r["Name"])]
+    if exact and index is None:
+        return exact[0]["Id"]
+    want = f"{member}-{index or 1}"
+    for r in rows:
+        if r["Replica"] == want:
+            return r["Id"]
+    raise NotFound(f"no replica {want} in stack {stack}")
 
 
 @click.command("commit")

@@ -27,6 +27,15 @@ COMMANDS: dict[str, str] = {
     "image": "rocker.cli.images:image_group",
     "tag": "rocker.cli.images:tag_cmd",
     "rmi": "rocker.cli.images:rmi_cmd",
+    "pull": "rocker.cli.images:pull_cmd",
+    "push": "rocker.cli.images:push_cmd",
+    "load": "rocker.cli.images:load_cmd",
+    "save": "rocker.cli.images:save_cmd",
+    "export": "rocker.cli.images:export_cmd",
+    "history": "rocker.cli.images:history_cmd",
+    "login": "rocker.cli.images:login_cmd",
+    "logout": "rocker.cli.images:logout_cmd",
+    "system": "rocker.cli.images:system_group",
     # containers
     "run": "rocker.cli.containers:run_cmd",
     "create": "rocker.cli.containers:create_cmd",
@@ -45,6 +54,9 @@ COMMANDS: dict[str, str] = {
     # networks
     "network": "rocker.cli.networks:network_group",
     "port": "rocker.cli.networks:port_cmd",
+    # volumes
+    "volume": "rocker.cli.volumes:volume_group",
+    "cp": "rocker.cli.volumes:cp_cmd",
     # resources
     "update": "rocker.cli.resources:update_cmd",
     "stats": "rocker.cli.resources:stats_cmd",

@@ -24,6 +24,11 @@ def _click_option(opt: fields.Opt):
 def container_options(f):
     opts = [click.option("--name", help="Container name (default: generated).")]
     opts += [_click_option(o) for row in fields.ROWS for o in row.options]
+    opts += [click.option("--pull", "pull_policy", default="missing",
+                          type=click.Choice(["missing", "always", "never"]),
+                          help="Pull the image: when missing (default), always, never."),
+             click.option("--platform", "pull_platform", default=None, metavar="OS/ARCH",
+                          help="The platform to pull (default: the host's).")]
     for o in reversed(opts):
         f = o(f)
     return f
@@ -63,6 +68,10 @@ def _value(row: fields.Field, o: dict):
             return None
         return {"names": names, "aliases": list(o.get("network_alias") or ()),
                 "ip": o.get("ip")}
+    if row.kind == "mounts":  # -v and --mount, in that order
+        if not (o.get("volume") or o.get("mount")):
+            return None
+        return {"volume": list(o.get("volume") or ()), "mount": list(o.get("mount") or ())}
     if row.kind == "limits":
         return {r.name: o[r.options[0].dest] for r in fields.LIMITS
                 if o.get(r.options[0].dest) is not None}

@@ -8,6 +8,7 @@ Exit codes of `diff`: 0 no changes, 2 changes, 1 error (Terraform's -detailed-ex
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -146,9 +147,10 @@ def _progress(line: str) -> None:
 # delete / down
 
 
-def _stack_name(file: str | None, stack: str | None) -> str:
+def stack_name(file: str | None, stack: str | None) -> str:
+    """The stack named by --stack NAME or by the file of -f/--file FILE (one of them)."""
     if bool(file) == bool(stack):
-        raise UsageError("give either -f FILE or --stack NAME")
+        raise UsageError("give either -f/--file FILE or --stack NAME")
     if stack:
         return stack
     import os
@@ -166,7 +168,7 @@ def _delete(ctx, file, stack, yes):
     from rocker.plan import DesiredState, plan
     from rocker.plan.render import render_text
     paths = ctx.obj.paths
-    name = _stack_name(file, stack)
+    name = stack_name(file, stack)
     desired = DesiredState(stack=name, source=file or "")
     with stack_lock(paths, name):
         p = plan(desired, observe_stack(paths, name))
@@ -179,7 +181,10 @@ def _delete(ctx, file, stack, yes):
         _confirm(yes, f"remove everything stack {name} owns", "Delete")
         click.echo("")
         execute(paths, p, desired, progress=_progress)
-    click.echo(f"\nStack {name} deleted: {len(p.actions)} container(s) removed.")
+    from rocker.plan.model import NETWORK_ACTIONS
+    nets = sum(isinstance(a, NETWORK_ACTIONS) for a in p.actions)
+    click.echo(f"\nStack {name} deleted: {len(p.actions) - nets} container(s)"
+               + (f" and {nets} network(s)" if nets else "") + " removed.")
     return 0
 
 
@@ -252,6 +257,24 @@ def _print_status(paths, name: str, desired=None, observed=None) -> None:
         owner = "" if o.stack == name else f" (owned by {o.stack or 'no stack'})"
         rows.append((n, svc or "", o.id[:12], pid, text + owner, o.health or "-",
                      pending.get(n, "ok")))
+    _echo_table(rows)
+    nets = [("NETWORK", "SUBNET", "GATEWAY", "BRIDGE", "CONTAINERS", "PLAN")]
+    wanted = [n.name for n in desired.networks] if desired is not None else []
+    for n in wanted + sorted(set(observed.networks) - set(wanted)):
+        o = observed.networks.get(n)
+        if o is None:
+            nets.append((n, "-", "-", "-", "-", pending.get(n, "create")))
+            continue
+        if o.stack != name and n not in wanted:
+            continue
+        bridge = o.bridge if o.bridge_present else "- (made on first use)"
+        nets.append((n, o.subnet, o.gateway, bridge, str(len(o.users)), pending.get(n, "ok")))
+    if len(nets) > 1:
+        click.echo()
+        _echo_table(nets)
+
+
+def _echo_table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("   ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
@@ -265,7 +288,7 @@ def _print_status(paths, name: str, desired=None, observed=None) -> None:
 def status_cmd(ctx, file, stack):
     """Each member's state, health, and what apply would do to it (PLAN)."""
     if bool(file) == bool(stack):
-        raise UsageError("give either -f FILE or --stack NAME")
+        raise UsageError("give either -f/--file FILE or --stack NAME")
     if file:
         desired = _load(file, ctx.obj.paths)
         _print_status(ctx.obj.paths, desired.stack, desired)
@@ -314,6 +337,9 @@ def spec_dump_cmd(ctx, containers, stack, stack_name, fmt):
     else:
         for ref in containers:
             recs.append(records.load(paths, records.resolve(paths, ref)))
-    data = stack_from_records(recs, name=stack_name or stack)
+    from rocker.network import store
+    nets = store.snapshot(paths)["networks"] if os.path.exists(
+        os.path.join(store.folder(paths), "state.json")) else {}
+    data = stack_from_records(recs, name=stack_name or stack, networks=nets)
     click.echo(dump_text(data, fmt), nl=False)
     return 0

@@ -515,6 +515,16 @@ def _hosts(raw: Any, values: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _mounts(raw: Any, values: Mapping[str, Any]) -> list[dict]:
+    from rocker.containers.mounts import parse_mounts
+    return parse_mounts(raw, values.get("tmpfs"))
+
+
+def _tmpfs(raw: Any, values: Mapping[str, Any]) -> dict[str, str]:
+    from rocker.containers.mounts import parse_tmpfs
+    return parse_tmpfs(raw)
+
+
 KINDS: dict[str, Any] = {
     "image": lambda raw, values: canonical_image(raw),
     "command": lambda raw, values: normalise_command(raw),
@@ -538,6 +548,8 @@ KINDS: dict[str, Any] = {
     "domains": _domains,
     "dnsopts": _dnsopts,
     "hosts": _hosts,
+    "mounts": _mounts,
+    "tmpfs": _tmpfs,
 }
 """Field kind (rocker.fields) -> its parser: (the value given or None, all values) -> the
 validated, normalised value stored in the config."""

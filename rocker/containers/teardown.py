@@ -3,7 +3,8 @@
 Two entry points, one sequence: release_stopped() takes what a container has only while it
 runs (its cgroup, its runtime files, its published ports and the firewall rules for them; its
 veths go with its network namespace, by the kernel), and remove_container() does that and then
-removes the rest (record, storage, address leases, name). The monitor
+removes the rest (record, storage, address leases, name; with `rm -v` and `--rm` its
+anonymous volumes). The monitor
 calls release_stopped() when a container ends (remove_container() for --rm), and so do stop,
 rm and apply when they find a monitor gone (killed with -9); `rm`, `--rm`, apply and garbage
 collection call remove_container(). Every step tolerates what is already gone, so a crash
@@ -75,7 +76,7 @@ def _release_cgroup(cid: str, kill_leftovers: bool) -> None:
             time.sleep(0.05)
 
 
-def remove_container(paths: Paths, cid: str) -> None:
+def remove_container(paths: Paths, cid: str, volumes: bool | None = None) -> None:
     """Tear down everything of `cid`, in an order where a crash at any point is finished by
     the next call (`rm -f`, apply, delete, garbage collection):
 
@@ -84,11 +85,17 @@ def remove_container(paths: Paths, cid: str) -> None:
     2. the folder is renamed to `.rm-<id>`: from now on the container is gone for every
        command;
     3. the name is released (only now: while the folder had its real name, the name led to it);
-    4. the `.rm-<id>` tree is removed (what is left of it is garbage collected).
+    4. the `.rm-<id>` tree is removed (what is left of it is garbage collected);
+    5. with `volumes` (`rm -v`; None: when the container was an --rm one) its anonymous
+       volumes that no other container uses (a crash before leaves them to `volume prune`).
     """
     from rocker.util.faults import crash_point
+    mounts: list = []
     try:
-        names = [records.load(paths, cid)["name"]]
+        rec = records.load(paths, cid)
+        names, mounts = [rec["name"]], rec.get("mounts") or []
+        if volumes is None:
+            volumes = bool(rec["config"].get("auto_remove"))
     except Exception:  # noqa: BLE001 - a corrupt record is removed all the same, names too
         names = records.names_of(paths, cid)
     release_stopped(paths, cid)
@@ -109,6 +116,9 @@ def remove_container(paths: Paths, cid: str) -> None:
     for name in names:
         records.release_name(paths, name, cid)
     _remove_quietly(trash)
+    if volumes and mounts:
+        from rocker.containers.volumes import release_anonymous
+        release_anonymous(paths, mounts, cid)
 
 
 def _remove_quietly(path: str) -> None:

@@ -233,8 +233,8 @@ def container_init(spec: dict, status_fd: int, go_fd: int, console_sock: int | N
             slave = os.open(slave_path, os.O_RDWR | os.O_CLOEXEC)
             rfs.bind_console(rootfs, slave_path)
         if own_mnt:
-            rfs.pivot(rootfs, spec.get("root_readonly", False),
-                      spec.get("rootfs_propagation", 0))
+            rfs.make_readonly(spec)
+            rfs.pivot(rootfs, spec.get("rootfs_propagation") or "")
         else:  # the mounts are another namespace's: change root, mount nothing
             os.chroot(rootfs)
             os.chdir("/")

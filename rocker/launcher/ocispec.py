@@ -4,18 +4,20 @@ container, rocker.runtime.bundle), read into what rootfs and init do.
 Plain dicts and a few helpers, no model library (this runs on every start, in the monitor).
 What rocker's launcher takes from the config: process (terminal, user uid/gid/additionalGids,
 args, env, cwd, capabilities.bounding, noNewPrivileges), root.path, hostname,
-linux.namespaces (made, or joined where a path is given; a user namespace with its
-uid/gid mappings), mounts (the standard kernel filesystems are recognised by destination and
-type; bind mounts and other filesystems are made as given, with their options),
+linux.namespaces (made, or joined where a path is given), mounts (the standard kernel
+filesystems are recognised by destination and type; binds and tmpfs mounts are made by
+rocker.launcher.mounts, resolved inside the root), root.readonly, linux.rootfsPropagation,
 linux.maskedPaths / readonlyPaths, linux.seccomp (compiled by rocker.launcher.seccomp), and
-what other callers of an OCI runtime use (rocker.ociruntime): process.rlimits, oomScoreAdj,
-the five capability sets, umask, linux.sysctl, linux.devices, root.readonly,
-linux.rootfsPropagation, and the hooks that run inside the container (createContainer,
-startContainer). A root without the overlay annotations is used as it is (bind-mounted).
-Two annotations describe what the OCI spec cannot: the overlay root rocker mounts inside the
-container's own mount namespace (so the host's mount table never changes) and, on cgroup v1,
-the hierarchies to show read-only at /sys/fs/cgroup. runc ignores both and runs the bundle
-on whatever root.path holds.
+what other callers of an OCI runtime use (rocker.ociruntime): a user namespace with its
+uid/gid mappings, other filesystems (mqueue, a second proc, ...) mounted as given,
+process.rlimits, oomScoreAdj, the five capability sets, umask, linux.sysctl, linux.devices
+and the hooks that run inside the container (createContainer, startContainer). A root
+without the overlay annotations is used as it is (bind-mounted).
+Three annotations describe what the OCI spec cannot: the volumes to fill from the image when
+they are empty (Docker's copy-up), the overlay root rocker mounts inside the container's own
+mount namespace (so the host's mount table never changes) and, on cgroup v1, the hierarchies
+to show read-only at /sys/fs/cgroup. runc ignores them and runs the bundle on whatever
+root.path holds.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ OVERLAY_LOWER = "io.rocker.overlay.lowerdir"    # colon-separated, top first
 OVERLAY_UPPER = "io.rocker.overlay.upperdir"
 OVERLAY_WORK = "io.rocker.overlay.workdir"
 CGROUP_V1 = "io.rocker.cgroup.v1-hierarchies"  # JSON {mount name: controllers}
+COPY_UP = "io.rocker.volumes.copy-up"  # JSON [target]: volumes filled from the image if empty
 
 CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
         "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
@@ -188,6 +191,51 @@ def namespaces(linux: dict) -> list[dict]:
     return out
 
 
+PROPAGATIONS = ("private", "rprivate", "slave", "rslave", "shared", "rshared")
+TMPFS_FLAGS = ("nosuid", "nodev", "noexec", "ro")
+TMPFS_KEEP = ("rw", "suid", "dev", "exec", "relatime", "noatime", "strictatime", "nodiratime")
+FORBIDDEN_TARGETS = ("/", "/proc", "/sys", "/dev")
+
+
+def user_mount(m: dict) -> dict:
+    """A mount of config.json other than the kernel filesystems rocker makes itself, as the
+    launcher makes it (rocker.launcher.mounts): a bind ({kind, source, target, readonly,
+    recursive, propagation}) or a tmpfs ({kind, target, flags, data})."""
+    dest, kind, opts = m["destination"], m.get("type"), list(m.get("options") or [])
+    if not isinstance(dest, str) or not dest.startswith("/") or "\0" in dest:
+        raise ContainerStartError(f"config.json: mount destination {dest!r} is not absolute")
+    norm = "/" + "/".join(p for p in dest.split("/") if p not in ("", "."))
+    if norm in FORBIDDEN_TARGETS or norm.startswith("/proc/") or ".." in norm.split("/"):
+        raise ContainerStartError(f"config.json: refusing to mount over {dest}")
+    if kind == "bind" or "bind" in opts or "rbind" in opts:
+        props = [o for o in opts if o in PROPAGATIONS]
+        bind = {"kind": "bind", "source": m["source"], "target": norm,
+                "readonly": "ro" in opts, "recursive": "bind" not in opts,
+                "propagation": props[-1] if props else ""}
+        flags = [o for o in opts if o in ("nosuid", "nodev", "noexec")]
+        if flags:  # an OCI bundle's bind options
+            bind["flags"] = flags
+        return bind
+    if kind == "tmpfs":
+        flags, data = [], {}
+        for o in opts:
+            key, eq, value = o.partition("=")
+            if o in TMPFS_FLAGS:
+                flags.append(o)
+            elif eq and key in ("size", "mode", "uid", "gid", "nr_inodes"):
+                data[key] = value
+            elif o not in TMPFS_KEEP:
+                raise ContainerStartError(f"config.json: tmpfs option {o!r} at {dest} is not "
+                                          "supported by rocker's launcher")
+        return {"kind": "tmpfs", "target": norm, "flags": flags, "data": data}
+    if not kind:
+        raise ContainerStartError(f"config.json: the mount at {dest} has no type")
+    # another filesystem (an OCI bundle's mqueue, proc, sysfs, ...): mounted as given
+    flags, data, prop = mount_flags(opts)
+    return {"kind": "other", "type": kind, "source": m.get("source") or kind, "target": norm,
+            "flags": flags, "data": data, "propagation": prop}
+
+
 def process_of(proc: dict, linux: dict | None = None) -> dict:
     """An OCI `process` object as the init (and exec, rocker.launcher.nsexec) runs it."""
     user = proc.get("user") or {}
@@ -215,34 +263,20 @@ def to_launch(cfg: dict) -> dict:
     rocker's launcher does not do."""
     try:
         proc, ann, linux = cfg["process"], cfg.get("annotations") or {}, cfg.get("linux") or {}
-        etc_files, binds = {}, []
         cgroup_mount = None
+        mounts = []
         for m in cfg.get("mounts") or []:
             dest, kind = m["destination"], m.get("type")
-            if dest in STANDARD:
+            std = STANDARD.get(dest)
+            if std is not None and kind in (std if isinstance(std, tuple) else (std,)) and \
+                    (dest != "/dev/shm" or m.get("source") == "shm"):
                 if dest == "/sys/fs/cgroup":
                     cgroup_mount = ({"version": 2} if kind == "cgroup2" else
                                     {"version": 1, "hierarchies": json.loads(
                                         ann.get(CGROUP_V1) or "{}")})
                 continue
-            opts = m.get("options") or []
-            is_bind = kind == "bind" or "bind" in opts or "rbind" in opts
-            if not is_bind:  # another filesystem (tmpfs, ...), mounted as given
-                if not kind:
-                    raise ContainerStartError(f"config.json: the mount at {dest} has no type")
-                flags, data, prop = mount_flags(opts)
-                binds.append({"source": m.get("source") or kind, "target": dest,
-                              "type": kind, "flags": flags, "data": data,
-                              "propagation": prop})
-            elif dest in ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf") \
-                    and ann.get(OVERLAY_LOWER) is not None:
-                etc_files[dest[len("/etc/"):]] = m["source"]
-            else:
-                bind = {"source": m["source"], "target": dest, "readonly": "ro" in opts}
-                flags, _data, prop = mount_flags(opts)
-                if flags & ~(1 | 4096 | 16384) or prop:  # more than ro: remount with them
-                    bind.update(flags=flags, propagation=prop)
-                binds.append(bind)
+            mounts.append(user_mount(m))
+        copy_up = json.loads(ann.get(COPY_UP) or "[]")
         ns = namespaces(linux)
         if cfg.get("hostname") and not any(n["type"] == "uts" for n in ns):
             raise ContainerStartError("config.json: a hostname needs a uts namespace")
@@ -259,8 +293,6 @@ def to_launch(cfg: dict) -> dict:
             "uid_mappings": _mappings(linux.get("uidMappings")),
             "gid_mappings": _mappings(linux.get("gidMappings")),
             "rootfs": cfg["root"]["path"],
-            "root_readonly": bool(cfg["root"].get("readonly")),
-            "rootfs_propagation": PROPAGATION.get(prop, 0),
             "lower": ann[OVERLAY_LOWER].split(":") if overlay else None,
             "upper": ann[OVERLAY_UPPER] if overlay else None,
             "work": ann[OVERLAY_WORK] if overlay else None,
@@ -268,8 +300,10 @@ def to_launch(cfg: dict) -> dict:
             "devices": _devices(linux.get("devices")),
             "hooks": {"createContainer": hooks_of(hooks.get("createContainer")),
                       "startContainer": hooks_of(hooks.get("startContainer"))},
-            "etc_files": etc_files,
-            "mounts": binds,
+            "mounts": mounts,
+            "copy_up": [str(t) for t in copy_up],
+            "readonly_root": bool(cfg["root"].get("readonly")),
+            "rootfs_propagation": linux.get("rootfsPropagation") or "",
             "hostname": cfg.get("hostname") or "",
             "tty": bool(proc.get("terminal")),
             "cgroup_mount": cgroup_mount,

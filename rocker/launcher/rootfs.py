@@ -1,11 +1,13 @@
 """The container's root filesystem: overlay, /proc, /dev, /sys, per-container /etc files, masks.
 
 Runs inside the container's fresh mount namespace (in the init process, before the user's command
-exists, so nothing in the container can race these steps). Every path inside the image is
-resolved with `secure_join`, which follows the image's symlinks as if the rootfs were `/`, so an
-image that ships `/etc/hosts -> /etc/shadow` or `/proc -> /` can never make rocker mount over
-or create anything outside the container. Finally the process pivots into the new root and
-detaches the old one.
+exists). /proc, /dev and /sys must be real folders of the image (never symlinks); every other
+mount (volumes, binds, tmpfs, rocker's /etc files) is made by rocker.launcher.mounts on a target
+resolved inside the root (openat2 RESOLVE_IN_ROOT), so an image that ships
+`/etc/hosts -> /etc/shadow`, or a container that swaps a shared volume's folder for a symlink,
+can never make rocker mount over or create anything outside the container. Finally the
+process pivots into the new root and detaches the old one (with root.readonly, the overlay is
+made read-only just before).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import errno
 import os
 import stat
 
+from rocker.launcher import mounts
 from rocker.launcher import syscalls as sc
 from rocker.launcher.ocispec import DEVICES, MASKED_PATHS, READONLY_PATHS
 
@@ -49,51 +52,6 @@ def _real_dir(rootfs: str, name: str) -> str:
 def _check_fs(path: str, magic: int, what: str) -> None:
     if sc.statfs_type(path) != magic:
         raise OSError(errno.EPERM, f"{path} is not {what} after mounting it: refusing to start")
-
-
-def secure_join(root: str, unsafe: str) -> str:
-    """`root` + `unsafe`, resolving symlinks inside `root` as if it were `/` (never escaping)."""
-    parts = [p for p in unsafe.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        cand = os.path.join(root, *resolved, part)
-        try:
-            st = os.lstat(cand)
-        except FileNotFoundError:
-            resolved.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > 255:
-                raise OSError(errno.ELOOP, f"too many symlinks resolving {unsafe}")
-            target = os.readlink(cand)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
-
-
-def _mkdirs_in(root: str, path: str, mode: int = 0o755) -> str:
-    target = secure_join(root, path)
-    os.makedirs(target, mode=mode, exist_ok=True)
-    return target
-
-
-def _mkfile_in(root: str, path: str) -> str:
-    target = secure_join(root, path)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    if not os.path.lexists(target):
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        os.close(fd)
-    return target
 
 
 def mount_overlay(rootfs: str, lower: list[str], upper: str, work: str) -> None:
@@ -159,24 +117,45 @@ def _host_device(kind: int, major: int, minor: int) -> str:
 
 
 def make_devices(rootfs: str, devices: list[dict], userns: bool) -> None:
-    """linux.devices: nodes made in the container (an existing one is replaced)."""
+    """linux.devices: nodes made in the container (an existing one is replaced), each below
+    its parent folder resolved inside the root (rocker.launcher.mounts.open_in_root)."""
     kinds = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+    if not devices:
+        return
+    root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     old = os.umask(0)
     try:
         for d in devices:
-            target = secure_join(rootfs, d["path"])
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            if os.path.lexists(target):
-                os.unlink(target)
-            kind = kinds[d["type"]]
-            if kind == stat.S_IFIFO:
-                os.mkfifo(target, d["mode"] & 0o7777)
-            else:
-                _make_device(target, kind, d["major"], d["minor"], d["mode"] & 0o7777, userns)
-            if not userns:
-                os.chown(target, d["uid"], d["gid"], follow_symlinks=False)
+            parent, name = os.path.split("/" + d["path"].strip("/"))
+            if not name or name in (".", ".."):
+                raise OSError(errno.EINVAL, f"device path {d['path']!r} names no file")
+            pfd = mounts.open_in_root(root_fd, parent, "dir")
+            try:
+                try:
+                    os.unlink(name, dir_fd=pfd)
+                except FileNotFoundError:
+                    pass
+                kind, mode = kinds[d["type"]], d["mode"] & 0o7777
+                if kind == stat.S_IFIFO:
+                    os.mkfifo(name, mode, dir_fd=pfd)
+                elif not userns:
+                    os.mknod(name, mode | kind, os.makedev(d["major"], d["minor"]), dir_fd=pfd)
+                else:  # no mknod in a user namespace: the host's node, bind-mounted
+                    os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                                     | os.O_CLOEXEC, 0o600, dir_fd=pfd))
+                    nfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+                    try:
+                        sc.mount(_host_device(kind, d["major"], d["minor"]),
+                                 mounts.fd_path(nfd), None, sc.MS_BIND)
+                    finally:
+                        os.close(nfd)
+                if not userns:
+                    os.chown(name, d["uid"], d["gid"], dir_fd=pfd, follow_symlinks=False)
+            finally:
+                os.close(pfd)
     finally:
         os.umask(old)
+        os.close(root_fd)
 
 
 def write_sysctl(rootfs: str, sysctl: dict) -> None:
@@ -197,14 +176,6 @@ def write_sysctl(rootfs: str, sysctl: dict) -> None:
             raise OSError(e.errno, f"sysctl {key}={value}: {e.strerror}") from None
         finally:
             os.close(fd)
-
-
-def _mount_other(rootfs: str, m: dict) -> None:
-    """A filesystem other than a bind mount (tmpfs, ...), with its flags and data."""
-    target = _mkdirs_in(rootfs, m["target"])
-    sc.mount(m["source"], target, m["type"], m["flags"], m["data"] or None)
-    if m.get("propagation"):
-        sc.mount(None, target, None, m["propagation"])
 
 
 def _mount_cgroups(target: str, cg: dict) -> None:
@@ -253,8 +224,10 @@ def setup(spec: dict) -> None:
     """Build the container's mounts under spec['rootfs'] (mount namespace already unshared)."""
     rootfs = spec["rootfs"]
     userns = spec.get("userns", False)
-    sc.mount(None, "/", None, sc.MS_REC | (sc.MS_SLAVE if spec.get("rootfs_propagation")
-                                           else sc.MS_PRIVATE))
+    # slave when a mount asks for slave or shared propagation: the host's mount events still
+    # reach it, nothing made here goes back (the host's mount table never changes)
+    slave = spec.get("rootfs_propagation") in ("slave", "rslave", "shared", "rshared")
+    sc.mount(None, "/", None, sc.MS_REC | (sc.MS_SLAVE if slave else sc.MS_PRIVATE))
     if spec.get("lower") is None:  # an OCI bundle's own root (rocker.ociruntime)
         sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
     else:
@@ -269,40 +242,35 @@ def setup(spec: dict) -> None:
     sc.mount("sysfs", sys_dir, "sysfs", NOSUID_NOEXEC_NODEV | sc.MS_RDONLY)
     _check_fs(sys_dir, SYSFS_MAGIC, "sysfs")
     _mount_cgroups(os.path.join(sys_dir, "fs/cgroup"), spec.get("cgroup_mount") or {})
-    for name, src in spec.get("etc_files", {}).items():
-        target = _mkfile_in(rootfs, "/etc/" + name)
-        sc.mount(src, target, None, sc.MS_BIND)
-    for m in spec.get("mounts", []):  # later: volumes and bind mounts
-        if m.get("type"):
-            _mount_other(rootfs, m)
-            continue
-        target = (_mkdirs_in if os.path.isdir(m["source"]) else _mkfile_in)(rootfs, m["target"])
-        sc.mount(m["source"], target, None, sc.MS_BIND | sc.MS_REC)
-        if m.get("readonly"):
-            sc.mount(m["source"], target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
-        if m.get("flags"):
-            sc.mount(m["source"], target, None, sc.MS_BIND | sc.MS_REMOUNT
-                     | (m["flags"] & ~(sc.MS_BIND | sc.MS_REC)))
-        if m.get("propagation"):
-            sc.mount(None, target, None, m["propagation"])
+    # volumes, binds, tmpfs mounts, other filesystems and rocker's /etc files, each resolved
+    # inside the root
+    mounts.make_all(rootfs, spec.get("mounts", []), frozenset(spec.get("copy_up") or ()))
     make_devices(rootfs, spec.get("devices") or [], userns)
     write_sysctl(rootfs, spec.get("sysctl") or {})
     _mask(rootfs, spec.get("masked_paths", MASKED_PATHS),
           spec.get("readonly_paths", READONLY_PATHS))
 
 
+def make_readonly(spec: dict) -> None:
+    """root.readonly: the overlay itself read-only (its sub-mounts, /dev and the /etc files
+    among them, stay as they are), after its last change (the working folder made)."""
+    if not spec.get("readonly_root"):
+        return
+    mounts.make_dirs(spec["rootfs"], spec["process"].get("cwd") or "/")
+    sc.mount(None, spec["rootfs"], None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
+
+
 def bind_console(rootfs: str, slave_path: str) -> None:
     sc.mount(slave_path, os.path.join(rootfs, "dev/console"), None, sc.MS_BIND)
 
 
-def pivot(rootfs: str, readonly: bool = False, propagation: int = 0) -> None:
+def pivot(rootfs: str, propagation: str = "") -> None:
     """Enter the new root with pivot_root (not chroot) and detach the old root entirely;
-    then root.readonly and linux.rootfsPropagation."""
+    then linux.rootfsPropagation, as given, on the new root."""
     os.chdir(rootfs)
     sc.pivot_root(".", ".")
     sc.umount(".", sc.MNT_DETACH)
     os.chdir("/")
-    if readonly:
-        sc.mount("/", "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
     if propagation:
-        sc.mount(None, "/", None, propagation)
+        from rocker.launcher.ocispec import PROPAGATION
+        sc.mount(None, "/", None, PROPAGATION[propagation])

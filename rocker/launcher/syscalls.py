@@ -1,6 +1,7 @@
 """The privileged system calls rocker makes, in one place (ctypes over libc).
 
-mount, umount2, pivot_root, unshare, setns, sethostname, prctl, capset and the interface flag
+mount (and the descriptor-based open_tree, move_mount, mount_setattr, fsopen/fsmount, openat2),
+umount2, pivot_root, unshare, setns, sethostname, prctl, capset and the interface flag
 ioctl. Python 3.11 has none of these in `os`. Everything that changes the kernel's view of
 mounts, namespaces or privileges goes through this module, so the rest of the code can be read
 (and unit-tested) without root. Each wrapper raises OSError with errno and the call's arguments.
@@ -154,3 +155,84 @@ def link_up(name: str = "lo") -> None:
         req = struct.pack("16sh", name.encode(), 0)
         flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sh", name.encode(), flags | IFF_UP))
+
+
+# -- the new mount API and openat2 (Linux 5.12+): mounts made on descriptors, never on paths ---
+
+_SYS_open_tree, _SYS_move_mount, _SYS_fsopen, _SYS_fsconfig, _SYS_fsmount = 428, 429, 430, \
+    431, 432
+_SYS_openat2, _SYS_mount_setattr = 437, 442
+AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+FSOPEN_CLOEXEC = 1
+FSMOUNT_CLOEXEC = 1
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MS_SHARED = 1 << 20
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def _sys(num: int, what: str, *args) -> int:
+    return _check(_libc.syscall(ctypes.c_long(num), *args), what)
+
+
+def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2): `path` below `dir_fd` with the given RESOLVE_* rules; a new descriptor."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    return _sys(_SYS_openat2, f"open {path}", ctypes.c_int(dir_fd), _b(path), ctypes.byref(how),
+                ctypes.c_size_t(ctypes.sizeof(how)))
+
+
+def open_tree(dir_fd: int, path: str, flags: int) -> int:
+    return _sys(_SYS_open_tree, f"open_tree {path or dir_fd}", ctypes.c_int(dir_fd), _b(path),
+                ctypes.c_uint(flags))
+
+
+def move_mount(from_fd: int, to_fd: int, what: str) -> None:
+    """Attach the detached mount `from_fd` on the file or folder `to_fd` is open on."""
+    _sys(_SYS_move_mount, f"mount {what}", ctypes.c_int(from_fd), b"", ctypes.c_int(to_fd),
+         b"", ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
+
+
+def mount_setattr(fd: int, attr_set: int = 0, propagation: int = 0, recursive: bool = True,
+                  what: str = "") -> None:
+    attr = _MountAttr(attr_set, 0, propagation, 0)
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    _sys(_SYS_mount_setattr, f"mount_setattr {what}", ctypes.c_int(fd), b"", ctypes.c_uint(flags),
+         ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+
+
+def fs_mount(fstype: str, options: dict[str, str], attrs: int, what: str) -> int:
+    """A new detached mount of `fstype` (fsopen, fsconfig, fsmount): its descriptor."""
+    fs = _sys(_SYS_fsopen, f"fsopen {fstype}", _b(fstype), ctypes.c_uint(FSOPEN_CLOEXEC))
+    try:
+        for key, value in options.items():
+            _sys(_SYS_fsconfig, f"{fstype} option {key}={value} for {what}", ctypes.c_int(fs),
+                 ctypes.c_uint(FSCONFIG_SET_STRING), _b(key), _b(value), ctypes.c_int(0))
+        _sys(_SYS_fsconfig, f"creating the {fstype} for {what}", ctypes.c_int(fs),
+             ctypes.c_uint(FSCONFIG_CMD_CREATE), None, None, ctypes.c_int(0))
+        return _sys(_SYS_fsmount, f"fsmount {what}", ctypes.c_int(fs),
+                    ctypes.c_uint(FSMOUNT_CLOEXEC), ctypes.c_uint(attrs))
+    finally:
+        os.close(fs)

@@ -31,7 +31,7 @@ import sys
 
 from rocker.errors import HostError
 
-RTM_NEWLINK, RTM_DELLINK, RTM_SETLINK = 16, 17, 19
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE = 20, 22, 24
 NLA_F_NESTED = 0x8000
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x2, 0x4, 0x300
@@ -170,6 +170,13 @@ class Rtnl:
         m["family"] = socket.AF_INET
         return [(a["index"], f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
                 for a in self.dump(m, RTM_GETADDR, self.ifaddrmsg)]
+
+    def links(self) -> dict[str, tuple[int, int]]:
+        """name -> (ifindex, the index of its master, 0 for none) of every link."""
+        m = self.ifinfmsg()
+        m["family"] = socket.AF_UNSPEC
+        return {x.get_attr("IFLA_IFNAME"): (x["index"], x.get_attr("IFLA_MASTER") or 0)
+                for x in self.dump(m, RTM_GETLINK, self.ifinfmsg)}
 
     def add_default_route(self, gateway: str) -> None:
         r = self.rtmsg()
@@ -327,6 +334,15 @@ def addresses_in(pid: int) -> dict[str, list[str]]:
     for i, addr in pairs:
         out.setdefault(by_index.get(i, "?"), []).append(addr)
     return out
+
+
+def link_masters() -> dict[str, str | None]:
+    """Every link of this thread's network namespace -> the name of the bridge it is on (None
+    when on none). Through netlink: /sys/class/net shows the namespace /sys was mounted in."""
+    with Rtnl() as nl:
+        links = nl.links()
+    names = {i: n for n, (i, _) in links.items()}
+    return {n: names.get(m) if m else None for n, (_, m) in links.items()}
 
 
 def bridge_addresses(name: str) -> list[str]:

@@ -97,10 +97,19 @@ def _last_path(paths) -> str:
     return os.path.join(paths.runroot, "networks", "ruleset.nft")
 
 
+def _up(e: dict, alive) -> bool:
+    """An attachment in use: marked up, and its container runs, or is still starting (its
+    record has no pid yet, so `alive` cannot know: the lease holds the init's pid and start
+    time from connect)."""
+    from rocker.util.procs import is_alive
+    return bool(e.get("up")) and (alive(e["container"]) or
+                                  is_alive(e.get("pid"), e.get("pid_start")))
+
+
 def in_use(st: dict, alive) -> set[str]:
     """Networks with at least one attachment that is up and whose container runs."""
     return {name for name, leases in st["leases"].items()
-            if any(e.get("up") and alive(e["container"]) for e in leases.values())}
+            if any(_up(e, alive) for e in leases.values())}
 
 
 def ruleset_of(st: dict, alive) -> str:
@@ -116,7 +125,7 @@ def ruleset_of(st: dict, alive) -> str:
         if net is None:
             continue
         for ip, e in st["leases"][name].items():
-            if not e.get("up") or not e.get("ports") or not alive(e["container"]):
+            if not e.get("ports") or not _up(e, alive):
                 continue
             for m in e["ports"]:
                 ports.append(firewall.PortRule(e["container"], ip, net["bridge"],
@@ -355,8 +364,11 @@ def connect(paths, rec: dict, pid: int, alive) -> Connection:
                                           net["gateway"]))
             addrs, user_net = _addresses(rec, st)
             mine = store.leases_of(st, cid)
+            from rocker.util.procs import start_time
+            started = start_time(pid)
             for _net, (_ip, e) in mine.items():
                 e["up"], e["ports"] = True, []  # in use from now on: no one removes its bridge
+                e["pid"], e["pid_start"] = pid, started
             if bound:  # the ports go to the first attachment's address
                 min(mine.values(), key=lambda v: store.if_index(v[1]))[1]["ports"] = bound
             mark("network: leases")

@@ -7,8 +7,8 @@ back from each running container's cgroup, whether its monitor still supervises 
 references of the store and the source identity recorded on each image (rocker_source: tar
 digest + canonical changes, whoever imported it), the stack's networks (their records, whether
 their bridge exists) and, for each running member, its links as the kernel shows them (the host
-end of each veth and the bridge it is on, from /sys/class/net; its addresses, from the
-container's /proc/PID/net/fib_trie: no netlink, no pyroute2). The stack's own record under
+end of each veth and the bridge it is on, from one netlink link dump; its addresses, from the
+container's /proc/PID/net/fib_trie). The stack's own record under
 ROOT/stacks/<name>/stack.json is only read for images imported by an older rocker. It never
 writes.
 
@@ -52,7 +52,8 @@ def stack_record(paths: Paths, name: str) -> dict:
     return rec if isinstance(rec, dict) else {}
 
 
-def _container(rec: dict, layout_cache: list, net_state: dict | None) -> ObservedContainer:
+def _container(rec: dict, layout_cache: list, net_state: dict | None = None
+               ) -> ObservedContainer:
     from rocker.containers import state as cstate
     st = cstate.observed(rec.get("state") or {})
     status = st.get("status", "created")
@@ -76,18 +77,14 @@ def _container(rec: dict, layout_cache: list, net_state: dict | None) -> Observe
         unsupervised=bool(st.get("unsupervised")), attachments=attachments)
 
 
-_SYS_NET = "/sys/class/net"
-
-
-def _link(name: str) -> tuple[bool, str | None]:
-    """(the interface exists here, the bridge it is enslaved to)."""
-    path = os.path.join(_SYS_NET, name)
-    if not os.path.exists(path):
-        return False, None
-    try:
-        return True, os.path.basename(os.readlink(os.path.join(path, "master")))
-    except OSError:
-        return True, None
+def _links(net_state: dict) -> dict[str, str | None]:
+    """The host's links -> the bridge each is on: one netlink dump per snapshot, made the first
+    time a network or an attachment asks (/sys/class/net would show the namespace /sys was
+    mounted in, not ours)."""
+    if "links" not in net_state:
+        from rocker.network import netlink
+        net_state["links"] = netlink.link_masters()
+    return net_state["links"]
 
 
 def local_addresses(pid: int) -> set[str] | None:
@@ -124,9 +121,10 @@ def _attachments(rec: dict, pid, net_state: dict) -> tuple[ObservedAttachment, .
             continue
         rec_net = net_state["networks"].get(net) or {}
         veth = store.veth_name(rec["id"], store.if_index(e))
-        present, master = _link(veth)
+        links = _links(net_state)
+        master = links.get(veth)
         out.append(ObservedAttachment(
-            network=net, ifname=e["ifname"], ip=ip, veth=veth, veth_present=present,
+            network=net, ifname=e["ifname"], ip=ip, veth=veth, veth_present=veth in links,
             bridge=rec_net.get("bridge", ""), veth_master=master,
             address_present=None if local is None else ip in local))
     return tuple(out)
@@ -148,7 +146,7 @@ def _networks(net_state: dict, stack: str, names: Iterable[str]) -> dict[str, Ob
             name=name, id=n["id"], subnet=n["subnet"], gateway=n["gateway"],
             internal=bool(n.get("internal")), labels=dict(n.get("labels") or {}),
             stack=n.get("stack"), bridge=bridge,
-            bridge_present=bool(bridge) and os.path.exists(os.path.join(_SYS_NET, bridge)),
+            bridge_present=bool(bridge) and bridge in _links(net_state),
             users=tuple(users.get(name, ())))
     return out
 

@@ -147,7 +147,7 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False) ->
     networks, replaced, net_removals = _network_actions(desired, observed, adopt)
     containers: list[Action] = []
     for svc in order:
-        for c in sorted(by_service.get(svc, []), key=lambda c: c.index):
+        for c in sorted(by_service.get(svc, []), key=lambda c: (c.index, c.name)):
             containers.extend(_container_actions(desired, c, observed, adopt, reimported,
                                                  renamed.get(c.name), replaced))
     return Plan(stack=desired.stack,
@@ -453,6 +453,8 @@ def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Chang
     out: list[Change] = []
     for key in new:
         a, b = old.get(key, _MISSING), new[key]
+        if key == "networks":
+            a, b = _attachments(old, a), _attachments(new, b)
         if _same(a, b):
             continue
         forces = key not in fields.LIVE  # the live rows change in place
@@ -471,6 +473,17 @@ def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Chang
         else:
             out.append(Change(key, _none(a), b, forces))
     return out
+
+
+_ON_THE_DEFAULT = [{"name": "bridge", "aliases": [], "ip": None}]
+
+
+def _attachments(config: Mapping[str, Any], networks: Any) -> Any:
+    """A bridge-mode config's networks, `[]` spelled out: `rocker run` records no networks
+    for rocker's default one, which a stack file names (`networks: [bridge]`)."""
+    if networks in ([], None) and (config.get("network_mode") or "bridge") == "bridge":
+        return _ON_THE_DEFAULT
+    return networks
 
 
 def _ordered_keys(a: Mapping, b: Mapping, first: Iterable[str] = ()) -> list[str]:

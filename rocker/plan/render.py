@@ -114,8 +114,8 @@ def _style(a: Action) -> str:
 def render_action(a: Action, color: bool = False) -> list[str]:
     style = _style(a)
     sym = SYMBOL[style]
-    what = a.target.split(" ", 1)[1]
-    head = f"{sym} {VERB[style]} {_bold(what, color)}"
+    kind, what = a.target.split(" ", 1)
+    head = f"{sym} {VERB[style]} {'network ' if kind == 'network' else ''}{_bold(what, color)}"
     lines: list[str] = []
     ind = "      "
     if isinstance(a, ImportImage):

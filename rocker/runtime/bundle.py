@@ -4,9 +4,12 @@ The config follows the OCI runtime-spec and is all rocker's launcher reads
 (rocker.launcher.ocispec): process (numeric user, resolved here in the image's own passwd and
 group files, capabilities, noNewPrivileges), root (the overlay mount point
 RUNROOT/containers/<id>/rootfs), hostname, mounts (the kernel filesystems, cgroups read-only,
-rocker's /etc files), linux (namespaces, resources, cgroupsPath, maskedPaths, readonlyPaths,
-devices, seccomp, sysctl, rlimits) and the annotations for the overlay. `runc run` of a copy
-whose root.path points at an unpacked image runs the same process with the same isolation.
+the user's volumes, binds and tmpfs mounts, rocker's /etc files unless the user binds over
+them), root.readonly (--read-only), linux (namespaces, resources, cgroupsPath, maskedPaths,
+readonlyPaths, devices, seccomp, sysctl, rlimits, rootfsPropagation when a bind asks for slave
+or shared propagation) and the annotations for the overlay and the volumes' copy-up. `runc run`
+of a copy whose root.path points at an unpacked image runs the same process with the same
+isolation.
 """
 
 from __future__ import annotations
@@ -144,11 +147,20 @@ def build(paths: Paths, rec: dict, layout, net_peer: tuple[str, int] | None = No
          "options": NOSUID_NOEXEC_NODEV + ["ro"]},
         {"destination": "/sys/fs/cgroup", "type": "cgroup2" if layout.version == 2 else "cgroup",
          "source": "cgroup", "options": NOSUID_NOEXEC_NODEV + ["relatime", "ro"]},
-    ] + [{"destination": f"/etc/{n}", "type": "bind", "source": os.path.join(etc_dir, n),
-          "options": ["rbind", "rprivate"]} for n in ("hostname", "hosts", "resolv.conf")]
+    ]
+    user_mounts = oci_mounts(rec.get("mounts") or [])
+    mine = {m["destination"] for m in user_mounts}
+    # a bind of the user's over /etc/hosts, /etc/hostname or /etc/resolv.conf wins (Docker)
+    mounts += user_mounts + [
+        {"destination": f"/etc/{n}", "type": "bind", "source": os.path.join(etc_dir, n),
+         "options": ["rbind", "rprivate"]} for n in ("hostname", "hosts", "resolv.conf")
+        if f"/etc/{n}" not in mine]
     ann = {ocispec.OVERLAY_LOWER: ":".join(rec["rootfs"]["lower"]),
            ocispec.OVERLAY_UPPER: rec["rootfs"]["upper"],
            ocispec.OVERLAY_WORK: rec["rootfs"]["work"]}
+    copy_up = [m["target"] for m in rec.get("mounts") or () if m.get("copy_up")]
+    if copy_up:
+        ann[ocispec.COPY_UP] = json.dumps(copy_up)
     if layout.version == 1:
         ann[ocispec.CGROUP_V1] = json.dumps(
             {os.path.basename(mnt): ctrls for mnt, ctrls in layout.hierarchies().items()},
@@ -170,7 +182,8 @@ def build(paths: Paths, rec: dict, layout, net_peer: tuple[str, int] | None = No
             "rlimits": [],
             "noNewPrivileges": True,
         },
-        "root": {"path": os.path.join(rundir, "rootfs"), "readonly": False},
+        "root": {"path": os.path.join(rundir, "rootfs"),
+                 "readonly": bool(cfg.get("read_only"))},
         "hostname": hostname_of(paths, rec, net_peer),
         "mounts": mounts,
         "linux": {
@@ -183,9 +196,32 @@ def build(paths: Paths, rec: dict, layout, net_peer: tuple[str, int] | None = No
             "readonlyPaths": list(ocispec.READONLY_PATHS),
             "seccomp": seccomp.default_profile(),
             "sysctl": {},
+            **({"rootfsPropagation": "rslave"} if any(
+                m.get("propagation") in SLAVE_OR_SHARED for m in rec.get("mounts") or ())
+               else {}),
         },
         "annotations": ann,
     }
+
+
+SLAVE_OR_SHARED = ("slave", "rslave", "shared", "rshared")
+
+
+def oci_mounts(mounts: list[dict]) -> list[dict]:
+    """A record's resolved mounts (rocker.containers.volumes.prepare) as config.json mounts."""
+    out = []
+    for m in mounts:
+        if m["type"] == "tmpfs":
+            out.append({"destination": m["target"], "type": "tmpfs", "source": "tmpfs",
+                        "options": list(m.get("options") or [])})
+            continue
+        opts = ["bind" if m.get("nonrecursive") else "rbind",
+                m.get("propagation") or "rprivate"]
+        if m.get("readonly"):
+            opts.append("ro")
+        out.append({"destination": m["target"], "type": "bind", "source": m["source"],
+                    "options": opts})
+    return out
 
 
 def hostname_of(paths: Paths, rec: dict, net_peer: tuple[str, int] | None = None) -> str:

@@ -48,17 +48,32 @@ def _network_settings(paths, rec: dict) -> dict:
     return settings(paths, rec)
 
 
+def mounts_shown(mounts: list[dict]) -> list[dict]:
+    """`Mounts` as Docker shows them: volumes, binds and --mount tmpfs mounts (not --tmpfs
+    ones, which are HostConfig.Tmpfs), in the order given."""
+    out = []
+    for m in mounts:
+        rw = not m.get("readonly")
+        if m["type"] == "volume":
+            out.append({"Type": "volume", "Name": m["name"], "Source": m["source"],
+                        "Destination": m["target"], "Driver": "local", "Mode": "",
+                        "RW": rw, "Propagation": ""})
+        elif m["type"] == "bind":
+            out.append({"Type": "bind", "Source": m["source"], "Destination": m["target"],
+                        "Mode": "", "RW": rw, "Propagation": m.get("propagation") or "rprivate"})
+        elif m.get("shown"):
+            out.append({"Type": "tmpfs", "Source": "", "Destination": m["target"], "Mode": "",
+                        "RW": rw, "Propagation": ""})
+    return out
+
+
 def inspect_container(paths, cid: str) -> dict:
     rec = records.load(paths, cid)
     obs = cstate.observed(rec.get("state", {}))
     cfg = rec["config"]
     proc = rec.get("process", {})
     status = obs.get("status")
-    mounts = [{"Type": "overlay", "Destination": "/", "Source": rec["rootfs"]["upper"],
-               "Lower": rec["rootfs"]["lower"], "RW": True}]
-    for name in ("hostname", "hosts", "resolv.conf"):
-        mounts.append({"Type": "bind", "Destination": f"/etc/{name}",
-                       "Source": os.path.join(paths.container_rundir(cid), name), "RW": True})
+    rundir = paths.container_rundir(cid)
     limits = {}
     try:
         from rocker.cgroups import manager_for
@@ -97,7 +112,13 @@ def inspect_container(paths, cid: str) -> dict:
         "HostConfig": dict(shown["HostConfig"], ResourcesInForce=limits,
                            PortBindings=_port_bindings(cfg.get("publish") or [])),
         "NetworkSettings": _network_settings(paths, rec),
-        "Mounts": mounts,
+        "Mounts": mounts_shown(rec.get("mounts") or []),
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "LowerDir": ":".join(rec["rootfs"]["lower"]), "UpperDir": rec["rootfs"]["upper"],
+            "WorkDir": rec["rootfs"]["work"], "MergedDir": os.path.join(rundir, "rootfs")}},
+        "HostnamePath": os.path.join(rundir, "hostname"),
+        "HostsPath": os.path.join(rundir, "hosts"),
+        "ResolvConfPath": os.path.join(rundir, "resolv.conf"),
         "Stack": rec.get("stack"),
         "LogPath": os.path.join(paths.container_dir(cid), "container.log"),
         "LogLinesDropped": obs.get("log_dropped") or 0,

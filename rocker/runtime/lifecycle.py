@@ -41,6 +41,7 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
     store = ImageStore(paths)
     img = store.resolve(cfg.image)
     _canonical_image_ref(cfg, img)
+    _image_defaults(cfg, img.config)
     if cfg.networks:
         from rocker.runtime.networks import check_exists
         check_exists(paths, [a["name"] for a in cfg.networks])
@@ -51,53 +52,89 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
     name = name or generate()
     makedirs(paths.containers)
     records.collect_garbage(paths)
-    cdir = paths.container_dir(cid)
-    # built under a hidden name and renamed into place: a crash never leaves a folder that
-    # looks like a container without a record
-    staging = os.path.join(paths.containers, f".new-{cid}")
-    os.mkdir(staging, 0o700)
-    try:
-        records.write_creator(staging)
-        records.prepare_folder(staging)
-        os.mkdir(os.path.join(staging, "upper"), 0o755)
-        os.mkdir(os.path.join(staging, "work"), 0o700)
-        rec = {
-            "id": cid,
-            "name": name,
-            "image": cfg.image,
-            "image_id": img.id,
-            "created": _now(),
-            "config": cfg.to_dict(),
-            "process": process,
-            "rootfs": {"lower": store.layer_dirs(img), "upper": os.path.join(cdir, "upper"),
-                       "work": os.path.join(cdir, "work")},
-            "labels": dict(img.config.get("Labels") or {}) | cfg.labels,
-            "image_labels": dict(img.config.get("Labels") or {}),
-            "stack": stack,
-            "state": {"status": "created", "restart_count": 0},
-        }
-        write_json(os.path.join(staging, records.RECORD), rec)
-        # the name first (it counts as taken while the staging folder exists), then the folder:
-        # a crash in between leaves a name that frees itself once the staging folder is gone
-        records.claim_name(paths, name, cid)
-        crash_point("create:claimed")
+    from rocker.containers.volumes import prepare
+    # the volume lock is held from the volumes made to the record in place (no `volume rm`
+    # can come between), and what it made is taken back if the create fails
+    with prepare(paths, cfg, img.config) as mounts:
+        cdir = paths.container_dir(cid)
+        # built under a hidden name and renamed into place: a crash never leaves a folder that
+        # looks like a container without a record
+        staging = os.path.join(paths.containers, f".new-{cid}")
+        os.mkdir(staging, 0o700)
         try:
-            os.rename(staging, cdir)
+            records.write_creator(staging)
+            records.prepare_folder(staging)
+            os.mkdir(os.path.join(staging, "upper"), 0o755)
+            os.mkdir(os.path.join(staging, "work"), 0o700)
+            rec = {
+                "id": cid,
+                "name": name,
+                "image": cfg.image,
+                "image_id": img.id,
+                "created": _now(),
+                "config": cfg.to_dict(),
+                "process": process,
+                "rootfs": {"lower": store.layer_dirs(img),
+                           "upper": os.path.join(cdir, "upper"),
+                           "work": os.path.join(cdir, "work")},
+                "labels": dict(img.config.get("Labels") or {}) | cfg.labels,
+                "image_labels": dict(img.config.get("Labels") or {}),
+                "stack": stack,
+                "mounts": mounts,
+                "state": {"status": "created", "restart_count": 0},
+            }
+            write_json(os.path.join(staging, records.RECORD), rec)
+            # the name first (it counts as taken while the staging folder exists), then the
+            # folder: a crash in between leaves a name that frees itself once the staging
+            # folder is gone
+            records.claim_name(paths, name, cid)
+            crash_point("create:claimed")
+            try:
+                os.rename(staging, cdir)
+            except BaseException:
+                records.release_name(paths, name, cid)
+                raise
         except BaseException:
-            records.release_name(paths, name, cid)
+            from rocker.util.fstree import remove_tree
+            try:
+                remove_tree(staging)
+            except OSError:
+                pass  # garbage collection finishes it (its creator is gone)
             raise
-    except BaseException:
-        from rocker.util.fstree import remove_tree
-        try:
-            remove_tree(staging)
-        except OSError:
-            pass  # garbage collection finishes it (its creator is gone)
-        raise
     try:
         os.unlink(os.path.join(cdir, records.CREATOR))
     except OSError:
         pass
     return rec
+
+
+def _image_defaults(cfg: ContainerConfig, image_config: dict) -> None:
+    """The image config's StopSignal and Healthcheck, when the container sets neither (Docker's
+    way; Entrypoint, Cmd, Env, WorkingDir, User come in through resolve_process, Labels and
+    ExposedPorts below). A value the image has wrong is ignored, as Docker does."""
+    from rocker.containers.config import parse_healthcheck
+    sig = image_config.get("StopSignal")
+    if cfg.stop_signal in (None, "SIGTERM") and isinstance(sig, str) and sig:
+        try:
+            parse_signal(sig)
+            cfg.stop_signal = sig
+        except InvalidInput:
+            pass
+    hc = image_config.get("Healthcheck")
+    if cfg.healthcheck is None and isinstance(hc, dict) and isinstance(hc.get("Test"), list) \
+            and hc["Test"] and hc["Test"][0] != "NONE":
+        raw: dict = {"test": hc["Test"]}
+        for key, name in (("interval", "Interval"), ("timeout", "Timeout"),
+                          ("start_period", "StartPeriod")):
+            ns = hc.get(name)
+            if isinstance(ns, int) and ns > 0:
+                raw[key] = f"{ns / 1e9}s"
+        if isinstance(hc.get("Retries"), int) and hc["Retries"] > 0:
+            raw["retries"] = hc["Retries"]
+        try:
+            cfg.healthcheck = parse_healthcheck(raw)
+        except InvalidInput:
+            pass
 
 
 def _canonical_image_ref(cfg: ContainerConfig, img) -> None:
@@ -424,7 +461,8 @@ def _settle_locked(paths: Paths, cid: str, killed: bool) -> dict | None:
     return rec
 
 
-def remove(paths: Paths, cid: str, force: bool = False) -> None:
+def remove(paths: Paths, cid: str, force: bool = False, volumes: bool = False) -> None:
+    """Remove a container (`rm`); `volumes`: its anonymous volumes too (`rm -v`)."""
     from rocker.errors import CorruptRecord
     from rocker.containers.teardown import remove_container
     try:
@@ -451,7 +489,7 @@ def remove(paths: Paths, cid: str, force: bool = False) -> None:
         return
     from rocker.util.faults import crash_point
     crash_point("remove:marked")
-    remove_container(paths, cid)
+    remove_container(paths, cid, volumes=volumes or None)
     # and what crashed commands left beside it (a create killed half-way): at once when
     # their holder is gone, as the next create would
     records.collect_garbage(paths)

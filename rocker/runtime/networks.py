@@ -156,6 +156,7 @@ def inspect(paths: Paths, ref: str) -> dict:
     return {
         "Name": net["name"], "Id": net["id"], "Created": net["created"], "Driver": "bridge",
         "Scope": "local", "Internal": net["internal"], "Labels": net["labels"],
+        "Stack": net.get("stack"),
         "IPAM": {"Driver": "default", "Config": [{"Subnet": net["subnet"],
                                                   "Gateway": net["gateway"]}]},
         "Options": {"bridge": net["bridge"]},

@@ -418,7 +418,8 @@ def _member_network_mode(raw: str | None, spec, stack: str, where_: str) -> tupl
         if raw.startswith(prefix):
             other = raw[len(prefix):]
             if other in spec.containers:
-                return f"container:{container_name(stack, other, 1)}", other
+                fixed = spec.containers[other].container_name
+                return f"container:{fixed or container_name(stack, other, 1)}", other
             if prefix == "service:":
                 raise SpecError(f"{where_}no service {other!r} in this stack")
     return raw, None
@@ -437,6 +438,8 @@ def _member_networks(config: dict, raw, nets: dict[str, DesiredNetwork], stack: 
         atts = [{"name": DEFAULT_KEY, "aliases": [], "ip": None}]
     for a in atts:
         key = a["name"]
+        if key == DEFAULT and key not in nets:   # rocker's own default network: used as is
+            nets[key] = DesiredNetwork(name=DEFAULT, key=key, external=True)
         if key not in nets and key != DEFAULT_KEY:
             raise SpecError(f"{at(key)}no network {key!r} under the stack's "
                             "`networks:` (declare it there; `external: true` for one made "
@@ -569,6 +572,22 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
         if not NAME_RE.match(svc):
             raise SpecError(f"{where(display, lines, p)}invalid container name {svc!r}: use "
                             "[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+        names = replica_names(name, svc, c.replicas)
+        if c.container_name is not None:
+            at = where(display, lines, f"{p}.container_name")
+            if not NAME_RE.match(c.container_name):
+                raise SpecError(f"{at}invalid container name {c.container_name!r}: use "
+                                "[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+            if c.replicas > 1:
+                raise SpecError(f"{at}a fixed name allows one replica at most (replicas is "
+                                f"{c.replicas})")
+            names = names and [c.container_name]
+        for n in names:
+            # <stack>-<service>-<n> splits uniquely at its last '-'; a container_name may not
+            if n in owner:
+                raise SpecError(f"{where(display, lines, p)}duplicate container name {n!r} "
+                                f"(also made by {owner[n]!r})")
+            owner[n] = f"containers.{svc}"
         if c.image in by_key:
             image_ref = by_key[c.image]
         else:
@@ -602,17 +621,17 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
             config["networks"] = _member_networks(
                 config, c.networks, nets, name,
                 lambda k: where(display, lines, f"{p}.networks.{k}"))
+            fixed = [a for a in config["networks"] if a.get("ip")]
+            if fixed and c.replicas > 1:
+                raise SpecError(f"{where(display, lines, f'{p}.networks')}a fixed address "
+                                f"({fixed[0]['ip']}) allows one replica at most (replicas is "
+                                f"{c.replicas})")
         deps_map = dict(c.depends_on)
         if shared is not None:
             deps_map.setdefault(shared, "started")  # its namespace must exist first
         h = spec_hash(config)
         deps = tuple(sorted(deps_map.items()))
-        for i, n in enumerate(replica_names(name, svc, c.replicas), 1):
-            if n in owner:
-                other = owner[n]
-                raise SpecError(f"{where(display, lines, p)}duplicate container name {n!r} "
-                                f"(also made by {other!r})")
-            owner[n] = f"containers.{svc}"
+        for i, n in enumerate(names, 1):
             containers.append(DesiredContainer(name=n, service=svc, config=config, spec_hash=h,
                                                image_ref=image_ref, depends_on=deps, index=i))
     networks = tuple(nets[k] for k in sorted(nets, key=lambda k: (k != DEFAULT_KEY, k)))

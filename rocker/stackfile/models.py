@@ -133,6 +133,9 @@ class ContainerSpec(_ContainerFields):
     replicas: int = Field(1, ge=0, le=MAX_REPLICAS,
                           description="How many; their names are <stack>-<key>-1 .. "
                                       "<stack>-<key>-N.")
+    container_name: Optional[str] = Field(
+        None, description="The container's name on the host instead of <stack>-<key>-1 "
+                          "(Compose's container_name; one replica at most).")
     depends_on: Union[dict[str, Condition], list[str]] = Field(
         default_factory=dict, description="service -> started | healthy | completed, or a "
                                           "list (started).")

@@ -441,7 +441,7 @@ def test_aliases_within_bounds_still_work(stack_dir):
                  "  web: &base\n    image: busybox\n    command: [sleep, '1']\n"
                  "  web2:\n    <<: *base\n    env: {A: '1'}\n")
     d = load_desired(str(f))
-    assert [c.name for c in d.containers] == ["web", "web2"]
+    assert [c.name for c in d.containers] == ["s-web-1", "s-web2-1"]
     f.write_text(laughs(3))   # 1000 values: fine (pydantic refuses nested lists, not rocker)
     with pytest.raises(SpecError) as e:
         load_spec(str(f))

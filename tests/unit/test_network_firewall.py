@@ -246,3 +246,25 @@ def test_nft_accepts_any_ruleset(state):
     p = subprocess.run(["nft", "-c", "-f", "-"], input=ruleset(*state), capture_output=True,
                        text=True)
     assert p.returncode == 0, p.stderr
+
+
+def test_a_starting_container_keeps_its_bridge_and_ports():
+    """A container between connect and start has no pid in its record, so `alive` says no;
+    the lease's own pid and start time (written by connect) keep its network in use and its
+    published port in the rules while another container's exit settles the state."""
+    from rocker.network.setup import in_use, ruleset_of
+    from rocker.util.procs import start_time
+    me = os.getpid()
+    port = {"HostIp": "", "HostPort": "8080", "ContainerPort": "80", "Protocol": "tcp"}
+    st = {"networks": {"n": {"name": "n", "bridge": "rk-000000000001",
+                             "subnet": "10.87.9.0/24", "internal": False}},
+          "leases": {"n": {"10.87.9.2": {"container": CID1, "up": True, "ports": [port],
+                                         "pid": me, "pid_start": start_time(me)}}}}
+    nobody = lambda cid: False  # noqa: E731
+    assert in_use(st, nobody) == {"n"}
+    assert "8080" in ruleset_of(st, nobody)
+    # a pid that was reused (another start time) is not the starting container
+    st["leases"]["n"]["10.87.9.2"]["pid_start"] = start_time(me) + 1
+    assert in_use(st, nobody) == set()
+    st["leases"]["n"]["10.87.9.2"].pop("pid")
+    assert in_use(st, lambda cid: cid == CID1) == {"n"}

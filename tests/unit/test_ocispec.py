@@ -33,8 +33,12 @@ def test_to_launch_reads_what_the_config_says():
     s = ocispec.to_launch(CFG)
     assert (s["rootfs"], s["lower"], s["upper"], s["work"]) == ("/run/x/rootfs", ["/l1", "/l2"],
                                                                  "/u", "/w")
-    assert s["etc_files"] == {"hosts": "/run/x/hosts"}
-    assert s["mounts"] == [{"source": "/srv", "target": "/data", "readonly": True}]
+    assert s["mounts"] == [
+        {"kind": "bind", "source": "/run/x/hosts", "target": "/etc/hosts", "readonly": False,
+         "recursive": True, "propagation": ""},
+        {"kind": "bind", "source": "/srv", "target": "/data", "readonly": True,
+         "recursive": True, "propagation": ""}]
+    assert s["copy_up"] == [] and s["readonly_root"] is False
     assert s["cgroup_mount"] == {"version": 2} and s["tty"] and s["hostname"] == "h"
     p = s["process"]
     assert (p["uid"], p["gid"], p["groups"], p["cwd"]) == (1000, 100, [5], "/w")
@@ -77,6 +81,12 @@ def test_capability_names_round_trip():
     {"mounts": [{"destination": "/x", "source": "a:/b"}]},
     {"root": {}},
     {"process": {"args": ["x"], "rlimits": [{"type": "RLIMIT_NOPE", "soft": 1, "hard": 1}]}},
+    {"mounts": [{"destination": "/proc", "type": "bind", "source": "/srv"}]},
+    {"mounts": [{"destination": "/a/../proc/x", "type": "bind", "source": "/srv"}]},
+    {"mounts": [{"destination": "//", "type": "tmpfs", "source": "tmpfs"}]},
+    {"mounts": [{"destination": "rel", "type": "bind", "source": "/srv"}]},
+    {"mounts": [{"destination": "/t", "type": "tmpfs", "source": "tmpfs",
+                 "options": ["huge=always"]}]},
 ])
 def test_a_config_the_launcher_cannot_run_is_one_clear_error(bad):
     with pytest.raises(ContainerStartError, match="config.json"):

@@ -46,7 +46,10 @@ def dc(name: str, service: str | None = None, deps=(), image: str = REF, **opts
     opts.setdefault("command", ["sleep", "1000"])
     limits = opts.pop("limits", None)
     cfg = build_config(image, opts.pop("command"), limits=limits, **opts).to_dict()
-    return DesiredContainer(name=name, service=service or name, config=cfg,
+    service = service or name
+    base, _, n = name.rpartition("-")
+    index = int(n) if n.isdigit() and (base == service or base.endswith("-" + service)) else 1
+    return DesiredContainer(name=name, service=service, config=cfg, index=index,
                             spec_hash=spec_hash(cfg), image_ref=image, depends_on=tuple(deps))
 
 
@@ -335,7 +338,9 @@ def test_scaling_from_one_to_two_renames():
     one = dc("w")
     two = [dc("w-1", "w"), dc("w-2", "w")]
     p = plan(desired(*two), observed(running(one)))
-    assert kinds(p) == [("remove", "w"), ("create", "w-1"), ("create", "w-2")]
+    # the member of the old scheme is renamed into the first replica: a replacement that says so
+    assert kinds(p) == [("replace", "w-1"), ("create", "w-2")]
+    assert p.actions[0].reason.startswith("renamed")
 
 
 def test_removals_run_in_reverse_dependency_order():

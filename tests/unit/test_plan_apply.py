@@ -44,7 +44,7 @@ def _run(paths, d, *actions, wait=False, progress=None):
 
 
 def _stamp(c, depends_on=None) -> dict:
-    return {"name": "demo", "service": c.service, "spec_hash": c.spec_hash,
+    return {"name": "demo", "service": c.service, "replica": c.replica, "spec_hash": c.spec_hash,
             "depends_on": depends_on or {}}
 
 

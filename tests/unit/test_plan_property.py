@@ -65,7 +65,7 @@ def desired_states(draw):
             if draw(st.booleans()):
                 deps.append((earlier, draw(st.sampled_from(["started", "healthy",
                                                              "completed"]))))
-        names = [svc] if replicas == 1 else [f"{svc}-{k}" for k in range(1, replicas + 1)]
+        names = [f"{STACK}-{svc}-{k}" for k in range(1, replicas + 1)]
         for name in names:
             containers.append(dc(name, svc, deps=tuple(sorted(deps)), **dict(opts)))
     from rocker.plan import DesiredImage
@@ -76,7 +76,17 @@ def desired_states(draw):
                         source="stack.yaml")
 
 
-ALL_NAMES = [n for s in SERVICES for n in [s, f"{s}-1", f"{s}-2", f"{s}-3"]] + ["stray"]
+# members named by the stack-scoped scheme (demo-db-1) and by an older rocker's (db, db-2)
+ALL_NAMES = [n for s in SERVICES for n in [s, f"{s}-1", f"{s}-2", f"{s}-3", f"{STACK}-{s}-1",
+                                           f"{STACK}-{s}-2", f"{STACK}-{s}-4"]] + ["stray"]
+
+
+def _service_of(name: str) -> str:
+    """The service a generated name belongs to, in either naming scheme."""
+    if name.startswith(STACK + "-"):
+        return name[len(STACK) + 1:].rsplit("-", 1)[0]
+    return name.rsplit("-", 1)[0] if name[-1].isdigit() else name
+
 IDS = ["sha256:" + "1" * 64, "sha256:" + "2" * 64]
 
 
@@ -100,7 +110,7 @@ def observed_states(draw, desired: DesiredState):
     containers = {}
     for name in draw(st.lists(st.sampled_from(ALL_NAMES + list(wanted) * 3), unique=True,
                               max_size=10)):
-        svc = name.rsplit("-", 1)[0] if name[-1].isdigit() else name
+        svc = _service_of(name)
         deps = None
         if name in wanted and draw(st.booleans()):
             d = wanted[name]            # what apply made, maybe with one field changed since
@@ -172,7 +182,14 @@ def simulate(p, desired: DesiredState, obs: ObservedState) -> ObservedState:
         elif isinstance(a, Remove):
             del containers[a.name]
         elif isinstance(a, (Create, Replace)):
-            assert isinstance(a, Create) or containers[a.name].id == a.id
+            if isinstance(a, Replace) and a.name not in containers:
+                # a member of the old naming scheme renamed into its replica's new name
+                assert a.reason.startswith("renamed"), a
+                old = [n for n, o in containers.items() if o.id == a.id]
+                assert len(old) == 1, (a, old)
+                del containers[old[0]]
+            else:
+                assert isinstance(a, Create) or containers[a.name].id == a.id
             containers[a.name] = fresh(a.container)
         elif isinstance(a, Update):
             o = containers[a.name]
@@ -222,6 +239,8 @@ def test_apply_converges_in_one_run(desired, data, adopt):
         event(f"plan has {kind}")
     if any(isinstance(a, Update) and a.record_only for a in p.actions):
         event("plan has a record-only restamp (depends_on)")
+    if any(isinstance(a, Replace) and a.reason.startswith("renamed") for a in p.actions):
+        event("plan renames a member of the old naming scheme")
     cur = obs.images.get(REF)
     if desired.images and cur is not None and cur.identity == desired.images[0].identity:
         event("reference current by source identity")

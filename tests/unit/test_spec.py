@@ -56,7 +56,9 @@ def test_examples_yaml_and_toml_twins_are_identical():
     assert y.stack == t.stack == "demo"
     assert y.images == t.images
     assert y.containers == t.containers
-    assert [c.name for c in y.containers] == ["web", "worker-1", "worker-2", "init"]
+    assert y.networks == t.networks
+    assert [c.name for c in y.containers] == ["demo-web-1", "demo-worker-1", "demo-worker-2",
+                                              "demo-init-1"]
     py, pt = plan(y, ObservedState()), plan(t, ObservedState())
     assert py.actions == pt.actions
     assert render_text(py).split("\n", 1)[1] == render_text(pt).split("\n", 1)[1]
@@ -147,10 +149,13 @@ def test_replicas_names_and_depends_on_forms(stack_dir):
           job: {image: busybox, replicas: 0, depends_on: {web: healthy, worker: completed}}
     """)
     d = load_desired(p)
-    assert [c.name for c in d.containers] == ["web", "worker-1", "worker-2", "worker-3"]
+    assert [c.name for c in d.containers] == ["mystack-web-1", "mystack-worker-1", "mystack-worker-2",
+                                              "mystack-worker-3"]
+    assert [(c.service, c.index, c.replica) for c in d.containers][1] == ("worker", 1,
+                                                                          "worker-1")
     assert d.containers[1].depends_on == (("web", "started"),)
-    assert replica_names("w", 1) == ["w"] and replica_names("w", 0) == []
-    assert replica_names("w", 2) == ["w-1", "w-2"]
+    assert replica_names("s", "w", 1) == ["s-w-1"] and replica_names("s", "w", 0) == []
+    assert replica_names("s", "w", 2) == ["s-w-1", "s-w-2"]
 
 
 def test_image_tag_and_store_images(stack_dir):
@@ -268,13 +273,15 @@ def test_dependency_cycle(stack_dir):
 
 
 def test_duplicate_names(stack_dir):
+    # replicas are <stack>-<service>-<n>, as Compose names them: a service called worker-2
+    # and the second replica of worker no longer collide
     p = write(stack_dir, "s.yaml", """
         containers:
           worker-2: {image: x}
           worker: {image: x, replicas: 2}
     """)
-    assert error_of(p) == (f"{p}:3: containers.worker.replicas: duplicate container name "
-                           "'worker-2' (also made by 'containers.worker-2')")
+    assert [c.name for c in load_desired(p).containers] == ["mystack-worker-2-1", "mystack-worker-1",
+                                                            "mystack-worker-2"]
     p = write(stack_dir, "s2.yaml", """
         containers:
           web: {image: x}
@@ -514,3 +521,42 @@ def test_schema_lists_the_accepted_aliases():
     props = json_schema()["$defs"]["ContainerSpec"]["properties"]
     assert props["stdin_open"]["type"] == "boolean"
     assert props["cpuset_cpus"]["anyOf"] == props["cpuset"]["anyOf"]
+
+
+def test_container_name_and_fixed_addresses(stack_dir):
+    p = write(stack_dir, "s.yaml", """
+        containers:
+          a: {image: x, container_name: fixed}
+          b: {image: x, network_mode: "service:a"}
+    """)
+    d = load_desired(p)
+    assert [c.name for c in d.containers] == ["fixed", "mystack-b-1"]
+    assert d.container("mystack-b-1").config["network_mode"] == "container:fixed"
+    p = write(stack_dir, "s2.yaml", """
+        containers:
+          a: {image: x, container_name: same}
+          b: {image: x, container_name: same}
+    """)
+    assert error_of(p) == (f"{p}:3: containers.b: duplicate container name 'same' (also made "
+                           "by 'containers.a')")
+    p = write(stack_dir, "s3.yaml", """
+        containers:
+          a: {image: x, container_name: one, replicas: 2}
+    """)
+    assert "containers.a.container_name: a fixed name allows one replica at most" in error_of(p)
+    p = write(stack_dir, "s4.yaml", """
+        networks:
+          n: {subnet: 10.66.0.0/24}
+        containers:
+          a:
+            image: x
+            replicas: 2
+            networks: {n: {ipv4_address: 10.66.0.9}}
+    """)
+    assert "containers.a.networks: a fixed address (10.66.0.9) allows one replica" in error_of(p)
+    p = write(stack_dir, "s5.yaml", """
+        containers:
+          a: {image: x, networks: [bridge]}
+    """)
+    d = load_desired(p)
+    assert [(n.name, n.external) for n in d.networks] == [("bridge", True)]
