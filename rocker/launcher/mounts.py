@@ -27,7 +27,8 @@ RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
 PROC_SUPER_MAGIC = 0x9FA0
 SYSFS_MAGIC = 0x62656572
 PROPAGATION = {"private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE, "slave": sc.MS_SLAVE,
-               "rslave": sc.MS_SLAVE, "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED}
+               "rslave": sc.MS_SLAVE, "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED,
+               "unbindable": sc.MS_UNBINDABLE, "runbindable": sc.MS_UNBINDABLE}
 TMPFS_ATTRS = {"nosuid": sc.MOUNT_ATTR_NOSUID, "nodev": sc.MOUNT_ATTR_NODEV,
                "noexec": sc.MOUNT_ATTR_NOEXEC, "ro": sc.MOUNT_ATTR_RDONLY}
 TMPFS_DATA = ("size", "mode", "uid", "gid", "nr_inodes")
@@ -196,6 +197,10 @@ def _tmpfs(root_fd: int, m: dict, forbidden: set) -> None:
             raise ContainerStartError(f"tmpfs at {target}: {e.strerror or e}") from None
         try:
             sc.move_mount(mnt, tfd, f"tmpfs on {target}")
+            prop = m.get("propagation")
+            if prop:  # an OCI bundle's tmpfs with a propagation option
+                sc.mount_setattr(mnt, propagation=PROPAGATION[prop],
+                                 recursive=prop.startswith("r"), what=target)
         finally:
             os.close(mnt)
     finally:

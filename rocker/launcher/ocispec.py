@@ -191,7 +191,8 @@ def namespaces(linux: dict) -> list[dict]:
     return out
 
 
-PROPAGATIONS = ("private", "rprivate", "slave", "rslave", "shared", "rshared")
+PROPAGATIONS = ("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable",
+                "runbindable")
 TMPFS_FLAGS = ("nosuid", "nodev", "noexec", "ro")
 TMPFS_KEEP = ("rw", "suid", "dev", "exec", "relatime", "noatime", "strictatime", "nodiratime")
 FORBIDDEN_TARGETS = ("/", "/proc", "/sys", "/dev")
@@ -217,17 +218,22 @@ def user_mount(m: dict) -> dict:
             bind["flags"] = flags
         return bind
     if kind == "tmpfs":
-        flags, data = [], {}
+        flags, data, prop = [], {}, ""
         for o in opts:
             key, eq, value = o.partition("=")
             if o in TMPFS_FLAGS:
                 flags.append(o)
+            elif o in PROPAGATIONS:
+                prop = o
             elif eq and key in ("size", "mode", "uid", "gid", "nr_inodes"):
                 data[key] = value
             elif o not in TMPFS_KEEP:
                 raise ContainerStartError(f"config.json: tmpfs option {o!r} at {dest} is not "
                                           "supported by rocker's launcher")
-        return {"kind": "tmpfs", "target": norm, "flags": flags, "data": data}
+        tmpfs = {"kind": "tmpfs", "target": norm, "flags": flags, "data": data}
+        if prop:
+            tmpfs["propagation"] = prop
+        return tmpfs
     if not kind:
         raise ContainerStartError(f"config.json: the mount at {dest} has no type")
     # another filesystem (an OCI bundle's mqueue, proc, sysfs, ...): mounted as given
