@@ -106,7 +106,9 @@ def drop_privileges(uid: int, gid: int, groups: list[int], no_new_privs: bool = 
 
 
 def set_limits(proc: dict) -> None:
-    """process.rlimits and oomScoreAdj, while the init still has its capabilities."""
+    """process.rlimits and oomScoreAdj, set by the first process of the container while it
+    is still the host's root (before a user namespace, where raising a hard limit or writing
+    oom_score_adj is refused): both are inherited by every process it forks."""
     for res, soft, hard in proc.get("rlimits") or []:
         try:
             resource.prlimit(0, res, (soft, hard))
@@ -256,7 +258,6 @@ def container_init(spec: dict, status_fd: int, go_fd: int, console_sock: int | N
             fcntl.ioctl(slave, TIOCSCTTY, 0)
             for i in range(3):
                 os.dup2(slave, i)
-        set_limits(spec["process"])
         run_hooks(spec.get("hooks", {}).get("startContainer") or [], state, "startContainer")
         path, env = prepare_process(spec["process"])
         exec_process(path, spec["process"]["args"], env, status_fd,

@@ -215,6 +215,8 @@ def create(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             if _read_line(cg_r).strip() != b"cgroup":
                 os._exit(125)
+            from rocker.launcher.init import set_limits
+            set_limits(spec["process"])  # inherited by the init
             _enter_user_namespace(spec["namespaces"], status_w, cg_r)
             if on_runtime is None:
                 os.close(cg_r)

@@ -85,6 +85,7 @@ def join(init_pid: int, proc: dict, cgroup_paths: list[str], stdio=None, detach:
             for p in cgroup_paths:
                 with open(os.path.join(p, "cgroup.procs"), "w") as f:
                     f.write(str(os.getpid()))
+            set_limits(proc)  # still the host's root: inherited by C2
             fds = []
             for ns in NS_ORDER:
                 try:
@@ -146,7 +147,6 @@ def _in_container(proc: dict, status_fd: int, console_fd: int | None, detach: bo
             os.close(slave)
         else:
             os.setsid()  # never keep the caller's controlling terminal
-        set_limits(proc)
         path, env = prepare_process(proc)
         exec_process(path, proc["args"], env, status_fd, preserve_fds)
     except BaseException as e:  # noqa: BLE001

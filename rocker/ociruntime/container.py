@@ -203,7 +203,12 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None,
                 run_hooks(ocispec.hooks_of(items), text, stage)
             return _hook_state(cid, st, "created")
 
-        created = launch.create(spec, mgr.add_pid, None,
+        stdio = None  # the caller's own stdio goes straight to the container
+        if spec["process"]["tty"]:  # the pty is its stdio: keep nothing of the caller's
+            null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+            fds.append(null)
+            stdio = (null, null, null)
+        created = launch.create(spec, mgr.add_pid, stdio,
                                 on_runtime=on_runtime if need_sync else None,
                                 start_fds=start_fds)
         record_pid(st, created.pid)
