@@ -151,6 +151,19 @@ def prepare_process(proc: dict) -> tuple[str, list[str]]:
     return path, env
 
 
+def _check_command(proc: dict) -> None:
+    """A command that is nowhere in the root fails the create already (as runc's does:
+    callers such as podman map its "executable file not found" to 127); whether it may be
+    executed is decided at the start, as the user who runs it."""
+    name = proc["args"][0]
+    if "/" in name and not name.startswith("/"):
+        return  # relative to a working folder that may not exist yet
+    try:
+        find_executable(name, proc["env"], "/")
+    except CommandNotExecutable:
+        pass
+
+
 def report(status_fd: int, err: BaseException) -> None:
     code = getattr(err, "exit_code", 125)
     if code not in (125, 126, 127):
@@ -244,6 +257,7 @@ def container_init(spec: dict, status_fd: int, go_fd: int, console_sock: int | N
             sc.sethostname(spec["hostname"])
         if spec["new_network"]:
             sc.link_up("lo")
+        _check_command(spec["process"])
         os.write(status_fd, b"ready\n")  # created: the root is built, the command not run
         if start_fds is not None:  # a later `start` says go and reads the outcome
             os.close(status_fd)
