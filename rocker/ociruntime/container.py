@@ -197,11 +197,12 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None,
             or hooks.get("startContainer")
 
         def on_runtime(pid: int) -> str:
-            record_pid(st, pid)
-            text = _hook_state(cid, st, "creating")
+            record_pid(st, pid)  # prestart sees "created" (runtime-tools checks it)
             for stage, items in runtime_hooks:
-                run_hooks(ocispec.hooks_of(items), text, stage)
-            return _hook_state(cid, st, "created")
+                run_hooks(ocispec.hooks_of(items),
+                          _hook_state(cid, st, "creating" if stage == "createRuntime"
+                                      else CREATED), stage)
+            return _hook_state(cid, st, CREATED)
 
         stdio = None  # the caller's own stdio goes straight to the container
         if spec["process"]["tty"]:  # the pty is its stdio: keep nothing of the caller's
