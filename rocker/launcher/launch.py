@@ -22,7 +22,9 @@ A is a short-lived intermediate that enters the new namespaces; B is the contain
     read the status pipe: EOF means the command started;  ◀──────── or one JSON line
                                                                      {"code": 127, "error": ...}
 
-The status pipe is close-on-exec in B, so a successful execve closes it. Nothing of the user's
+B waits (a byte from A on a pipe of their own) until A has written "pid <B>", so the monitor
+always reads the pid before B's "ready". The status pipe is close-on-exec in B, so a successful
+execve closes it. Nothing of the user's
 command runs before the monitor has placed it in its cgroup and said "go". Any message other
 than the one expected is an error naming what was expected.
 
@@ -221,14 +223,22 @@ def create(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
             if on_runtime is None:
                 os.close(cg_r)
             _enter_namespaces(spec["namespaces"])
+            # B says nothing on the status pipe before A has reported B's pid there (a
+            # quick B would otherwise get its "ready" in first)
+            sync_r, sync_w = os.pipe()
             b = os.fork()
             if b == 0:  # ---- process B
+                os.close(sync_w)
+                os.read(sync_r, 1)   # A's byte, or EOF when A is gone
+                os.close(sync_r)
                 from rocker.launcher.init import container_init
                 container_init(spec, status_w, go_r,
                                console[1].detach() if console is not None else None, stdio,
                                cg_r if on_runtime is not None else None, start_fds)
                 os._exit(125)
+            os.close(sync_r)
             os.write(status_w, f"pid {b}\n".encode())
+            os.write(sync_w, b"x")
             os._exit(0)
         except BaseException as e:  # noqa: BLE001
             try:
