@@ -365,7 +365,7 @@ class Client:
                         out.seek(0)
                         h, have = hashlib.sha256(), 0
                     while have < d.size:
-                        b = r.read(min(READ, d.size - have))
+                        b = r.read1(min(READ, d.size - have))   # what has arrived: kept
                         if not b:
                             break
                         out.write(b)
