@@ -50,6 +50,7 @@ TIMEOUT = 60.0
 CONNECT_TIMEOUT = 10.0
 RETRIES = 4
 READ = 1 << 20
+BODY_MAX = 16 * 1024 * 1024    # any answer read whole (manifests, configs, tokens, errors)
 USER_AGENT = "rocker/0.1"
 
 Say = Callable[[str], None]
@@ -168,7 +169,11 @@ class Client:
                     c.sock.settimeout(TIMEOUT)
                 r = c.getresponse()
                 if not stream:
-                    r.data = r.read()
+                    r.data = r.read(BODY_MAX + 1)
+                    if len(r.data) > BODY_MAX:
+                        self._drop(parts.scheme, parts.netloc)
+                        raise RegistryError(f"{parts.netloc}: an answer larger than "
+                                            f"{BODY_MAX} bytes to {method} {parts.path}")
                     if r.will_close:
                         self._drop(parts.scheme, parts.netloc)
                 return r
