@@ -24,9 +24,15 @@ import json
 import os
 from typing import Any
 
-from rocker.plan.model import DesiredContainer, DesiredImage, DesiredNetwork, DesiredState
+from rocker.plan.model import (
+    DesiredContainer,
+    DesiredImage,
+    DesiredNetwork,
+    DesiredState,
+    DesiredVolume,
+)
 
-VERSION = 2
+VERSION = 3
 _CODE = ("spec/__init__.py", "spec/loader.py", "spec/models.py", "spec/hashing.py",
          "spec/cache.py", "containers/config.py", "cgroups/limits.py", "images/refs.py",
          "images/changes.py", "images/store.py", "util/durations.py", "plan/model.py",
@@ -103,6 +109,7 @@ def _to_json(d: DesiredState) -> dict:
                         "depends_on": [list(x) for x in c.depends_on], "index": c.index}
                        for c in d.containers],
         "networks": [dataclasses.asdict(n) for n in d.networks],
+        "volumes": [dataclasses.asdict(v) for v in d.volumes],
     }
 
 
@@ -119,7 +126,8 @@ def _from_json(d: dict) -> DesiredState:
                                           depends_on=tuple(tuple(x) for x in c["depends_on"]),
                                           index=c["index"])
                          for c in d["containers"]),
-        networks=tuple(DesiredNetwork(**n) for n in d["networks"]))
+        networks=tuple(DesiredNetwork(**n) for n in d["networks"]),
+        volumes=tuple(DesiredVolume(**v) for v in d.get("volumes") or ()))
 
 
 def load_desired_cached(path: str, display: str, cache_dir: str | None,
