@@ -438,16 +438,22 @@ def save_cmd(obj, output: str, quiet: bool, images: tuple[str, ...]) -> None:
     store = _store(obj)
     for name in images:
         store.resolve(name)       # every name is checked before anything is written
+    _write_archive(output, lambda f: save(store, list(images), f, say=_say(quiet),
+                                          tty=sys.stderr.isatty() and not quiet))
+
+
+def _write_archive(output: str, write) -> None:
+    """`write(binary file)` to stdout (`-`, never a terminal) or to a temporary file beside
+    `output` renamed into place, so a failure leaves no half archive."""
     if output == "-":
         if sys.stdout.isatty():
             raise InvalidInput("refusing to write an archive to a terminal: -o FILE")
-        save(store, list(images), sys.stdout.buffer, say=_say(quiet),
-             tty=sys.stderr.isatty() and not quiet)
+        write(sys.stdout.buffer)
         return
     tmp = f"{output}.rocker-tmp-{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
-            save(store, list(images), f, say=_say(quiet), tty=sys.stderr.isatty() and not quiet)
+            write(f)
         os.rename(tmp, output)
     except BaseException:
         try:
@@ -468,22 +474,7 @@ def export_cmd(obj, output: str, container: str) -> None:
     rec = records.load(obj.paths, records.resolve(obj.paths, container))
     root = rec.get("rootfs") or {}
     dirs = [root["upper"]] + list(root.get("lower") or [])
-    if output == "-":
-        if sys.stdout.isatty():
-            raise InvalidInput("refusing to write an archive to a terminal: -o FILE")
-        write_merged_tar(dirs, sys.stdout.buffer)
-        return
-    tmp = f"{output}.rocker-tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            write_merged_tar(dirs, f)
-        os.rename(tmp, output)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    _write_archive(output, lambda f: write_merged_tar(dirs, f))
 
 
 @click.command("history")

@@ -16,18 +16,9 @@ import os
 import stat
 from typing import Any, BinaryIO
 
+from rocker.images.diff import _is_opaque as _opaque
+
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_OPAQUE = ("trusted.overlay.opaque", "user.overlay.opaque")
-
-
-def _opaque(fd: int) -> bool:
-    for name in _OPAQUE:
-        try:
-            if os.getxattr(fd, name) == b"y":
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def _whiteout(st: os.stat_result) -> bool:

@@ -123,17 +123,22 @@ def _descriptor(d: Any, what: str) -> Descriptor:
                       tuple(str(u) for u in urls) if isinstance(urls, list) else ())
 
 
+def _json_object(data: bytes, limit: int, what: str) -> dict:
+    if len(data) > limit:
+        raise InvalidInput(f"{what} larger than {limit} bytes")
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise InvalidInput(f"the {what} is not valid JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"the {what} is not a JSON object")
+    return doc
+
+
 def parse_manifest(data: bytes, media_type: str | None = None) -> Manifest | Index:
     """A manifest or index from its bytes; `media_type` (the Content-Type or the descriptor's)
     is checked against the document's own mediaType when both are given."""
-    if len(data) > MANIFEST_MAX:
-        raise InvalidInput(f"manifest larger than {MANIFEST_MAX} bytes")
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidInput(f"the manifest is not valid JSON: {e}") from None
-    if not isinstance(doc, dict):
-        raise InvalidInput("the manifest is not a JSON object")
+    doc = _json_object(data, MANIFEST_MAX, "manifest")
     if doc.get("schemaVersion") == 1:
         raise InvalidInput("Docker schema 1 manifests are not supported (the registry serves "
                            "an image older than 2017: push it again with a current tool)")
@@ -265,14 +270,7 @@ def build_manifest(config: bytes, layers: list[tuple[str, int, str]], *,
 
 def parse_config(data: bytes) -> dict:
     """An image config, validated enough to be registered (rootfs.diff_ids of sha256)."""
-    if len(data) > CONFIG_MAX:
-        raise InvalidInput(f"image config larger than {CONFIG_MAX} bytes")
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidInput(f"the image config is not valid JSON: {e}") from None
-    if not isinstance(doc, dict):
-        raise InvalidInput("the image config is not a JSON object")
+    doc = _json_object(data, CONFIG_MAX, "image config")
     rootfs = doc.get("rootfs")
     if not isinstance(rootfs, dict) or not isinstance(rootfs.get("diff_ids"), list):
         raise InvalidInput("the image config has no rootfs.diff_ids")

@@ -50,6 +50,7 @@ TIMEOUT = 60.0
 CONNECT_TIMEOUT = 10.0
 RETRIES = 4
 READ = 1 << 20
+BODY_MAX = 16 * 1024 * 1024    # any answer read whole (manifests, configs, tokens, errors)
 USER_AGENT = "rocker/0.1"
 
 Say = Callable[[str], None]
@@ -168,7 +169,11 @@ class Client:
                     c.sock.settimeout(TIMEOUT)
                 r = c.getresponse()
                 if not stream:
-                    r.data = r.read()
+                    r.data = r.read(BODY_MAX + 1)
+                    if len(r.data) > BODY_MAX:
+                        self._drop(parts.scheme, parts.netloc)
+                        raise RegistryError(f"{parts.netloc}: an answer larger than "
+                                            f"{BODY_MAX} bytes to {method} {parts.path}")
                     if r.will_close:
                         self._drop(parts.scheme, parts.netloc)
                 return r
@@ -365,7 +370,7 @@ class Client:
                         out.seek(0)
                         h, have = hashlib.sha256(), 0
                     while have < d.size:
-                        b = r.read(min(READ, d.size - have))
+                        b = r.read1(min(READ, d.size - have))   # what has arrived: kept
                         if not b:
                             break
                         out.write(b)
@@ -542,7 +547,6 @@ def pull(store: Any, name: str, *, platform: str | None = None, tls_verify: bool
     from concurrent.futures import ThreadPoolExecutor
 
     from rocker.images.extract import remove_tree
-    from rocker.state.store import flocked
 
     ref = parse_reference(name)
     client = Client(ref, tls_verify=tls_verify, say=say)
@@ -602,7 +606,7 @@ def pull(store: Any, name: str, *, platform: str | None = None, tls_verify: bool
         i, ld, diff = item
         key = ld.digest[7:19]
         part = os.path.join(downloads, ld.digest[7:])
-        with flocked(part + ".lock"):
+        with _blob_lock(part + ".lock"):   # another pull of this blob: wait for it
             if store.has_layer(diff):
                 prog.state(key, "already exists")
                 return diff, ""
@@ -610,11 +614,7 @@ def pull(store: Any, name: str, *, platform: str | None = None, tls_verify: bool
             prog.state(key, "extracting")
             st = store.stage_layer(part, {"digest": ld.digest, "size": ld.size}, diff,
                                    verified=True)
-        try:
-            os.unlink(part + ".lock")
-        except OSError:
-            pass
-        prog.state(key, "done")
+        prog.state(key, "done")   # the lock file stays (unlinking it races a waiter)
         return diff, st
 
     try:
@@ -639,6 +639,32 @@ def pull(store: Any, name: str, *, platform: str | None = None, tls_verify: bool
         client.close()
     _remember_sources(store, ref, man, diff_ids)
     return Pulled(img, shown, top_digest, len(staged), "downloaded", chosen)
+
+
+class _blob_lock:
+    """The flock of one download, checked to be on the file the name still names (`image
+    prune` unlinks lock files of abandoned downloads: a waiter must not keep a lock on the
+    unlinked one while a newcomer locks a new file)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> int:
+        import fcntl
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    self.fd = fd
+                    return fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+
+    def __exit__(self, *exc: Any) -> None:
+        os.close(self.fd)
 
 
 def remote_digest(name: str, tls_verify: bool = True) -> str:

@@ -634,16 +634,22 @@ class ImageStore:
             except OSError:
                 pass
         for n in self._downloads():
+            try:
+                size = os.stat(os.path.join(self.root, "downloads", n)).st_size
+            except FileNotFoundError:
+                continue      # only its lock file is left
             out["downloads"] += 1
-            out["downloads_bytes"] += os.stat(os.path.join(self.root, "downloads", n)).st_size
+            out["downloads_bytes"] += size
         return out
 
     def _downloads(self) -> list[str]:
+        """Blob hexes with a download file or a lock file."""
         try:
-            return [n for n in os.listdir(os.path.join(self.root, "downloads"))
-                    if full_hex(n)]
+            names = os.listdir(os.path.join(self.root, "downloads"))
         except FileNotFoundError:
             return []
+        return sorted({n.removesuffix(".lock") for n in names
+                       if full_hex(n.removesuffix(".lock"))})
 
     def prune_downloads(self) -> int:
         """Remove unfinished downloads no pull is working on; bytes freed."""

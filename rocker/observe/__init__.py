@@ -4,8 +4,9 @@ Owns the one place where stack commands read the host: container records
 (rocker.containers.records), liveness corrected by the live kernel
 (rocker.containers.state.observed: pid + start time, exit codes, OOM), the limits in force read
 back from each running container's cgroup, whether its monitor still supervises it, the image
-references of the store and the source identity recorded on each image (rocker_source: tar
-digest + canonical changes, whoever imported it), the stack's networks (their records, whether
+references of the store and the source identity recorded for each image (beside its config:
+tar digest + canonical changes, whoever imported it; for a pulled image the digest it was
+pulled by), the stack's networks (their records, whether
 their bridge exists) and, for each running member, its links as the kernel shows them (the host
 end of each veth and the bridge it is on, from one netlink link dump; its addresses, from the
 container's /proc/PID/net/fib_trie). The stack's own record under
@@ -226,9 +227,10 @@ def _containers(paths: Paths, stack: str, names: set[str], net_state: dict | Non
 
 
 class _Sources:
-    """Source identities of images, read from their config documents (rocker_source), cached
-    per image id. An image imported by an older rocker (no rocker_source) that this stack's
-    record says it imported from a tar is taken as that tar without changes."""
+    """Source identities of images (ImageStore.source_of: rocker's bookkeeping beside the
+    config, or `rocker_source` inside a config of an older rocker), cached per image id.
+    An image imported by an older rocker (no rocker_source) that this stack's record says it
+    imported from a tar is taken as that tar without changes."""
 
     def __init__(self, paths: Paths, stack: str) -> None:
         from rocker.images.store import ImageStore

@@ -356,3 +356,33 @@ def test_stack_pulls_pins_the_digest_and_replaces_when_the_tag_moves(r, registry
     assert r("diff", "-f", str(stack)).returncode == 0
     assert manifest_digest["layers"]
     r("delete", "-y", "-f", str(stack), check=False)
+
+
+def test_a_killed_pull_is_resumed_by_the_next_one(r, registry, tmp_path, base_image_tar):
+    import signal
+    import time
+    layout = Layout(tmp_path / "layout")
+    raw = tar_of([("file", "big", os.urandom(2 * 1024 * 1024))])
+    desc = layout.image([(base_layer(base_image_tar), "none"), (raw, "none")], {})
+    layout.tag("t", desc)
+    skopeo_copy(f"oci:{layout.path}:t", f"docker://{registry.host}/k:t")
+    proxy = Proxy(registry.port, stall_blob_after=512 * 1024)
+    try:
+        ref = f"127.0.0.1:{proxy.port}/k:t"
+        p = r.popen("pull", ref, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert proxy.stalled.wait(30)
+        time.sleep(0.5)                       # the bytes reach the download file
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        downloads = os.path.join(r.root, "images", "downloads")
+        partial = [n for n in os.listdir(downloads) if not n.endswith(".lock")]
+        assert partial and os.path.getsize(os.path.join(downloads, partial[0])) > 0
+        assert r("images", "-q").stdout == ""
+        r("pull", ref)
+    finally:
+        proxy.stop()
+    resumed = [s["range"] for s in proxy.seen if s["range"]]
+    assert resumed and resumed[0] != "bytes=0-", proxy.seen
+    assert r("run", "--rm", ref, "sh", "-c", "wc -c < /big").stdout.strip() == \
+        str(2 * 1024 * 1024)
+    assert not [n for n in os.listdir(downloads) if not n.endswith(".lock")]

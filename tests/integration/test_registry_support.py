@@ -210,9 +210,13 @@ class Proxy:
     registry's storage without asking for credentials (like a pre-signed storage URL)."""
 
     def __init__(self, upstream_port: int, cut_blob_after: int | None = None,
-                 redirect_blobs: "Registry | None" = None) -> None:
+                 redirect_blobs: "Registry | None" = None,
+                 stall_blob_after: int | None = None) -> None:
         self.upstream = upstream_port
         self.cut = cut_blob_after
+        self.stall = stall_blob_after
+        self.stalled = threading.Event()
+        self.release = threading.Event()
         self.redirect = redirect_blobs
         self.seen: list[dict] = []
         proxy = self
@@ -259,6 +263,14 @@ class Proxy:
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                if is_blob and proxy.stall is not None and len(data) > proxy.stall:
+                    self.wfile.write(data[:proxy.stall])   # then nothing: a hung transfer
+                    self.wfile.flush()
+                    proxy.stall = None
+                    proxy.stalled.set()
+                    proxy.release.wait(60)
+                    self.close_connection = True
+                    return
                 if is_blob and proxy.cut is not None and len(data) > proxy.cut:
                     self.wfile.write(data[:proxy.cut])
                     self.wfile.flush()
@@ -299,6 +311,7 @@ class Proxy:
             t.start()
 
     def stop(self) -> None:
+        self.release.set()
         for s in (self.httpd, self.second):
             if s is not None:
                 s.shutdown()
