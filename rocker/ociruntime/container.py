@@ -287,6 +287,7 @@ def run(store: Store, cid: str, bundle: str, pid_file: str | None = None,
     store.save(cid, st)
     _poststart(cid, st)
     pid = created.pid
+    master, created.master_fd = created.master_fd, None
 
     def forward(sig, _frame):
         try:
@@ -297,6 +298,8 @@ def run(store: Store, cid: str, bundle: str, pid_file: str | None = None,
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                 signal.SIGUSR2, signal.SIGWINCH):
         signal.signal(sig, forward)
+    if master is not None:  # a terminal and no console socket: ours is the console
+        _relay(master)
     code = 255
     while True:
         try:
@@ -427,6 +430,7 @@ def exec_(store: Store, cid: str, process: dict, detach: bool = False,
         os.waitpid(j.pid, 0)
         return 0
     target = j.process_pid or j.pid
+    master, j.master_fd = j.master_fd, None
 
     def forward(sig, _frame):
         try:
@@ -437,9 +441,18 @@ def exec_(store: Store, cid: str, process: dict, detach: bool = False,
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                 signal.SIGUSR2):
         signal.signal(sig, forward)
+    if master is not None:
+        _relay(master)
     _, status_ = os.waitpid(j.pid, 0)
     code = os.waitstatus_to_exitcode(status_)
     return 128 - code if code < 0 else code
+
+
+def _relay(master: int) -> None:
+    """Our terminal <-> the container's pty (run or exec of a terminal process with no
+    --console-socket, as `runc run -t`)."""
+    from rocker.attach.relay import relay_pty
+    relay_pty(master, os.isatty(0))
 
 
 def exec_process(store: Store, cid: str, args: list[str], cwd: str | None, env: list[str],

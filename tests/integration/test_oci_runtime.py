@@ -198,3 +198,29 @@ def test_exec_detached_with_a_pid_file(rt, tmp_path):
     rt("kill", "--all", "e1", "KILL")
     assert _wait(lambda: rt.state("e1")["status"] == "stopped")
     rt("delete", "e1")
+
+
+def test_run_of_a_terminal_container_without_console_socket_uses_ours(rt, tmp_path):
+    import pty
+    bundle = make_bundle(str(tmp_path / "b"), ["sh", "-c", "tty; echo hi; exit 4"])
+    cfg = read_config(bundle)
+    cfg["process"]["terminal"] = True
+    write_config(bundle, cfg)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([rt.exe, "--root", rt.root, "run", "--bundle", bundle, "tt"],
+                         stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 1024)
+            except OSError:  # EIO: every holder of the slave closed it
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert p.wait(timeout=30) == 4
+    assert b"/dev/pts/0" in seen and b"hi" in seen
