@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 
 from rocker.errors import ContainerStartError, InvalidInput, NotFound, RockerError
@@ -129,6 +128,7 @@ def _write_pid_file(path: str | None, pid: int) -> None:
 
 
 def _send_console(sock_path: str, master: int) -> None:
+    import socket
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.connect(sock_path)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 
 from rocker.containers.state import boot_id, is_alive, start_time
 from rocker.errors import InvalidInput, NotFound
@@ -75,6 +74,7 @@ class Store:
             yield
 
     def remove(self, cid: str) -> None:
+        import shutil
         shutil.rmtree(self.dir(cid), ignore_errors=True)
 
     def ids(self) -> list[str]:
