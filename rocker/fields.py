@@ -170,16 +170,22 @@ ROWS: tuple[Field, ...] = (
             help="Mount (Docker's long form): type=bind|volume|tmpfs, source, target, "
                  "readonly, bind-propagation, volume-nocopy, volume-label, tmpfs-size, "
                  "tmpfs-mode.")),
-          stack=None, inspect="HostConfig.Mounts",
+          stack="volumes", inspect="HostConfig.Mounts",
           help="SRC:DST[:OPTS] strings, or {type, source, target, read_only, bind, volume, "
                "tmpfs}."),
+    Field("volumes_from", "volumes_from", [], (Opt("--volumes-from", multiple=True,
+                                                   metavar="CONTAINER[:ro|rw]",
+                                                   help="Mount the volumes and binds of "
+                                                        "another container."),),
+          inspect="HostConfig.VolumesFrom",
+          help="Services of the stack (or container:NAME), each [:ro|rw]."),
     Field("tmpfs", "tmpfs", {}, (Opt("--tmpfs", multiple=True, metavar="DST[:OPTS]",
                                      help="Mount a tmpfs (OPTS: size=64m, mode=1777, ...)."),),
-          stack=None, inspect="HostConfig.Tmpfs", help="DST[:OPTS] strings."),
+          inspect="HostConfig.Tmpfs", help="DST[:OPTS] strings."),
     Field("read_only", "bool", False, (Opt("--read-only", flag=True,
                                            help="Mount the container's root filesystem "
                                                 "read-only."),),
-          stack=None, inspect="HostConfig.ReadonlyRootfs"),
+          inspect="HostConfig.ReadonlyRootfs"),
     Field("limits", "limits", {}, inspect="HostConfig.Resources", live=True, stack=None),
     Field("memory", "size", None, (Opt("-m", "--memory", help="Memory limit (e.g. 100m, 1g)."),),
           group="limits"),

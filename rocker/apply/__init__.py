@@ -2,6 +2,7 @@
 
 Owns the effects of stacks and nothing else: the decisions were made by rocker.plan.
 
+    PullImage     rocker.images.registry.pull of the digest the plan pinned, then the tag
     ImportImage   ImageStore.import_tar (which records the source identity on the image: the
                   sha256 of the bytes it read + canonical changes); the digest and image id
                   also go to the stack record (ROOT/stacks/<name>/stack.json, informative)
@@ -19,6 +20,9 @@ Owns the effects of stacks and nothing else: the decisions were made by rocker.p
                   them again), the network removed and created again
     UpdateNetwork the record: owner and labels
     RemoveNetwork runtime.networks.remove (refused while a container outside the stack uses it)
+    CreateVolume  a volume owned by the stack (rocker.volumes.store)
+    UpdateVolume  the record: owner and labels
+    RemoveVolume  rocker.containers.volumes.remove (refused while any container uses it)
 
 A failing action raises with exit code 1 (apply's codes are 0 / 1), naming the action and the
 cause. Before a container is created, replaced, started or restarted, the members of the services
@@ -44,18 +48,22 @@ from rocker.plan.model import (
     Adopt,
     Create,
     CreateNetwork,
+    CreateVolume,
     DesiredContainer,
     DesiredState,
     ImportImage,
+    PullImage,
     Plan,
     Remove,
     RemoveNetwork,
+    RemoveVolume,
     Replace,
     ReplaceNetwork,
     Restart,
     Start,
     Update,
     UpdateNetwork,
+    UpdateVolume,
 )
 
 DEFAULT_TIMEOUT = 120.0
@@ -94,6 +102,20 @@ def _stamp(c: DesiredContainer, stack: str) -> dict:
             "spec_hash": c.spec_hash, "depends_on": {s: cond for s, cond in c.depends_on}}
 
 
+def _pull_image(paths: Paths, stack: str, a: "PullImage", progress: Progress) -> str:
+    """A PullImage: the pinned digest, then the stack's reference onto it."""
+    from rocker.images.refs import parse_reference
+    from rocker.images.registry import pull
+    from rocker.images.store import ImageStore
+    store = ImageStore(paths)
+    r = parse_reference(a.image.pull)
+    pinned = f"{r.name}@{a.image.digest}"
+    p = pull(store, pinned, say=None)
+    store.tag(p.image.id, a.image.ref)
+    record_image(paths, stack, a.image.ref, a.image.digest, p.image.id, a.image.pull)
+    return p.image.short_id
+
+
 class Executor:
     def __init__(self, paths: Paths, desired: DesiredState, progress: Progress = print,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -111,7 +133,7 @@ class Executor:
         total = len(plan.actions)
         for a in plan.actions:
             t0 = time.monotonic()
-            what = a.target if a.target.startswith("network ") else a.name
+            what = a.target if a.target.startswith(("network ", "volume ")) else a.name
             self.progress(f"{a.kind} {what} ...")
             try:
                 detail = self.execute(a)
@@ -130,8 +152,13 @@ class Executor:
                 self.wait_ready(c)
         return done
 
+    def _pull(self, a: "PullImage") -> str:
+        return _pull_image(self.paths, self.desired.stack, a, self.progress)
+
     def execute(self, a: Action) -> str:
         from rocker.runtime import lifecycle
+        if isinstance(a, PullImage):
+            return self._pull(a)
         if isinstance(a, ImportImage):
             from rocker.images.store import ImageStore
             img = ImageStore(self.paths).import_tar(a.image.source, a.image.ref,
@@ -145,10 +172,12 @@ class Executor:
                 f" (the tar changed while applying: imported {digest[:19]})"
             return img.short_id + changed
         if isinstance(a, Remove):
-            self._stop_remove(a.id)
+            self._stop_remove(a.id, volumes=self.remove_volumes)
             return ""
         if isinstance(a, (CreateNetwork, ReplaceNetwork, UpdateNetwork, RemoveNetwork)):
             return self._network(a)
+        if isinstance(a, (CreateVolume, UpdateVolume, RemoveVolume)):
+            return self._volume(a)
         if isinstance(a, Create):
             return self._create(a.container)
         if isinstance(a, Replace):
@@ -170,7 +199,7 @@ class Executor:
             self.wait_dependencies(a.container)
             lifecycle.stop(self.paths, a.id)
             rec = lifecycle.start(self.paths, a.id)
-            return f"pid {rec['state'].get('pid')}, supervised again"
+            return f"pid {rec['state'].get('pid')}"
         if isinstance(a, Start):
             self.wait_dependencies(a.container)
             rec = lifecycle.start(self.paths, a.id)
@@ -189,18 +218,24 @@ class Executor:
         rec = lifecycle.start(self.paths, rec["id"])
         return f"{rec['id'][:12]}, pid {rec['state'].get('pid')}"
 
-    def _stop_remove(self, cid: str) -> None:
+    remove_volumes = False
+
+    def _stop_remove(self, cid: str, volumes: bool = False) -> None:
         from rocker.errors import NotFound
         from rocker.runtime import lifecycle
         try:
             lifecycle.stop(self.paths, cid)
         except (FileNotFoundError, NotFound):
             return  # already gone (a replaced network took it first)
-        lifecycle.remove(self.paths, cid, force=True)
+        lifecycle.remove(self.paths, cid, force=True, volumes=volumes)
 
     def _network(self, a: Action) -> str:
         from rocker.runtime import networks
         if isinstance(a, RemoveNetwork):
+            if a.members:
+                networks.check_replaceable(self.paths, a.name, a.members)
+                for cid in a.members:
+                    self._stop_remove(cid)
             networks.remove(self.paths, a.id)
             return ""
         n = a.network
@@ -208,12 +243,27 @@ class Executor:
             networks.set_owner(self.paths, n.name, self.desired.stack, dict(n.labels))
             return ""
         if isinstance(a, ReplaceNetwork):
+            # the plan saw leases; a container created on it and never started has none
+            networks.check_replaceable(self.paths, n.name, a.members)
             for cid in a.members:
                 self._stop_remove(cid)
             networks.remove(self.paths, a.id)
         net = networks.create(self.paths, n.name, n.subnet, n.gateway, n.internal,
                               dict(n.labels), stack=self.desired.stack)
         return f"{net['id'][:12]}, {net['subnet']}"
+
+    def _volume(self, a: Action) -> str:
+        from rocker.containers import volumes
+        from rocker.volumes import store
+        if isinstance(a, RemoveVolume):
+            volumes.remove(self.paths, a.name)
+            return "removed with its data"
+        v = a.volume
+        with store.locked(self.paths):
+            if isinstance(a, CreateVolume):
+                store.create_locked(self.paths, v.name, dict(v.labels), stack=self.desired.stack)
+            store.set_owner_locked(self.paths, v.name, self.desired.stack, dict(v.labels))
+        return ""
 
     def _update(self, a: Update) -> str:
         from rocker.containers import records
@@ -300,5 +350,10 @@ class Executor:
 
 
 def execute(paths: Paths, plan: Plan, desired: DesiredState, *, wait: bool = False,
-            timeout: float = DEFAULT_TIMEOUT, progress: Progress = print) -> int:
-    return Executor(paths, desired, progress, timeout).run(plan, wait=wait)
+            timeout: float = DEFAULT_TIMEOUT, progress: Progress = print,
+            volumes: bool = False) -> int:
+    """Carry out `plan`; `volumes` (`delete --volumes`): containers removed by a Remove take
+    their anonymous volumes with them."""
+    ex = Executor(paths, desired, progress, timeout)
+    ex.remove_volumes = volumes
+    return ex.run(plan, wait=wait)

@@ -104,7 +104,9 @@ def _rows(store) -> tuple[list[dict], list]:
     errors: list[ImageError] = []
     rows = []
     for img in store.images(errors):
-        refs = img.refs or ["<none>:<none>"]
+        # an image pulled by digest alone shows its repository with tag <none>, as Docker does
+        refs = img.refs or sorted({d.split("@", 1)[0] + ":<none>" for d in img.digests}) or \
+            ["<none>:<none>"]
         for r in refs:
             name, _, tag = r.rpartition(":")
             rows.append({"Repository": name, "Tag": tag, "Id": img.id, "ShortId": img.short_id,
@@ -357,7 +359,7 @@ def push_cmd(obj, image: str, target: str | None, tls_verify: bool, chunk_size: 
     if chunk <= 0:
         raise InvalidInput("--chunk-size must be more than 0")
     ref, digest = push(_store(obj), image, target, tls_verify=tls_verify, chunk=chunk,
-                       say=_say(quiet))
+                       say=_say(quiet), tty=sys.stderr.isatty() and not quiet)
     click.echo(digest if quiet else f"Pushed {ref}: digest: {digest}")
 
 
@@ -416,7 +418,8 @@ def load_cmd(obj, source: str, platform: str | None, quiet: bool) -> None:
     if source == "-" and sys.stdin.isatty():
         raise InvalidInput("no archive given: rocker load -i FILE (or pipe one into stdin)")
     src = sys.stdin.buffer if source == "-" else source
-    for item in load(_store(obj), src, say=_say(quiet), platform=platform):
+    for item in load(_store(obj), src, say=_say(quiet), platform=platform,
+                     tty=sys.stderr.isatty() and not quiet):
         if item.refs:
             for r in item.refs:
                 click.echo(f"Loaded image: {r}")
@@ -438,12 +441,13 @@ def save_cmd(obj, output: str, quiet: bool, images: tuple[str, ...]) -> None:
     if output == "-":
         if sys.stdout.isatty():
             raise InvalidInput("refusing to write an archive to a terminal: -o FILE")
-        save(store, list(images), sys.stdout.buffer, say=_say(quiet))
+        save(store, list(images), sys.stdout.buffer, say=_say(quiet),
+             tty=sys.stderr.isatty() and not quiet)
         return
     tmp = f"{output}.rocker-tmp-{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
-            save(store, list(images), f, say=_say(quiet))
+            save(store, list(images), f, say=_say(quiet), tty=sys.stderr.isatty() and not quiet)
         os.rename(tmp, output)
     except BaseException:
         try:
@@ -531,7 +535,7 @@ def history_cmd(obj, quiet: bool, fmt: str, image: str) -> None:
 @click.pass_obj
 def prune_cmd(obj, all_: bool, force: bool) -> None:
     """Remove unnamed images (`<none>`) no container uses; with -a every unused image; and
-    leftover downloads."""
+    layers no image uses, and leftover downloads."""
     from rocker.util.units import format_size
     store = _store(obj)
     in_use = _in_use(obj.paths)
@@ -545,6 +549,9 @@ def prune_cmd(obj, all_: bool, force: bool) -> None:
         for action, what in store.remove(img.id, force=True, in_use=in_use):
             click.echo(f"{action}: {what}")
         freed += max(0, before - store.usage()["layers_bytes"])
+    for diff_id, size in store.prune_layers():
+        click.echo(f"Deleted: {diff_id} (a layer no image uses)")
+        freed += size
     freed += store.prune_downloads()
     click.echo(f"Total reclaimed space: {format_size(freed)}")
 

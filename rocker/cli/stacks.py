@@ -26,7 +26,7 @@ def _load(file: str, paths=None):
 
     from rocker.stackfile.cache import load_desired_cached
     cache = os.path.join(paths.stacks, ".spec-cache") if paths is not None else None
-    return load_desired_cached(file, file, cache)
+    return load_desired_cached(file, file, cache, paths)
 
 
 def _color(stream=None) -> bool:
@@ -37,11 +37,16 @@ def _color(stream=None) -> bool:
         return False
 
 
-def _plan(paths, desired, adopt: bool):
+def _plan(paths, desired, adopt: bool, prune_volumes: bool = False):
     from rocker.observe import observe
     from rocker.plan import plan
     observed = observe(paths, desired)
-    return plan(desired, observed, adopt=adopt), observed
+    return plan(desired, observed, adopt=adopt, prune_volumes=prune_volumes), observed
+
+
+PRUNE_VOLUMES = click.option("--prune-volumes", is_flag=True,
+                             help="Remove the volumes the stack owns and no longer declares "
+                                  "(their data goes with them).")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -53,12 +58,13 @@ def _plan(paths, desired, adopt: bool):
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--adopt", is_flag=True, help="Plan as `apply --adopt` would.")
+@PRUNE_VOLUMES
 @click.pass_context
-def diff_cmd(ctx, file, output, adopt):
+def diff_cmd(ctx, file, output, adopt, prune_volumes):
     """Show what `apply` would do. Exit 0: no changes, 2: changes, 1: error."""
     from rocker.plan.render import render_json, render_text
     desired = _load(file, ctx.obj.paths)
-    p, _ = _plan(ctx.obj.paths, desired, adopt)
+    p, _ = _plan(ctx.obj.paths, desired, adopt, prune_volumes)
     if output == "json":
         click.echo(render_json(p), nl=False)
     else:
@@ -91,8 +97,9 @@ def _confirm(yes: bool, what: str, verb: str) -> None:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @click.option("--adopt", is_flag=True,
               help="Take over same-named containers the stack does not own.")
+@PRUNE_VOLUMES
 @click.pass_context
-def apply_cmd(ctx, file, dry_run, wait, timeout, yes, adopt):
+def apply_cmd(ctx, file, dry_run, wait, timeout, yes, adopt, prune_volumes):
     """Make the host match the stack file: print the plan, then carry it out."""
     from rocker.apply import DEFAULT_TIMEOUT, execute, stack_lock
     from rocker.plan.render import render_text
@@ -101,11 +108,11 @@ def apply_cmd(ctx, file, dry_run, wait, timeout, yes, adopt):
     desired = _load(file, ctx.obj.paths)
     color = _color()
     if dry_run:
-        p, _ = _plan(paths, desired, adopt)
+        p, _ = _plan(paths, desired, adopt, prune_volumes)
         click.echo(render_text(p, color=color), nl=False)
         return 0
     with stack_lock(paths, desired.stack):
-        p, _ = _plan(paths, desired, adopt)
+        p, _ = _plan(paths, desired, adopt, prune_volumes)
         click.echo(render_text(p, color=color), nl=False)
         if p.is_empty():
             if wait:
@@ -160,7 +167,7 @@ def stack_name(file: str | None, stack: str | None) -> str:
     return spec.name or os.path.basename(os.path.dirname(os.path.abspath(file)))
 
 
-def _delete(ctx, file, stack, yes):
+def _delete(ctx, file, stack, yes, volumes=False):
     import dataclasses
 
     from rocker.apply import execute, stack_lock
@@ -171,20 +178,24 @@ def _delete(ctx, file, stack, yes):
     name = stack_name(file, stack)
     desired = DesiredState(stack=name, source=file or "")
     with stack_lock(paths, name):
-        p = plan(desired, observe_stack(paths, name))
+        p = plan(desired, observe_stack(paths, name), prune_volumes=volumes)
         p = dataclasses.replace(p, actions=tuple(
             dataclasses.replace(a, reason=f"stack {name} is deleted") for a in p.actions))
         if p.is_empty():
             click.echo(f"Nothing to delete: stack {name} owns no containers.")
+            for n in p.notes:
+                click.echo(f"Note: {n}")
             return 0
         click.echo(render_text(p, color=_color()), nl=False)
         _confirm(yes, f"remove everything stack {name} owns", "Delete")
         click.echo("")
-        execute(paths, p, desired, progress=_progress)
-    from rocker.plan.model import NETWORK_ACTIONS
+        execute(paths, p, desired, progress=_progress, volumes=volumes)
+    from rocker.plan.model import NETWORK_ACTIONS, VOLUME_ACTIONS
     nets = sum(isinstance(a, NETWORK_ACTIONS) for a in p.actions)
-    click.echo(f"\nStack {name} deleted: {len(p.actions) - nets} container(s)"
-               + (f" and {nets} network(s)" if nets else "") + " removed.")
+    vols = sum(isinstance(a, VOLUME_ACTIONS) for a in p.actions)
+    click.echo(f"\nStack {name} deleted: {len(p.actions) - nets - vols} container(s)"
+               + (f", {nets} network(s)" if nets else "")
+               + (f", {vols} volume(s)" if vols else "") + " removed.")
     return 0
 
 
@@ -204,18 +215,22 @@ def _with_delete_opts(f):
 
 @click.command("delete")
 @_with_delete_opts
+@click.option("-v", "--volumes", is_flag=True, help="Remove the stack's volumes too (their "
+                                                    "data goes with them).")
 @click.pass_context
-def delete_cmd(ctx, file, stack, yes):
-    """Remove every container the stack owns (images are kept)."""
-    return _delete(ctx, file, stack, yes)
+def delete_cmd(ctx, file, stack, yes, volumes):
+    """Remove every container and network the stack owns (images are kept; volumes with
+    --volumes)."""
+    return _delete(ctx, file, stack, yes, volumes)
 
 
 @click.command("down")
 @_with_delete_opts
+@click.option("-v", "--volumes", is_flag=True, help="Remove the stack's volumes too.")
 @click.pass_context
-def down_cmd(ctx, file, stack, yes):
+def down_cmd(ctx, file, stack, yes, volumes):
     """Alias of `delete`."""
-    return _delete(ctx, file, stack, yes)
+    return _delete(ctx, file, stack, yes, volumes)
 
 
 # ---------------------------------------------------------------------------------------------

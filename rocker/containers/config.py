@@ -525,6 +525,11 @@ def _tmpfs(raw: Any, values: Mapping[str, Any]) -> dict[str, str]:
     return parse_tmpfs(raw)
 
 
+def _volumes_from(raw: Any) -> list[str]:
+    from rocker.containers.mounts import parse_volumes_from
+    return parse_volumes_from(raw)
+
+
 KINDS: dict[str, Any] = {
     "image": lambda raw, values: canonical_image(raw),
     "command": lambda raw, values: normalise_command(raw),
@@ -550,6 +555,7 @@ KINDS: dict[str, Any] = {
     "hosts": _hosts,
     "mounts": _mounts,
     "tmpfs": _tmpfs,
+    "volumes_from": lambda raw, values: _volumes_from(raw),
 }
 """Field kind (rocker.fields) -> its parser: (the value given or None, all values) -> the
 validated, normalised value stored in the config."""

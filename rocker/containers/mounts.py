@@ -345,6 +345,25 @@ def parse_tmpfs(raw: Any) -> dict[str, str]:
     return out
 
 
+def parse_volumes_from(raw: Any) -> list[str]:
+    """`--volumes-from [container:]CONTAINER[:ro|rw]` -> the same strings, checked."""
+    from rocker.containers.config import NAME_RE
+    if not raw:
+        return []
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, (list, tuple)) or len(raw) > MAX_MOUNTS:
+        raise InvalidInput("volumes_from must be a list of CONTAINER[:ro|rw]")
+    out = []
+    for item in raw:
+        text = str(item)
+        ref, _, mode = text.removeprefix("container:").partition(":")
+        if not NAME_RE.match(ref) or mode not in ("", "ro", "rw"):
+            raise InvalidInput(f"invalid --volumes-from {item!r}: CONTAINER[:ro|rw]")
+        out.append(str(item))
+    return out
+
+
 def tmpfs_options(options: str, readonly: bool = False, size: int | None = None,
                   mode: int | None = None) -> list[str]:
     """The OCI options of a tmpfs: nosuid, nodev, noexec unless the options say otherwise

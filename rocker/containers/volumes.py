@@ -46,7 +46,29 @@ def _image_volumes(image_config: dict, taken: set[str]) -> list[dict]:
 
 
 def needs_store(cfg, image_config: dict) -> bool:
-    return bool(cfg.mounts or cfg.tmpfs or image_config.get("Volumes"))
+    return bool(cfg.mounts or cfg.tmpfs or cfg.volumes_from or image_config.get("Volumes"))
+
+
+def _from_others(paths: Paths, refs: list[str], taken: set[str]) -> list[dict]:
+    """--volumes-from: the volumes and binds of other containers as their records resolved
+    them (tmpfs mounts are their own), `:ro` / `:rw` overriding their mode; a target the
+    container mounts itself is its own."""
+    from rocker.errors import NotFound
+    out = []
+    for item in refs:
+        ref, _, mode = item.removeprefix("container:").partition(":")
+        try:
+            other = records.load(paths, records.resolve(paths, ref))
+        except (NotFound, FileNotFoundError):
+            raise NotFound(f"--volumes-from {ref}: no such container") from None
+        for m in other.get("mounts") or ():
+            if m["type"] == "tmpfs" or m["target"] in taken:
+                continue
+            taken.add(m["target"])
+            m = dict(m, readonly=(mode == "ro") if mode else bool(m.get("readonly")))
+            m["copy_up"] = False   # its data is the other container's, as it is
+            out.append(m)
+    return out
 
 
 @contextlib.contextmanager
@@ -112,6 +134,7 @@ def _resolve(paths: Paths, cfg, image_config: dict, made_volumes: list[str],
              made_dirs: list[str]) -> list[dict]:
     from rocker.containers.mounts import tmpfs_options
     taken = {m["target"] for m in cfg.mounts} | set(cfg.tmpfs)
+    shared = _from_others(paths, cfg.volumes_from, taken)
     out = []
     for m in [*cfg.mounts, *_image_volumes(image_config, taken)]:
         r = {"type": m["type"], "target": m["target"], "readonly": bool(m.get("readonly"))}
@@ -139,7 +162,10 @@ def _resolve(paths: Paths, cfg, image_config: dict, made_volumes: list[str],
     for target, opts in cfg.tmpfs.items():
         out.append({"type": "tmpfs", "target": target, "source": "", "readonly": False,
                     "options": tmpfs_options(opts), "shown": False})
-    return out
+    for m in shared:   # a volume of theirs is checked to be there still
+        if m["type"] == "volume" and not store.exists(paths, m["name"]):
+            raise InvalidInput(f"--volumes-from: the volume {m['name']} is gone")
+    return out + shared
 
 
 def remove(paths: Paths, name: str) -> None:

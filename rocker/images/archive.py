@@ -193,11 +193,13 @@ def _read_blob(files: _Files, d: oci.Descriptor, limit: int) -> bytes:
 
 
 def load(store: Any, src: str | BinaryIO, say: Say | None = None,
-         platform: str | None = None) -> list[Loaded]:
+         platform: str | None = None, tty: bool = False) -> list[Loaded]:
     """Load every image of an archive (path, `-`'s file object, or an OCI layout folder)."""
     from rocker.images.extract import remove_tree
 
+    from rocker.images.progress import LayerBars
     store._ensure()
+    bars = LayerBars(say, tty)
     work = store.new_work_folder("load")
     try:
         if isinstance(src, str) and os.path.isdir(src):
@@ -217,9 +219,9 @@ def load(store: Any, src: str | BinaryIO, say: Say | None = None,
             else:
                 files = _copy_members(src, work)
         if files.has("manifest.json"):
-            return _load_docker(store, files, copied, say)
+            return _load_docker(store, files, copied, say, bars)
         if files.has("index.json"):
-            return _load_oci(store, files, copied, say, platform)
+            return _load_oci(store, files, copied, say, platform, bars)
         raise InvalidInput("not an image archive: it has neither manifest.json (docker-archive)"
                            " nor index.json (OCI); a root filesystem tar is imported with "
                            "`rocker import FILE NAME`")
@@ -228,8 +230,7 @@ def load(store: Any, src: str | BinaryIO, say: Say | None = None,
 
 
 def _register(store: Any, files: _Files, config: bytes, layers: list[tuple[str, str | None]],
-              refs: list[str], copied: bool, say: Say | None,
-              digests: list[str] | None = None) -> Loaded:
+              refs: list[str], copied: bool, say: Say | None, bars: Any) -> Loaded:
     """layers: [(member name, expected blob digest or None)] in order."""
     from rocker.images.extract import remove_tree
     doc = oci.parse_config(config)
@@ -247,11 +248,12 @@ def _register(store: Any, files: _Files, config: bytes, layers: list[tuple[str, 
             path = files.path(name)
             if path is None:
                 raise InvalidInput(f"layer {i + 1} ({name!r}) is missing from the archive")
-            if say:
-                say(f"Loading layer {i + 1}/{len(layers)} {diff_id[7:19]}")
+            key = diff_id[7:19]
+            bars.add(key, os.path.getsize(path))
             st = store.stage_layer(path, {"digest": digest, "size": os.path.getsize(path)},
-                                   diff_id, move=copied)
+                                   diff_id, move=copied, progress=bars.absolute(key))
             staged.append((diff_id, st))
+            bars.state(key, "loaded")
             new += 1
         valid = []
         for r in refs:
@@ -261,7 +263,7 @@ def _register(store: Any, files: _Files, config: bytes, layers: list[tuple[str, 
             except InvalidInput:
                 if say:
                     say(f"skipping the name {r[:80]!r}: not a valid reference")
-        img = store.register_image(config, staged, refs=valid, digests=digests or [])
+        img = store.register_image(config, staged, refs=valid)
     finally:
         for _, st in staged:
             if os.path.lexists(st):
@@ -269,7 +271,8 @@ def _register(store: Any, files: _Files, config: bytes, layers: list[tuple[str, 
     return Loaded(img.id if img else image_id, valid, new, len(layers))
 
 
-def _load_docker(store: Any, files: _Files, copied: bool, say: Say | None) -> list[Loaded]:
+def _load_docker(store: Any, files: _Files, copied: bool, say: Say | None,
+                 bars: Any) -> list[Loaded]:
     doc = _json(files, "manifest.json")
     if not isinstance(doc, list) or not doc:
         raise InvalidInput("manifest.json in the archive is not a non-empty list")
@@ -287,12 +290,12 @@ def _load_docker(store: Any, files: _Files, copied: bool, say: Say | None) -> li
         layers = [(n, "sha256:" + n.rsplit("/", 1)[-1] if n.startswith("blobs/sha256/")
                    else None) for n in names]
         tags = [str(t) for t in entry.get("RepoTags") or [] if isinstance(t, str)]
-        out.append(_register(store, files, config, layers, tags, copied, say))
+        out.append(_register(store, files, config, layers, tags, copied, say, bars))
     return out
 
 
 def _load_oci(store: Any, files: _Files, copied: bool, say: Say | None,
-              platform: str | None) -> list[Loaded]:
+              platform: str | None, bars: Any) -> list[Loaded]:
     idx = oci.parse_manifest(files.read("index.json"), oci.OCI_INDEX)
     assert isinstance(idx, oci.Index)
     out = []
@@ -317,7 +320,7 @@ def _load_oci(store: Any, files: _Files, copied: bool, say: Say | None,
             if p is not None and os.path.getsize(p) != x.size:
                 raise InvalidInput(f"blob {x.digest[:19]} in the archive has the wrong size "
                                    "(corrupt or tampered)")
-        out.append(_register(store, files, config, layers, refs, copied, say))
+        out.append(_register(store, files, config, layers, refs, copied, say, bars))
     if not out:
         raise InvalidInput("the archive's index.json lists no images")
     return out
@@ -374,7 +377,8 @@ def open_uncompressed(path: str, compression: str) -> BinaryIO:
     return f
 
 
-def save(store: Any, names: list[str], out: BinaryIO, say: Say | None = None) -> int:
+def save(store: Any, names: list[str], out: BinaryIO, say: Say | None = None,
+         tty: bool = False) -> int:
     """Write the images `names` (references or ids) as one archive to `out`; bytes written."""
     import tarfile
     import time
@@ -391,6 +395,8 @@ def save(store: Any, names: list[str], out: BinaryIO, say: Say | None = None) ->
             except InvalidInput:
                 pass
         images.append((img, tags))
+    from rocker.images.progress import LayerBars
+    bars = LayerBars(say, tty, "writing")
     counting = _Counting(out)
     now = int(time.time())
     written: set[str] = set()
@@ -423,15 +429,17 @@ def save(store: Any, names: list[str], out: BinaryIO, say: Say | None = None) ->
             for i, x in enumerate(layers):
                 if x["diff_id"] in written:
                     continue
-                if say:
-                    say(f"Saving layer {i + 1}/{len(layers)} {x['diff_id'][7:19]}")
                 if x["compression"] == "none" and x["digest"] == x["diff_id"]:
                     size = os.path.getsize(x["path"])
                 else:
                     size = x["tar_size"]
+                key = x["diff_id"][7:19]
+                bars.add(key, size)
                 with open_uncompressed(x["path"], x["compression"]) as f:
-                    add(tf, _blob_name(x["diff_id"]), size, _Exactly(f, size))
+                    add(tf, _blob_name(x["diff_id"]), size, _Exactly(f, size,
+                                                                      bars.counter(key)))
                 written.add(x["diff_id"])
+                bars.state(key, "saved")
             man = oci.build_manifest(config, [(x["diff_id"], x["tar_size"] if x["compression"]
                                                != "none" or x["digest"] != x["diff_id"]
                                                else os.path.getsize(x["path"]), "none")
@@ -470,8 +478,9 @@ class _Exactly:
     """A reader that gives exactly `size` bytes of `f` and fails if `f` holds another amount
     (a layer blob changed under the save)."""
 
-    def __init__(self, f: Any, size: int) -> None:
-        self.f, self.left = f, size
+    def __init__(self, f: Any, size: int, progress: Callable[[int], None] | None = None
+                 ) -> None:
+        self.f, self.left, self.progress = f, size, progress
 
     def read(self, n: int = -1) -> bytes:
         if self.left <= 0:
@@ -482,6 +491,8 @@ class _Exactly:
             raise InvalidInput("a layer blob of the store is shorter than its record says "
                                "(corrupt store)")
         self.left -= len(data)
+        if self.progress:
+            self.progress(len(data))
         return data
 
 

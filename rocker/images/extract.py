@@ -672,7 +672,7 @@ def extract_layer(f: BinaryIO, dest: str, *, total: int | None = None,
     hashing = _Hashing(stream)
     raw_hash = None
     if keep is not None:
-        if kind in ("none", "gzip", "zstd"):
+        if kind in ("gzip", "zstd"):
             import hashlib
             raw_hash = hashlib.sha256()
             src.keep = (keep, raw_hash)   # the sniffed head is still pending: it comes through
@@ -719,7 +719,7 @@ def extract_layer(f: BinaryIO, dest: str, *, total: int | None = None,
             src.keep = None
             info.blob_digest, info.blob_size = "sha256:" + raw_hash.hexdigest(), src.count
             info.blob_compression = kind
-        else:
+        else:   # the tar itself (as read, or decompressed from bzip2/xz): its digest is the diff id
             info.blob_digest, info.blob_size, info.blob_compression = diff_id, hashing.n, "none"
     return info
 

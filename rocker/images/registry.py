@@ -14,7 +14,7 @@ HTTP with the standard library (http.client), one connection per host and thread
   picks one platform (rocker.images.oci.select_platform); every manifest, config and layer is
   checked against its digest and size; layers already in the store are not downloaded; the
   others download in parallel (PARALLEL threads) into `ROOT/images/downloads/<hex>` (one
-  flock each, so two pulls never fetch one blob twice), a broken transfer is resumed with
+  flock each, so two pulls never write one download at once), a broken transfer is resumed with
   `Range`, also by the next pull after a kill; each layer is unpacked as soon as it is
   complete, and the image is registered only when every layer checked out;
 - push: blobs the registry has are skipped (HEAD), a blob another repository of the same
@@ -339,6 +339,7 @@ class Client:
     def download(self, d: oci.Descriptor, path: str,
                  progress: Callable[[int], None] | None = None) -> None:
         """Fetch blob `d` into `path`, resuming what is already there (Range); verified."""
+        import http.client
         h = hashlib.sha256()
         have = 0
         if os.path.exists(path):
@@ -375,7 +376,10 @@ class Client:
                     if have < d.size:
                         raise ConnectionError("connection closed early")
                     r.close()
-                except (ConnectionError, socket.timeout, OSError) as e:
+                except (ConnectionError, socket.timeout, OSError, http.client.HTTPException,
+                        RegistryError) as e:
+                    if isinstance(e, AuthError):
+                        raise
                     failures += 1
                     self.close()
                     out.flush()
@@ -405,7 +409,8 @@ class Client:
         return f"repository:{self.ref.path}:pull,push"
 
     def upload(self, path: str | None, data: bytes | None, digest: str, size: int,
-               mount_from: list[str] = (), chunk: int = CHUNK) -> str:
+               mount_from: list[str] = (), chunk: int = CHUNK,
+               progress: Callable[[int], None] | None = None) -> str:
         """Upload one blob; returns "exists", "mounted" or "uploaded"."""
         scope = self._push_scope()
         if self.has_blob(digest):
@@ -432,6 +437,8 @@ class Client:
             self.request("PUT", _with_query(location, {"digest": digest}),
                          {"Content-Type": "application/octet-stream",
                           "Content-Length": str(len(body))}, body, scope=scope, ok=(201,))
+            if progress:
+                progress(len(body))
             return "uploaded"
         offset = 0
         with open(path, "rb") as f:  # type: ignore[arg-type]
@@ -443,6 +450,8 @@ class Client:
                                   "Content-Range": f"{offset}-{offset + len(part) - 1}"},
                                  part, scope=scope, ok=(202,))
                 offset += len(part)
+                if progress:
+                    progress(len(part))
                 location = urljoin(location, r.getheader("Location") or location)
         self.request("PUT", _with_query(location, {"digest": digest}),
                      {"Content-Length": "0"}, b"", scope=scope, ok=(201,))
@@ -527,60 +536,6 @@ class Pulled:
     skipped: list[str] = field(default_factory=list)
 
 
-class _Progress:
-    """Per-layer progress: a redrawn block of bars on a terminal, plain lines otherwise."""
-
-    def __init__(self, say: Say | None, tty: bool) -> None:
-        self.say, self.tty = say, tty and say is not None
-        self.lock = threading.Lock()
-        self.rows: dict[str, list] = {}
-        self.order: list[str] = []
-        self.drawn = 0
-        self.last = 0.0
-        self.t0 = time.monotonic()
-
-    def add(self, key: str, total: int) -> None:
-        with self.lock:
-            self.rows[key] = [0, total, "waiting"]
-            self.order.append(key)
-
-    def advance(self, key: str, n: int) -> None:
-        with self.lock:
-            self.rows[key][0] += n
-            self.rows[key][2] = "downloading"
-            self._draw()
-
-    def state(self, key: str, what: str) -> None:
-        with self.lock:
-            self.rows[key][2] = what
-            if not self.tty and self.say and what in ("done", "exists", "already exists"):
-                self.say(f"{key}: {what}")
-            self._draw(force=True)
-
-    def _draw(self, force: bool = False) -> None:
-        if not self.tty:
-            return
-        import sys
-        from rocker.util.units import format_size
-        now = time.monotonic()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        out = []
-        if self.drawn:
-            out.append(f"\033[{self.drawn}A")
-        for key in self.order:
-            done, total, what = self.rows[key]
-            frac = min(1.0, done / total) if total else 1.0
-            speed = done / max(0.001, now - self.t0)
-            bar = "#" * int(frac * 24)
-            out.append(f"\r{key}: [{bar:<24}] {format_size(done)}/{format_size(total)} "
-                       f"{format_size(int(speed))}/s {what}\033[K\n")
-        sys.stderr.write("".join(out))
-        sys.stderr.flush()
-        self.drawn = len(self.order)
-
-
 def pull(store: Any, name: str, *, platform: str | None = None, tls_verify: bool = True,
          say: Say | None = None, tty: bool = False) -> Pulled:
     """Pull `name` (`[registry/]path[:tag][@digest]`) into the store."""
@@ -620,7 +575,9 @@ def pull(store: Any, name: str, *, platform: str | None = None, tls_verify: bool
     refs = [ref.local()] if ref.tag else []
     digests = [f"{ref.name}@{top_digest}"]
     meta = {"manifest": {"digest": digest, "mediaType": man.media_type, "size": len(data),
-                         "repository": f"{ref.registry}/{ref.path}"}}
+                         "repository": f"{ref.registry}/{ref.path}"},
+            # a pulled image's source identity is the digest it was pulled by (stacks pin it)
+            "source": {"digest": top_digest, "changes": []}}
     image_id = oci.sha256_digest(config)
     todo = [(i, ld, diff_ids[i]) for i, ld in enumerate(man.layers)
             if not store.has_layer(diff_ids[i])]
@@ -630,7 +587,8 @@ def pull(store: Any, name: str, *, platform: str | None = None, tls_verify: bool
         img = store.register_image(config, [], refs=refs, digests=digests, meta=meta)
         _remember_sources(store, ref, man, diff_ids)
         return Pulled(img, shown, top_digest, 0, "up to date", chosen)
-    prog = _Progress(say, tty)
+    from rocker.images.progress import LayerBars
+    prog = LayerBars(say, tty)
     for i, ld, diff in todo:
         prog.add(ld.digest[7:19], ld.size)
     for i, ld in enumerate(man.layers):
@@ -683,6 +641,18 @@ def pull(store: Any, name: str, *, platform: str | None = None, tls_verify: bool
     return Pulled(img, shown, top_digest, len(staged), "downloaded", chosen)
 
 
+def remote_digest(name: str, tls_verify: bool = True) -> str:
+    """The digest a registry's tag points at now (the manifest or index digest), verified."""
+    ref = parse_reference(name)
+    if ref.digest:
+        return ref.digest
+    client = Client(ref, tls_verify=tls_verify)
+    try:
+        return client.manifest(ref.tag or "latest")[2]
+    finally:
+        client.close()
+
+
 def _remember_sources(store: Any, ref: Reference, man: oci.Manifest, diff_ids: list) -> None:
     """Note in each layer's record which repository has its blob (push mounts from there)."""
     from rocker.state.store import write_json
@@ -707,7 +677,7 @@ def _remember_sources(store: Any, ref: Reference, man: oci.Manifest, diff_ids: l
 # --------------------------------------------------------------------------- push
 
 def push(store: Any, local: str, target: str | None = None, *, tls_verify: bool = True,
-         chunk: int = CHUNK, say: Say | None = None) -> tuple[str, str]:
+         chunk: int = CHUNK, say: Say | None = None, tty: bool = False) -> tuple[str, str]:
     """Push the local image `local` as `target` (default: `local` itself). Returns
     (reference pushed, manifest digest)."""
     from rocker.images.archive import export_layers
@@ -718,14 +688,19 @@ def push(store: Any, local: str, target: str | None = None, *, tls_verify: bool 
         raise InvalidInput(f"cannot push to a digest reference ({ref}): name a tag")
     client = Client(ref, tls_verify=tls_verify, say=say)
     config, layers = export_layers(store, img)
+    from rocker.images.progress import LayerBars
+    bars = LayerBars(say, tty, "uploading")
+    for x in layers:
+        bars.add(x["digest"][7:19], x["size"])
     try:
         for x in layers:
             prefix = f"{ref.registry}/"
             mounts = [s[len(prefix):] for s in store.layer_info(x["stored"]).get("sources", [])
                       if isinstance(s, str) and s.startswith(prefix)]
-            how = client.upload(x["path"], None, x["digest"], x["size"], mounts, chunk)
-            if say:
-                say(f"{x['digest'][7:19]}: {how}")
+            key = x["digest"][7:19]
+            how = client.upload(x["path"], None, x["digest"], x["size"], mounts, chunk,
+                                progress=bars.counter(key))
+            bars.state(key, how)
         how = client.upload(None, config, oci.sha256_digest(config), len(config))
         if say:
             say(f"config {oci.sha256_digest(config)[7:19]}: {how}")

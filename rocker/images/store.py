@@ -50,6 +50,8 @@ GOOD_COPY = ".good"   # repositories.json.good: the last table rocker wrote (for
 LAYER_JSON = "layer.json"
 DIFF = "diff"
 BLOB = "blob"
+OVERLAY_MAX_LAYERS = 500     # the kernel's OVL_MAX_STACK
+SHORT_LINKS_ABOVE = 3000     # bytes of lowerdir paths before short links are used
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "Cmd": None,
@@ -467,15 +469,49 @@ class ImageStore:
         return out
 
     def layer_dirs(self, img: Image) -> list[str]:
-        """Absolute layer folders, TOP first: ready for overlay `lowerdir=a:b:c`."""
+        """Absolute layer folders, TOP first: ready for overlay `lowerdir=a:b:c`.
+
+        overlayfs stacks at most OVERLAY_MAX_LAYERS lower layers, and the mount options fit
+        in one page: an image with many layers gets short links instead
+        (`images/l/<16 hex>` -> `../layers/<hex>/diff`), which the launcher's relative
+        lowerdir (paths relative to their common folder) turns into 17 bytes a layer."""
+        layers = list(dict.fromkeys(reversed(img.layers)))   # a repeated layer: once
+        if len(layers) > OVERLAY_MAX_LAYERS:
+            raise InvalidInput(f"image {img.short_id} has {len(layers)} layers; overlayfs "
+                               f"stacks at most {OVERLAY_MAX_LAYERS}: flatten it (rocker "
+                               "export a container of it, then rocker import)")
         dirs = []
-        for diff_id in reversed(img.layers):
+        for diff_id in layers:
             d = os.path.join(self.layer_path(diff_id), DIFF)
             if not os.path.isfile(os.path.join(self.layer_path(diff_id), LAYER_JSON)) or \
                     not os.path.isdir(d):
                 raise CorruptRecord(f"image {img.short_id}: layer {diff_id} is missing")
             dirs.append(d)
+        if sum(len(d) + 1 for d in dirs) > SHORT_LINKS_ABOVE:
+            dirs = [self._short_link(diff_id) for diff_id in layers]
         return dirs
+
+    def _short_link(self, diff_id: str) -> str:
+        links = os.path.join(self.root, "l")
+        os.makedirs(links, mode=0o700, exist_ok=True)
+        h = diff_id[len(ID_PREFIX):]
+        target = os.path.join("..", "layers", h, DIFF)
+        for n in (16, 32, 64):
+            link = os.path.join(links, h[:n])
+            try:
+                if os.readlink(link) == target:
+                    return link
+                continue           # another layer has these digits
+            except FileNotFoundError:
+                tmp = f"{link}.tmp-{os.getpid()}"
+                try:
+                    os.symlink(target, tmp)
+                    os.rename(tmp, link)
+                except FileExistsError:
+                    pass
+                if os.readlink(link) == target:
+                    return link
+        raise CorruptRecord(f"cannot make a short link for layer {diff_id}")
 
     # ------------------------------------------------------------------ temp folders
 
@@ -632,6 +668,43 @@ class ImageStore:
                 os.close(fd)
         return freed
 
+    def prune_layers(self) -> list[tuple[str, int]]:
+        """Remove layers no image names (left by a crash between the layer's rename and the
+        config's write), under the store's lock: [(diff_id, bytes)]."""
+        from rocker.images.extract import remove_tree
+        gone: list[tuple[str, int]] = []
+        doomed: list[str] = []
+
+        def fn(old: Any) -> dict:
+            used: set[str] = set()
+            for image_id in self.image_ids():
+                used.update(self._layers_of(image_id) or [])
+            try:
+                names = os.listdir(self.layers_root)
+            except FileNotFoundError:
+                names = []
+            for n in names:
+                diff_id = ID_PREFIX + n
+                if not full_hex(n) or diff_id in used:
+                    continue
+                try:
+                    size = int((read_json(os.path.join(self.layers_root, n, LAYER_JSON))
+                                or {}).get("size") or 0)
+                except (OSError, CorruptRecord, AttributeError, ValueError):
+                    size = 0
+                trash = self._new_tmp("delete")
+                os.rename(os.path.join(self.layers_root, n), os.path.join(trash, "layer"))
+                doomed.append(trash)
+                gone.append((diff_id, size))
+            return {"refs": self._refs_of(old), "digests": self._digests_of(old)}
+
+        self._ensure()
+        self.prune_tmp()
+        self._update_refs(fn)
+        for d in doomed:
+            remove_tree(d)
+        return gone
+
     def has_layer(self, diff_id: str) -> bool:
         """Whether the layer is complete in the store (a pull or load can skip it)."""
         return self._layer_complete(diff_id)
@@ -708,8 +781,8 @@ class ImageStore:
                                    f"({size} bytes, {blob.get('size')} expected): corrupt or "
                                    "tampered")
             if expect_diff_id is not None and info.diff_id != expect_diff_id:
-                raise InvalidInput(f"layer {blob['digest'][:19]}: its content is "
-                                   f"{info.diff_id[:19]}, the image config says "
+                raise InvalidInput(f"layer {blob['digest'][:19]}: its uncompressed content "
+                                   f"is {info.diff_id[:19]}, the image config says "
                                    f"{expect_diff_id[:19]} (corrupt or tampered layer)")
             if move:
                 os.rename(path, os.path.join(staging, BLOB))
@@ -929,7 +1002,15 @@ class ImageStore:
                 raise NotFound(f"no such image: {ref_or_id}")
             mine = sorted(r for r, v in table.items() if v == image_id)
             short = image_id[7:19]
-            if by_ref is not None:
+            if by_ref is not None and "@" in by_ref:   # a digest reference
+                dtable = self._digests_of(old)
+                if dtable.get(by_ref) != image_id:
+                    raise NotFound(f"no such image: {ref_or_id}")
+                if mine or sum(v == image_id for v in dtable.values()) > 1:
+                    del dtable[by_ref]
+                    out.append(("Untagged", by_ref))
+                    return {"refs": table, "digests": dtable}
+            elif by_ref is not None:
                 if table.get(by_ref) != image_id:
                     raise NotFound(f"no such image: {ref_or_id}")
                 if len(mine) > 1:
@@ -946,8 +1027,14 @@ class ImageStore:
             for r in mine:
                 del table[r]
                 out.append(("Untagged", r))
-            if users:
-                return {"refs": table}   # forced: the containers keep the image data
+            left = {}
+            for r, v in sorted(self._digests_of(old).items()):
+                if v == image_id:
+                    out.append(("Untagged", r))
+                else:
+                    left[r] = v
+            if users:   # forced: the containers keep the image data
+                return {"refs": table, "digests": left}
             layers = self._layers_of(image_id)
             os.unlink(self.config_path(image_id))
             try:

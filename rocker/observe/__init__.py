@@ -29,6 +29,7 @@ from rocker.plan.model import (
     ObservedContainer,
     ObservedImage,
     ObservedNetwork,
+    ObservedVolume,
     ObservedState,
 )
 from rocker.states import EXITED, REMOVING, UP
@@ -59,10 +60,14 @@ def _container(rec: dict, layout_cache: list, net_state: dict | None = None
     status = st.get("status", "created")
     limits = None
     attachments: tuple[ObservedAttachment, ...] = ()
+    netns = None
     if status in UP:
         limits = _live_limits(rec["id"], layout_cache)
+        pid = (rec.get("state") or {}).get("pid")
         if net_state is not None and st.get("alive"):
-            attachments = _attachments(rec, (rec.get("state") or {}).get("pid"), net_state)
+            attachments = _attachments(rec, pid, net_state)
+        if st.get("alive") and pid:
+            netns = _netns(pid)
     owner = rec.get("stack") or {}
     deps = owner.get("depends_on") or {}
     health = (st.get("health") or {}).get("status") if status != EXITED else None
@@ -74,7 +79,15 @@ def _container(rec: dict, layout_cache: list, net_state: dict | None = None
         oom_killed=bool(st.get("oom_killed")), evidence=st.get("evidence"), health=health,
         limits_in_force=limits, image_id=rec.get("image_id"),
         depends_on=tuple(sorted(deps.items())) if isinstance(deps, dict) else (),
-        unsupervised=bool(st.get("unsupervised")), attachments=attachments)
+        unsupervised=bool(st.get("unsupervised")), attachments=attachments, netns=netns)
+
+
+def _netns(pid: int) -> int | None:
+    """The inode of process `pid`'s network namespace (None when it cannot be read)."""
+    try:
+        return os.stat(f"/proc/{int(pid)}/ns/net").st_ino
+    except (OSError, ValueError):
+        return None
 
 
 def _links(net_state: dict) -> dict[str, str | None]:
@@ -149,6 +162,15 @@ def _networks(net_state: dict, stack: str, names: Iterable[str]) -> dict[str, Ob
             bridge_present=bool(bridge) and bridge in _links(net_state),
             users=tuple(users.get(name, ())))
     return out
+
+
+def _volumes(paths: Paths, stack: str, names: Iterable[str]) -> dict[str, ObservedVolume]:
+    """The volumes the stack wants or owns, as recorded (a deleted one is simply absent)."""
+    from rocker.volumes import store
+    wanted = set(names)
+    return {v["Name"]: ObservedVolume(name=v["Name"], labels=dict(v.get("Labels") or {}),
+                                      stack=v.get("Stack"))
+            for v in store.list_all(paths) if v["Name"] in wanted or v.get("Stack") == stack}
 
 
 def _net_state(paths: Paths) -> dict | None:
@@ -273,6 +295,8 @@ def observe(paths: Paths, desired: DesiredState) -> ObservedState:
         if net_state is not None else {}
     return ObservedState(images=_images(paths, refs, sources), containers=containers,
                          interrupted=interrupted, networks=networks,
+                         volumes=_volumes(paths, desired.stack,
+                                          [v.name for v in desired.volumes]),
                          cgroup_version=_cgroup_version(layout),
                          page_size=os.sysconf("SC_PAGE_SIZE"))
 
@@ -282,5 +306,6 @@ def observe_stack(paths: Paths, stack: str) -> ObservedState:
     containers, layout, interrupted = _containers(paths, stack, set(), net_state)
     networks = _networks(net_state, stack, ()) if net_state is not None else {}
     return ObservedState(containers=containers, interrupted=interrupted, networks=networks,
+                         volumes=_volumes(paths, stack, ()),
                          cgroup_version=_cgroup_version(layout),
                          page_size=os.sysconf("SC_PAGE_SIZE"))

@@ -25,6 +25,7 @@ class DesiredImage:
     digest: str                    # sha256 of the tar's bytes
     changes: tuple[str, ...] = ()
     changes_key: str = "[]"        # the changes in canonical form (rocker.images.store)
+    pull: str = ""                 # pulled, not imported: the reference (digest: `digest`)
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -62,11 +63,23 @@ class DesiredNetwork:
 
 
 @dataclass(frozen=True)
+class DesiredVolume:
+    """A named volume of the stack: `name` is the host's name (`<stack>_<key>`), unless
+    external."""
+
+    name: str
+    key: str                       # the key under `volumes:`
+    labels: Mapping[str, str] = field(default_factory=dict)
+    external: bool = False         # made outside the stack: used, never created or removed
+
+
+@dataclass(frozen=True)
 class DesiredState:
     stack: str
     images: tuple[DesiredImage, ...] = ()
     containers: tuple[DesiredContainer, ...] = ()
     networks: tuple[DesiredNetwork, ...] = ()
+    volumes: tuple[DesiredVolume, ...] = ()
     source: str = ""               # the stack file (for error messages)
     lines: Mapping[str, int] = field(default_factory=dict)   # field path -> YAML line
 
@@ -117,6 +130,13 @@ class ObservedNetwork:
 
 
 @dataclass(frozen=True)
+class ObservedVolume:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    stack: str | None = None       # owner stack, None when made by `volume create` or `run -v`
+
+
+@dataclass(frozen=True)
 class ObservedAttachment:
     """A running container's link to one network, as the kernel shows it."""
 
@@ -150,6 +170,7 @@ class ObservedContainer:
     image_identity: tuple[str, str] | None = None  # that image's source identity, if known
     unsupervised: bool = False     # running, but its monitor is gone (no logs, restarts, health)
     attachments: tuple[ObservedAttachment, ...] = ()   # running bridge-mode containers only
+    netns: int | None = None       # the inode of a running container's network namespace
 
 
 @dataclass(frozen=True)
@@ -160,6 +181,7 @@ class ObservedState:
     # holding one of its names; the plan finishes them first
     interrupted: tuple[ObservedContainer, ...] = ()
     networks: Mapping[str, ObservedNetwork] = field(default_factory=dict)   # by name
+    volumes: Mapping[str, ObservedVolume] = field(default_factory=dict)     # by name
     cgroup_version: int = 1
     page_size: int = 4096
 
@@ -200,6 +222,13 @@ class ImportImage(Action):
     @property
     def target(self) -> str:
         return f"image {self.name}"
+
+
+@dataclass(frozen=True)
+class PullImage(ImportImage):
+    """An image pulled from a registry at the digest the plan pinned (`image.digest`)."""
+
+    kind = "pull"
 
 
 @dataclass(frozen=True)
@@ -250,7 +279,8 @@ class Start(Action):
 
 @dataclass(frozen=True)
 class Restart(Start):
-    """Stop and start a container that runs unsupervised (its monitor is gone)."""
+    """Stop and start a running container: it runs unsupervised (its monitor is gone), its
+    links drifted, or the namespace it joins (`container:NAME`) is made anew."""
 
     kind = "restart"
 
@@ -312,8 +342,13 @@ class UpdateNetwork(Action):
 
 @dataclass(frozen=True)
 class RemoveNetwork(Action):
+    """Remove a network the stack no longer has: last, or first when a new network of the
+    file takes over its subnet (then its members, which the plan replaces onto other
+    networks, are removed with it first)."""
+
     kind = "remove"
     id: str = ""
+    members: tuple[str, ...] = ()  # ids of the stack's containers on it (removed first)
 
     @property
     def target(self) -> str:
@@ -321,6 +356,43 @@ class RemoveNetwork(Action):
 
 
 NETWORK_ACTIONS = (CreateNetwork, ReplaceNetwork, UpdateNetwork, RemoveNetwork)
+
+
+@dataclass(frozen=True)
+class CreateVolume(Action):
+    kind = "create"
+    volume: DesiredVolume | None = None
+
+    @property
+    def target(self) -> str:
+        return f"volume {self.name}"
+
+
+@dataclass(frozen=True)
+class UpdateVolume(Action):
+    """Only the record changes: labels, or the owner (adopted with --adopt)."""
+
+    kind = "update"
+    volume: DesiredVolume | None = None
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def target(self) -> str:
+        return f"volume {self.name}"
+
+
+@dataclass(frozen=True)
+class RemoveVolume(Action):
+    """Only with `apply --prune-volumes` or `delete --volumes`: its data goes with it."""
+
+    kind = "remove"
+
+    @property
+    def target(self) -> str:
+        return f"volume {self.name}"
+
+
+VOLUME_ACTIONS = (CreateVolume, UpdateVolume, RemoveVolume)
 
 # How each kind counts in the summary, strongest first for an object with several actions.
 CATEGORY = {"create": "add", "replace": "replace", "remove": "remove", "update": "change",
@@ -333,6 +405,7 @@ class Plan:
     stack: str
     actions: tuple[Action, ...] = ()
     source: str = ""
+    notes: tuple[str, ...] = ()    # what the plan leaves alone on purpose (volumes with data)
 
     def is_empty(self) -> bool:
         return not self.actions

@@ -11,7 +11,8 @@ Symbols (docs/stacks.md):
     =    adopt (take over an identical container the stack did not own)
     -    remove
 Networks take the same symbols: + create, ~ update (labels, owner), -/+ replace (subnet,
-gateway, internal changed), - remove.
+gateway, internal changed), - remove; volumes + create, ~ update, - remove (only when asked:
+a volume kept with its data is a `Note:` line under the plan).
 
 Secret-looking environment values (the variable's name contains PASSWORD, TOKEN, SECRET or KEY,
 any case) are shown as `(sensitive)` in both forms.
@@ -30,24 +31,29 @@ from rocker.plan.model import (
     Change,
     Create,
     CreateNetwork,
+    CreateVolume,
     ImportImage,
     Plan,
     Remove,
     RemoveNetwork,
+    RemoveVolume,
     Replace,
     ReplaceNetwork,
     Start,
     Update,
     UpdateNetwork,
+    UpdateVolume,
 )
 from rocker.plan.planner import config_changes
 
 SENSITIVE = "(sensitive)"
 _SECRET_RE = re.compile(r"PASSWORD|TOKEN|SECRET|KEY", re.IGNORECASE)
 
-SYMBOL = {"import": "+", "reimport": "~", "create": "+", "update": "~", "replace": "-/+",
+SYMBOL = {"import": "+", "reimport": "~", "pull": "+", "repull": "~", "create": "+",
+          "update": "~", "replace": "-/+",
           "start": ">", "restart": ">", "adopt": "=", "remove": "-"}
-VERB = {"import": "import image", "reimport": "re-import image", "create": "create",
+VERB = {"import": "import image", "reimport": "re-import image", "pull": "pull image",
+        "repull": "pull image", "create": "create",
         "update": "update in place", "replace": "replace", "start": "start",
         "restart": "restart", "adopt": "adopt", "remove": "remove"}
 _COLOR = {"+": "32", "~": "33", "-/+": "35", ">": "36", "=": "34", "-": "31"}
@@ -107,7 +113,7 @@ def _change_line(ch: Change, width: int) -> str:
 def _style(a: Action) -> str:
     """The symbol / verb key: a re-import (the reference exists) is a change, shown `~`."""
     if isinstance(a, ImportImage) and a.old_id is not None:
-        return "reimport"
+        return "repull" if a.kind == "pull" else "reimport"
     return a.kind
 
 
@@ -115,7 +121,8 @@ def render_action(a: Action, color: bool = False) -> list[str]:
     style = _style(a)
     sym = SYMBOL[style]
     kind, what = a.target.split(" ", 1)
-    head = f"{sym} {VERB[style]} {'network ' if kind == 'network' else ''}{_bold(what, color)}"
+    head = (f"{sym} {VERB[style]} {kind + ' ' if kind in ('network', 'volume') else ''}"
+            f"{_bold(what, color)}")
     lines: list[str] = []
     ind = "      "
     if isinstance(a, ImportImage):
@@ -130,13 +137,11 @@ def render_action(a: Action, color: bool = False) -> list[str]:
     elif isinstance(a, CreateNetwork):
         for k, v in _network_fields(a.network):
             lines.append(f"{ind}{(k + ':').ljust(9)} {fmt(v)}")
-    elif isinstance(a, (ReplaceNetwork, UpdateNetwork)):
+    elif isinstance(a, (RemoveNetwork, RemoveVolume)):
         head += f"  ({a.reason})"
-        w = max((len(c.path) for c in a.changes), default=0)
-        for ch in a.changes:
-            lines.append(ind + _change_line(ch, w))
-    elif isinstance(a, RemoveNetwork):
-        head += f"  ({a.reason})"
+    elif isinstance(a, CreateVolume):
+        for k, v in sorted(a.volume.labels.items()):
+            lines.append(f"{ind}labels.{k}: {fmt(v)}")
     elif isinstance(a, Create):
         changes = created_fields(dict(a.container.config))
         w = max([len(c.path) for c in changes] + [10 if a.container.depends_on else 0])
@@ -145,7 +150,7 @@ def render_action(a: Action, color: bool = False) -> list[str]:
         if a.container.depends_on:
             deps = ", ".join(f"{s} ({c})" for s, c in a.container.depends_on)
             lines.append(f"{ind}{'depends_on:'.ljust(w + 1)} {deps}")
-    elif isinstance(a, (Replace, Update)):
+    elif isinstance(a, (Replace, Update, ReplaceNetwork, UpdateNetwork, UpdateVolume)):
         head += f"  ({a.reason})"
         w = max((len(c.path) for c in a.changes), default=0)
         for ch in a.changes:
@@ -183,13 +188,14 @@ def summary_line(plan: Plan) -> str:
 
 
 def render_text(plan: Plan, color: bool = False) -> str:
+    notes = [f"Note: {n}" for n in plan.notes]
     if plan.is_empty():
-        return summary_line(plan) + "\n"
+        return "\n".join([summary_line(plan)] + notes) + "\n"
     src = f" ({plan.source})" if plan.source else ""
     out = [f"Stack {plan.stack}{src}:", ""]
     for a in plan.actions:
         out.extend(render_action(a, color))
-    out += ["", _bold(summary_line(plan), color)]
+    out += [""] + notes + [_bold(summary_line(plan), color)]
     return "\n".join(out) + "\n"
 
 
@@ -211,6 +217,11 @@ def action_json(a: Action) -> dict:
         d["changes"] = [_change_json(c) for c in a.changes]
     elif isinstance(a, RemoveNetwork):
         d["id"] = a.id
+    elif isinstance(a, CreateVolume):
+        d["fields"] = [{"field": f"labels.{k}", "value": v}
+                       for k, v in sorted(a.volume.labels.items())]
+    elif isinstance(a, UpdateVolume):
+        d["changes"] = [_change_json(c) for c in a.changes]
     elif isinstance(a, Create):
         d["service"] = a.container.service
         d["fields"] = [{"field": c.path, "value": mask(c.path, c.new)}
@@ -237,6 +248,7 @@ def to_json(plan: Plan) -> dict:
     add, change, replace, remove = plan.summary()
     return {"stack": plan.stack, "source": plan.source, "changes": not plan.is_empty(),
             "summary": {"add": add, "change": change, "replace": replace, "remove": remove},
+            "notes": list(plan.notes),
             "actions": [action_json(a) for a in plan.actions]}
 
 

@@ -118,7 +118,9 @@ def build(paths: Paths, rec: dict, layout, net_peer: tuple[str, int] | None = No
     cid, cfg, proc = rec["id"], rec["config"], rec["process"]
     rundir = paths.container_rundir(cid)
     mode = cfg.get("network_mode") or "bridge"
-    etc_dir = paths.container_rundir(net_peer[0]) if net_peer else rundir
+    # resolved: the launcher opens bind sources without following any symlink (the default
+    # runroot /var/run/rocker is one, /var/run -> /run)
+    etc_dir = os.path.realpath(paths.container_rundir(net_peer[0]) if net_peer else rundir)
     namespaces = []
     for t in ocispec.NAMESPACE_TYPES:
         if t == "network" and mode == "host":

@@ -217,25 +217,25 @@ def copy(paths: Paths, src: str, dst: str) -> None:
             copy_out(root_fd, spath, dpath)
         else:
             copy_in(root_fd, spath, dpath)
-    rec = records.load(paths, cid)
-    fd = _running_root(rec)
-    if fd is not None:
-        try:
-            _as_error(work, fd)
-        finally:
-            os.close(fd)
+    if _in_running(records.load(paths, cid), work):
         return
     from rocker.state.store import flocked
     with flocked(os.path.join(paths.container_dir(cid), "start.lock"), timeout=60):
         rec = records.load(paths, cid)
-        fd = _running_root(rec)   # started meanwhile
-        if fd is not None:
-            try:
-                _as_error(work, fd)
-            finally:
-                os.close(fd)
-            return
-        _in_private_namespace(paths, rec, work)
+        if not _in_running(rec, work):   # it may have started meanwhile
+            _in_private_namespace(paths, rec, work)
+
+
+def _in_running(rec: dict, work) -> bool:
+    """Copy through the root of the running container `rec`; False if it does not run."""
+    fd = _running_root(rec)
+    if fd is None:
+        return False
+    try:
+        _as_error(work, fd)
+    finally:
+        os.close(fd)
+    return True
 
 
 def _as_error(work, fd: int) -> None:

@@ -88,7 +88,46 @@ def container_spec(config: dict, stack: str | None = None) -> dict[str, Any]:
             continue
         if row.kind == "ports":
             value = [_port(m) for m in value]
+        if row.kind == "mounts":
+            value = [_mount(m, stack) for m in value]
+        if row.kind == "tmpfs":
+            value = [f"{t}:{o}" if o else t for t, o in value.items()]
         out[row.stack] = _stack_value(row, value)
+    return out
+
+
+def volume_key(name: str, stack: str | None) -> str:
+    """A host volume's key in the stack file: `<stack>_data` -> data; others by name."""
+    return name[len(stack) + 1:] if stack and name.startswith(stack + "_") else name
+
+
+def _mount(m: dict, stack: str | None) -> Any:
+    """A recorded mount -> the file's short form where it says the same (a -v bind makes a
+    missing folder, as the short form does), else the long form."""
+    ro = ":ro" if m.get("readonly") else ""
+    if m["type"] == "volume" and not m.get("labels"):
+        src = volume_key(m["source"], stack) if m["source"] else ""
+        opts = ",".join(o for o in (ro[1:], "nocopy" if m.get("nocopy") else "") if o)
+        return f"{src}:{m['target']}" + (f":{opts}" if opts else "") if src else \
+            (m["target"] if not opts else {"type": "volume", "target": m["target"],
+                                           "read_only": bool(ro),
+                                           "volume": {"nocopy": bool(m.get("nocopy"))}})
+    if m["type"] == "bind" and m.get("create_host_path") and not m.get("nonrecursive"):
+        opts = ",".join(o for o in (ro[1:], m.get("propagation") or "") if o)
+        return f"{m['source']}:{m['target']}" + (f":{opts}" if opts else "")
+    out: dict[str, Any] = {"type": m["type"], "target": m["target"]}
+    if m.get("source"):
+        out["source"] = volume_key(m["source"], stack) if m["type"] == "volume" else m["source"]
+    if m.get("readonly"):
+        out["read_only"] = True
+    if m.get("propagation"):
+        out["bind"] = {"propagation": m["propagation"]}
+    if m.get("nocopy"):
+        out["volume"] = {"nocopy": True}
+    if m.get("tmpfs_size") is not None or m.get("tmpfs_mode") is not None:
+        out["tmpfs"] = {k: (v if k == "size" else format(v, "o"))
+                        for k, v in (("size", m.get("tmpfs_size")), ("mode", m.get("tmpfs_mode")))
+                        if v is not None}
     return out
 
 
@@ -97,22 +136,26 @@ def _top_networks(containers: dict[str, dict], stack: str | None,
     """The stack's `networks:` for what its members use: its own (subnet, internal, labels as
     recorded) and, as external, the others (`bridge` is implicit)."""
     out: dict[str, Any] = {}
-    for spec in containers.values():
-        nets = spec.get("networks") or []
-        for key in nets:
-            if key in out or key in ("default", "bridge"):
-                continue
-            name = f"{stack}_{key}" if stack else key
-            rec = records.get(name)
-            if rec is None or (rec.get("stack") != stack or not stack):
+    keys = [k for spec in containers.values() for k in spec.get("networks") or ["default"]]
+    for key in keys:
+        if key in out or key == "bridge":
+            continue
+        name = f"{stack}_{key}" if stack else key
+        rec = records.get(name) or records.get(key)
+        if rec is None or (rec.get("stack") != stack or not stack):
+            if key != "default":
                 out[key] = {"external": True}
-                continue
-            one: dict[str, Any] = {"subnet": rec["subnet"], "gateway": rec["gateway"]}
-            if rec.get("internal"):
-                one["internal"] = True
-            if rec.get("labels"):
-                one["labels"] = dict(rec["labels"])
-            out[key] = one
+            continue
+        one: dict[str, Any] = {"subnet": rec["subnet"], "gateway": rec["gateway"]}
+        if rec.get("internal"):
+            one["internal"] = True
+        if rec.get("labels"):
+            one["labels"] = dict(rec["labels"])
+        if rec["name"] != f"{stack}_{key}":
+            one["name"] = rec["name"]
+        if key == "default" and len(one) == 2:
+            continue   # the stack's default network as any apply makes it
+        out[key] = one
     return out
 
 
@@ -129,8 +172,12 @@ def stack_from_records(recs: Iterable[dict], name: str | None = None,
         if svc in containers:
             continue
         spec = container_spec(rec.get("config") or {}, owner.get("name") or name)
-        if not owner.get("service") and rec.get("name"):
-            # a container of no stack keeps its name, so `apply --adopt` takes it over as is
+        stack = owner.get("name") or name
+        replica = owner.get("replica") or ""
+        scoped = f"{stack}-{svc}-{replica.rsplit('-', 1)[-1]}" if replica else None
+        if rec.get("name") and rec["name"] != scoped:
+            # a container of no stack, or a member with a fixed name, keeps its name (so
+            # `apply --adopt` takes a container of no stack over as is)
             spec["container_name"] = rec["name"]
         deps = owner.get("depends_on") or {}
         if deps:
@@ -144,11 +191,27 @@ def stack_from_records(recs: Iterable[dict], name: str | None = None,
         data["name"] = name
     data["containers"] = containers
     stacks = {(r.get("stack") or {}).get("name") for r in recs}
-    nets = _top_networks(containers, stacks.pop() if len(stacks) == 1 else name,
-                         networks or {})
+    owner_stack = stacks.pop() if len(stacks) == 1 else name
+    nets = _top_networks(containers, owner_stack, networks or {})
     if nets:
         data["networks"] = nets
+    vols = _top_volumes(recs, owner_stack)
+    if vols:
+        data["volumes"] = vols
     return data
+
+
+def _top_volumes(recs: list[dict], stack: str | None) -> dict[str, Any]:
+    """The stack's `volumes:` for the named volumes its members mount: `<stack>_<key>` ones
+    by key, the others as external (made outside the stack)."""
+    out: dict[str, Any] = {}
+    for rec in recs:
+        for m in (rec.get("config") or {}).get("mounts") or []:
+            if m["type"] != "volume" or not m["source"]:
+                continue
+            key = volume_key(m["source"], stack)
+            out[key] = None if key != m["source"] else {"external": True}
+    return out
 
 
 def dump_text(data: dict, fmt: str = "yaml") -> str:

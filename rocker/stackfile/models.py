@@ -28,14 +28,28 @@ class _Strict(BaseModel):
 
 
 class ImageSpec(_Strict):
-    """An image imported from a tar; re-imported when the tar's bytes change."""
+    """An image imported from a tar (re-imported when the tar's bytes change), or pulled from a
+    registry (`pull: REF`, its digest pinned in the plan: pulled again when the tag moves)."""
 
-    import_: str = Field(alias="import", description="Path of the tar, relative to the stack "
-                                                     "file.")
+    import_: Optional[str] = Field(None, alias="import", description="Path of the tar, "
+                                                                     "relative to the stack "
+                                                                     "file.")
+    pull: Optional[str] = Field(None, description="A registry reference to pull instead "
+                                                  "([registry/]name[:tag][@digest]).")
+    pull_policy: Literal["missing", "always"] = Field(
+        "missing", description="missing: the digest the store has for the tag is kept; "
+                               "always: the registry is asked for the tag's digest each time.")
     tag: Optional[str] = Field(None, description="Tag of the reference (default: latest); the "
                                                  "reference is <key>:<tag>.")
     changes: list[str] = Field(default_factory=list,
                                description="Dockerfile-like changes (CMD, ENV, WORKDIR...).")
+
+    @field_validator("pull")
+    @classmethod
+    def _one_source(cls, v, info):
+        if v is not None and info.data.get("import_") is not None:
+            raise ValueError("give either import or pull, not both")
+        return v
 
 
 class HealthcheckSpec(_Strict):
@@ -81,6 +95,45 @@ class NetworkSpec(_Strict):
                                                   "external).")
 
 
+class VolumeSpec(_Strict):
+    """A named volume the stack owns (created by apply; removed only when asked: `apply
+    --prune-volumes`, `delete --volumes`)."""
+
+    labels: Union[dict[str, Scalar], list[str]] = Field(default_factory=dict)
+    external: bool = Field(False, description="Made outside the stack (`rocker volume "
+                                              "create`): used, never created or removed.")
+    name: Optional[str] = Field(None, description="The volume's name on the host (default: "
+                                                  "<stack>_<key>; the key itself when "
+                                                  "external).")
+
+
+class _BindOpts(_Strict):
+    propagation: Optional[str] = None
+    create_host_path: Optional[bool] = None
+
+
+class _VolumeOpts(_Strict):
+    nocopy: Optional[bool] = None
+
+
+class _TmpfsOpts(_Strict):
+    size: Optional[Union[str, int]] = None
+    mode: Optional[Union[str, int]] = None
+
+
+class MountSpec(_Strict):
+    """A mount in the long syntax."""
+
+    type: Literal["volume", "bind", "tmpfs"] = "volume"
+    source: Optional[str] = Field(None, description="A key under `volumes:`, a host path "
+                                                    "(relative: to the stack file), or none.")
+    target: str
+    read_only: bool = False
+    bind: Optional[_BindOpts] = None
+    volume: Optional[_VolumeOpts] = None
+    tmpfs: Optional[_TmpfsOpts] = None
+
+
 _KIND_TYPES: dict[str, tuple] = {  # a field's kind (rocker.fields) -> its type in the file
     "image": (str, {}),
     "command": (Optional[Union[list[Scalar], str]], {}),
@@ -109,6 +162,9 @@ _KIND_TYPES: dict[str, tuple] = {  # a field's kind (rocker.fields) -> its type 
     "domains": (Optional[Union[list[str], str]], {}),
     "dnsopts": (Optional[Union[list[str], str]], {}),
     "hosts": (Optional[Union[list[str], dict[str, str]]], {}),
+    "mounts": (Optional[list[Union[str, MountSpec]]], {}),
+    "tmpfs": (Optional[Union[list[str], str]], {}),
+    "volumes_from": (Optional[list[str]], {}),
 }
 
 
@@ -158,6 +214,8 @@ class StackSpec(_Strict):
     networks: dict[str, Optional[NetworkSpec]] = Field(
         default_factory=dict, description="Networks of the stack (besides its default one, "
                                           "<stack>_default).")
+    volumes: dict[str, Optional[VolumeSpec]] = Field(
+        default_factory=dict, description="Named volumes of the stack (<stack>_<key>).")
 
 
 def json_schema() -> dict:

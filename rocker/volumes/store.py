@@ -126,7 +126,8 @@ def list_all(paths: Paths) -> list[dict]:
 
 
 def create_locked(paths: Paths, name: str | None, labels: dict | None = None,
-                  options: dict | None = None, anonymous: bool = False) -> tuple[dict, bool]:
+                  options: dict | None = None, anonymous: bool = False,
+                  stack: str | None = None) -> tuple[dict, bool]:
     """Create a volume (the caller holds `locked`); an existing one of that name is returned
     as it is (Docker's `volume create` is idempotent). -> (record, created)."""
     from rocker.state.store import write_json
@@ -144,10 +145,16 @@ def create_locked(paths: Paths, name: str | None, labels: dict | None = None,
             raise Conflict(f"volume {name} exists with other options")
         return old, False
     opts = parse_options(options or {})
+    if opts:
+        dev, top_real = os.path.realpath(opts["device"]), os.path.realpath(paths.root)
+        if dev == top_real or dev.startswith(top_real.rstrip("/") + "/"):
+            raise InvalidInput(f"volume device {opts['device']} is inside rocker's storage "
+                               f"({paths.root})")
+        opts["device"] = dev   # opened at every start without following symlinks
     if anonymous:
         labels[ANONYMOUS_LABEL] = ""
     rec = {"CreatedAt": now_rfc3339(), "Driver": "local", "Labels": labels, "Name": name,
-           "Options": opts, "Scope": "local"}
+           "Options": opts, "Scope": "local", **({"Stack": stack} if stack else {})}
     staging = os.path.join(top, f".new-{name}-{os.urandom(4).hex()}")
     os.mkdir(staging, 0o701)
     try:
@@ -160,6 +167,19 @@ def create_locked(paths: Paths, name: str | None, labels: dict | None = None,
         remove_tree(staging)
         raise
     return rec, True
+
+
+def set_owner_locked(paths: Paths, name: str, stack: str | None, labels: dict) -> dict:
+    """The owner stack and labels of a volume (the caller holds `locked`): apply's update."""
+    from rocker.state.store import write_json
+    rec = get(paths, name)
+    rec["Labels"] = dict(labels)
+    if stack:
+        rec["Stack"] = stack
+    else:
+        rec.pop("Stack", None)
+    write_json(os.path.join(folder(paths), name, RECORD), rec)
+    return rec
 
 
 def remove_locked(paths: Paths, name: str) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
 
 import pytest
 
@@ -52,6 +54,7 @@ def whiteout_image(layout: Layout, base_image_tar) -> dict:
                       "GREETING=hello"],
               "WorkingDir": "/data", "User": "1000:1000", "StopSignal": "SIGQUIT",
               "Labels": {"org.example.team": "infra"}, "ExposedPorts": {"8080/tcp": {}},
+              "Volumes": {"/cache": {}},
               "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000,
                               "Retries": 2}}
     return layout.image([(l1, "gzip"), (l2, "none"), (l3, "zstd")], config)
@@ -129,7 +132,8 @@ def test_multilayer_whiteouts_opaque_and_config_defaults(r, registry, tmp_path,
     assert c["Config"]["StopSignal"] == "SIGQUIT"
     assert c["Config"]["Healthcheck"]["retries"] == 2
     assert c["Config"]["Labels"]["org.example.team"] == "infra"
-    r("rm", "d")
+    assert [m["Destination"] for m in c["Mounts"]] == ["/cache"]     # an anonymous volume
+    r("rm", "-v", "d")
     # history: one row per layer, newest first
     hist = json.loads(r("history", "--format", "json", ref).stdout)
     assert [h["CreatedBy"] for h in hist] == ["layer 2", "layer 1", "layer 0"]
@@ -294,3 +298,61 @@ def test_chunked_push_and_cross_repository_mount(r, registry, tmp_path, base_ima
     r("rmi", "plain")
     r("pull", f"{registry.host}/chunked:1")
     assert r("image", "inspect", f"{registry.host}/chunked:1").returncode == 0
+
+
+def test_images_travel_between_rocker_and_podman_through_the_registry(r, registry, tmp_path,
+                                                                      base_image_tar):
+    from tests.integration.test_images_archives import Podman
+    podman = Podman(tmp_path / "podman")
+    try:
+        r("import", base_image_tar, "busybox")
+        r("push", "-q", "busybox", f"{registry.host}/from-rocker:1")
+        podman("pull", "-q", "--tls-verify=false", f"{registry.host}/from-rocker:1")
+        assert podman.run(f"{registry.host}/from-rocker:1", "echo", "p") == "p\n"
+        assert podman.image_id(f"{registry.host}/from-rocker:1") == \
+            json.loads(r("image", "inspect", "busybox").stdout)[0]["Id"][7:]
+        podman("tag", f"{registry.host}/from-rocker:1", f"{registry.host}/from-podman:1")
+        podman("push", "-q", "--tls-verify=false", f"{registry.host}/from-podman:1")
+        r("pull", f"{registry.host}/from-podman:1")
+        assert r("run", "--rm", f"{registry.host}/from-podman:1", "echo", "r").stdout == "r\n"
+    finally:
+        subprocess.run(podman.base + ["rm", "-af"], env=podman.env, capture_output=True)
+        shutil.rmtree(podman.runroot, ignore_errors=True)
+
+
+def test_stack_pulls_pins_the_digest_and_replaces_when_the_tag_moves(r, registry, tmp_path,
+                                                                     base_image_tar):
+    ref = f"{registry.host}/app:1"
+    r("import", base_image_tar, "v1")
+    r("push", "-q", "v1", ref)
+    d1 = json.loads(r("image", "inspect", "v1").stdout)[0]["Id"]
+    stack = tmp_path / "s.yaml"
+
+    def write(policy: str) -> None:
+        stack.write_text(f"name: s\nimages:\n  app:\n    pull: {ref}\n"
+                         f"    pull_policy: {policy}\n"
+                         "containers:\n  web:\n    image: app\n    command: [sleep, '300']\n"
+                         "    network_mode: none\n")
+    write("missing")
+    p = r("diff", "-f", str(stack), check=False)
+    assert p.returncode == 2 and f"pull image {ref}" in p.stdout, p.stdout
+    manifest_digest = registry.manifest("app", "1")
+    r("apply", "-y", "-f", str(stack))
+    web = json.loads(r("inspect", "s-web-1").stdout)[0]
+    assert web["Image"] == d1
+    assert r("diff", "-f", str(stack)).returncode == 0
+    # the tag moves: a new image under the same name
+    r("import", base_image_tar, "v2", "-c", "ENV V=2")
+    r("push", "-q", "v2", ref)
+    assert r("diff", "-f", str(stack)).returncode == 0     # missing: the pinned digest holds
+    write("always")
+    p = r("diff", "-f", str(stack), check=False)
+    assert p.returncode == 2
+    assert "the tag now points at a new digest" in p.stdout and "->" in p.stdout, p.stdout
+    assert "s-web-1" in p.stdout and "forces replacement" in p.stdout
+    r("apply", "-y", "-f", str(stack))
+    web = json.loads(r("inspect", "s-web-1").stdout)[0]
+    assert web["Image"] == json.loads(r("image", "inspect", "v2").stdout)[0]["Id"]
+    assert r("diff", "-f", str(stack)).returncode == 0
+    assert manifest_digest["layers"]
+    r("delete", "-y", "-f", str(stack), check=False)

@@ -229,3 +229,84 @@ def test_cp_both_ways_running_or_not(busybox, tmp_path):
     assert p.returncode == 1 and "no such file" in one_line_error(p)
     p = busybox("cp", str(src), str(tmp_path / "y"), check=False)
     assert p.returncode == 1 and "CONTAINER:PATH" in one_line_error(p)
+
+
+def test_bind_propagation_rslave_sees_host_mounts_made_later(busybox, tmp_path):
+    """With rslave, a mount the host makes below the source after the start appears in the
+    container; with the default rprivate it does not. (The test's own tmpfs mounts, made
+    shared so that there is something to propagate, are removed at the end.)"""
+    import subprocess
+    src = tmp_path / "src"
+    src.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "rkvoltest", str(src)], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", str(src)], check=True)
+        (src / "sub").mkdir()
+        slave = run_d(busybox, *NET, "-v", f"{src}:/s:rslave", "busybox", "sleep", "60")
+        private = run_d(busybox, *NET, "-v", f"{src}:/s", "busybox", "sleep", "60")
+        wait_running(busybox, slave)
+        wait_running(busybox, private)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "rkvoltest2",
+                        str(src / "sub")], check=True)
+        try:
+            (src / "sub" / "late").write_text("made after the start")
+            assert busybox("exec", slave, "cat", "/s/sub/late").stdout == "made after the start"
+            p = busybox("exec", private, "cat", "/s/sub/late", check=False)
+            assert p.returncode != 0
+            assert inspect(busybox, slave)["Mounts"][0]["Propagation"] == "rslave"
+            busybox("rm", "-f", slave, private)
+        finally:
+            subprocess.run(["umount", str(src / "sub")], check=False)
+    finally:
+        subprocess.run(["umount", "-l", str(src)], check=False)
+
+
+def test_volumes_from_shares_volumes_and_binds(busybox, tmp_path):
+    busybox("create", "--name", "src", *NET, "-v", "/anon", "-v", "named:/n", "-v",
+            f"{tmp_path}:/h", "--tmpfs", "/t", "busybox", "true")
+    out = busybox("run", "--rm", *NET, "--volumes-from", "src:ro", "busybox", "sh", "-c",
+                  "grep -E ' /(anon|n|h|t) ' /proc/mounts | cut -d' ' -f2,4; "
+                  "touch /n/x 2>/dev/null || echo refused").stdout.splitlines()
+    assert [line.split()[0] for line in out[:-1]] == ["/anon", "/n", "/h"]  # not its tmpfs
+    assert all(line.split()[1].startswith("ro,") for line in out[:-1])
+    assert out[-1] == "refused"
+    busybox("run", "--name", "dst", *NET, "--volumes-from", "src", "busybox", "sh", "-c",
+            "echo shared > /anon/f")
+    # the anonymous volume is used by both: rm -v of one keeps it for the other
+    busybox("rm", "-v", "src")
+    assert busybox("run", "--rm", *NET, "--volumes-from", "dst", "busybox",
+                   "cat", "/anon/f").stdout == "shared\n"
+    busybox("rm", "-v", "dst")
+    assert _volumes(busybox) == ["named"]
+    p = busybox("run", "--rm", *NET, "--volumes-from", "nope", "busybox", "true", check=False)
+    assert p.returncode == 125 and "no such container" in one_line_error(p)
+
+
+def test_storage_roots_behind_symlinks(base_image_tar, tmp_path):
+    """/var/run (the default runroot's parent) is a symlink on most systems: the sources the
+    launcher opens without following symlinks are resolved first."""
+    from tests.integration.conftest import Rocker
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    host = tmp_path / "hostdir"
+    host.mkdir()
+    (host / "f").write_text("x")
+    r = Rocker(str(link / "root"), str(link / "run"))
+    try:
+        r("import", base_image_tar, "busybox")
+        out = r("run", "--rm", *NET, "-v", "dv:/d", "-v", f"{host}:/h", "busybox", "sh", "-c",
+                "cat /etc/hostname >/dev/null && ls /h && echo ok > /d/f && cat /d/f").stdout
+        assert out == "f\nok\n"
+    finally:
+        r.cleanup()
+
+
+def test_bind_volume_device_inside_rocker_storage_is_refused(busybox):
+    busybox("volume", "create", "inner")
+    mp = json.loads(busybox("volume", "inspect", "inner").stdout)[0]["Mountpoint"]
+    p = busybox("volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt",
+                f"device={mp}", "outer", check=False)
+    assert p.returncode == 1 and "rocker's storage" in one_line_error(p)
+    assert busybox("volume", "ls", "-q").stdout == "inner\n"

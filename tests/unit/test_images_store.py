@@ -444,3 +444,29 @@ def test_register_image_keeps_config_bytes_and_digest_refs(store, tmp_path):
     assert store.resolve("127.0.0.1:5000/x@" + digest).id == img.id
     store.remove("127.0.0.1:5000/x:1")
     assert store.digest_refs() == {}
+
+
+def test_rmi_of_digest_references(store, tmp_path):
+    import json
+    base = _import(store, tmp_path, BASIC, "base")
+    cfg = json.dumps({"os": "linux", "rootfs": {"type": "layers", "diff_ids": base.layers}}
+                     ).encode()
+    d1, d2 = "sha256:" + "3" * 64, "sha256:" + "4" * 64
+    img = store.register_image(cfg, [], refs=["r/x:1"], digests=[f"r/x@{d1}", f"r/x@{d2}"])
+    assert store.remove(f"r/x@{d1}") == [("Untagged", f"r/x@{d1}")]
+    out = store.remove("r/x:1")
+    assert ("Untagged", f"r/x@{d2}") in out and ("Deleted", img.id) in out
+    assert store.digest_refs() == {}
+    img = store.register_image(cfg, [], digests=[f"r/x@{d1}"])
+    out = store.remove(f"r/x@{d1}")
+    assert ("Deleted", img.id) in out
+
+
+def test_prune_layers_removes_only_layers_no_image_names(store, tmp_path):
+    import shutil
+    img = _import(store, tmp_path, BASIC, "keep")
+    orphan = store.layer_path("sha256:" + "9" * 64)
+    shutil.copytree(store.layer_path(img.layers[0]), orphan, symlinks=True)
+    assert [d for d, _ in store.prune_layers()] == ["sha256:" + "9" * 64]
+    assert store.has_layer(img.layers[0]) and not os.path.exists(orphan)
+    assert store.prune_layers() == []
