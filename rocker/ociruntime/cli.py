@@ -311,6 +311,9 @@ def main(argv: list[str] | None = None) -> None:
         if not a.command:
             _parser().print_help(sys.stderr)
             sys.exit(1)
+        if a.debug:
+            log.write("debug", "rocker-runtime " + " ".join(argv if argv is not None
+                                                           else sys.argv[1:]))
         code = run_command(a, log)
     except RockerError as e:
         msg = str(e)

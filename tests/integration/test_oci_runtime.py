@@ -224,3 +224,21 @@ def test_run_of_a_terminal_container_without_console_socket_uses_ours(rt, tmp_pa
         os.close(master)
     assert p.wait(timeout=30) == 4
     assert b"/dev/pts/0" in seen and b"hi" in seen
+
+
+def test_preserve_fds_reach_the_command(rt, tmp_path):
+    bundle = make_bundle(str(tmp_path / "b"), ["sh", "-c", "echo through-fd-3 >&3"])
+    r, w = os.pipe()
+    try:
+        p = subprocess.run([rt.exe, "--root", rt.root, "run", "--preserve-fds", "1",
+                            "--bundle", bundle, "pf"], pass_fds=(3,),
+                           preexec_fn=None if w == 3 else (lambda: os.dup2(w, 3)),
+                           capture_output=True, text=True, timeout=60)
+        os.close(w)
+        w = -1
+        assert p.returncode == 0, p.stderr
+        assert os.read(r, 100) == b"through-fd-3\n"
+    finally:
+        os.close(r)
+        if w != -1:
+            os.close(w)
