@@ -63,6 +63,7 @@ def load_bundle(bundle: str) -> tuple[dict, dict]:
     cfg["_annotations"] = dict(cfg["annotations"])  # as the caller gave them (state shows)
     _cgroup_mount(cfg)
     _known_caps(cfg["process"])
+    _no_mknod_without_device_cgroup(cfg["process"])
     try:
         spec = ocispec.to_launch(cfg)
     except ContainerStartError as e:
@@ -82,6 +83,20 @@ def _known_caps(proc: dict) -> None:
         if unknown:
             Warnings.warn(f"ignoring unknown capabilities {', '.join(unknown)} ({key})")
             caps[key] = [n for n in names if n in ocispec.CAPS]
+
+
+def _no_mknod_without_device_cgroup(proc: dict) -> None:
+    """On cgroup v2 no device controller guards device nodes (its eBPF program is not loaded,
+    as for rocker's own containers): CAP_MKNOD is dropped, with a warning."""
+    from rocker.cgroups import detect
+    if detect().version != 2:
+        return
+    caps = proc.get("capabilities") or {}
+    if any("CAP_MKNOD" in (v or []) for v in caps.values() if isinstance(v, list)):
+        Warnings.warn("cgroup v2: no device controller is loaded, CAP_MKNOD dropped")
+        for key, names in list(caps.items()):
+            if isinstance(names, list):
+                caps[key] = [n for n in names if n != "CAP_MKNOD"]
 
 
 def _cgroup_mount(cfg: dict) -> None:
