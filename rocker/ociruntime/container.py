@@ -194,6 +194,9 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None,
         if mgr.exists():
             mgr = None  # not ours: never touch a cgroup that was there before
             raise InvalidInput(f"cgroup {parent}/{name} exists already")
+        # on record before anything exists: a create killed half-way is stopped, and
+        # `delete --force` removes its cgroup and whatever runs in it
+        store.save(cid, st)
         for w in mgr.create():
             Warnings.warn(w)
         for w in resources.apply(mgr, linux.get("resources")):

@@ -242,3 +242,21 @@ def test_preserve_fds_reach_the_command(rt, tmp_path):
         os.close(r)
         if w != -1:
             os.close(w)
+
+
+def test_a_create_killed_half_way_is_cleaned_by_delete_force(rt, tmp_path):
+    cg = f"rockertest-{os.getpid()}-killed"
+    bundle = make_bundle(str(tmp_path / "b"), ["true"], linux={"cgroupsPath": "/" + cg},
+                         hooks={"prestart": [{"path": "/bin/sleep", "args": ["sleep", "31.25"]}]})
+    p = subprocess.Popen([rt.exe, "--root", rt.root, "create", "--bundle", bundle, "k1"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert _wait(lambda: _cgroup_dirs(cg) and os.path.exists(os.path.join(rt.root, "k1",
+                                                                          "state.json")))
+    time.sleep(0.3)  # the init is in its cgroup, the prestart hook runs
+    p.kill()
+    p.wait()
+    assert rt.state("k1")["status"] == "stopped"
+    assert _wait(lambda: "sleep 31.25" not in subprocess.run(
+        ["ps", "-eo", "args="], capture_output=True, text=True).stdout)  # the hook died too
+    rt("delete", "--force", "k1")
+    assert _cgroup_dirs(cg) == [] and not os.path.exists(os.path.join(rt.root, "k1"))
