@@ -297,8 +297,10 @@ def run_command(a, log: Log) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     log = Log("", "text")
+    command = ""
     try:
         a = _parser().parse_args(argv)
+        command = a.command or ""
         log = Log(a.log, a.log_format)
         if a.version:
             from rocker.launcher.ocispec import OCI_VERSION
@@ -320,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
         log.write("error", msg)
         print(f"rocker-runtime: {msg}", file=sys.stderr)
         code = e.exit_code if isinstance(e, ContainerStartError) and \
-            _command_of(argv) in ("run", "exec") else 1
+            command in ("run", "exec") else 1
     except OSError as e:
         msg = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
         log.write("error", msg)
@@ -331,9 +333,3 @@ def main(argv: list[str] | None = None) -> None:
     sys.stdout.flush()
     sys.exit(code)
 
-
-def _command_of(argv) -> str:
-    for arg in (argv if argv is not None else sys.argv[1:]):
-        if arg in ("run", "exec"):
-            return arg
-    return ""
