@@ -259,3 +259,11 @@ def test_cap_mknod_is_dropped_on_cgroup_v2_only(monkeypatch):
         assert ("CAP_MKNOD" in proc["capabilities"]["bounding"]) is kept
         assert "CAP_KILL" in proc["capabilities"]["bounding"]
     assert warned == ["cgroup v2: no device controller is loaded, CAP_MKNOD dropped"]
+
+
+def test_the_state_record_is_private(tmp_path):
+    store = Store(str(tmp_path))
+    store.claim("c1")
+    store.save("c1", {"id": "c1", "process": {"env": ["TOKEN=secret"]}})
+    assert os.stat(store.path("c1", "state.json")).st_mode & 0o777 == 0o600
+    assert store.load("c1")["process"]["env"] == ["TOKEN=secret"]
