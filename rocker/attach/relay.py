@@ -237,3 +237,37 @@ class RawTerminal:
         if self._old is not None:
             import termios
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self._old)
+
+
+def relay_pty(master: int, interactive: bool) -> None:
+    """Our terminal (fds 0, 1) <-> a pty master (`rocker exec -t`, `rocker-runtime run` of a
+    terminal container) until the command's side closes (our EOF is a ^D to it); the
+    window size follows ours."""
+    import fcntl
+    import termios
+    pump = Pump()
+
+    def resize(_signum: int = 0) -> None:
+        ws = window_size(1)
+        if ws:
+            try:
+                fcntl.ioctl(master, termios.TIOCSWINSZ, ws)
+            except OSError:
+                pass
+
+    def from_command(data: bytes) -> None:
+        if data:
+            write_all(1, data)
+        else:
+            pump.done = True
+
+    pump.queue(master)
+    pump.read(master, from_command)
+    if interactive:
+        pump.read(0, lambda data: pump.send(master, data or b"\x04"), gate=master)
+    try:
+        with SignalWakeup(pump, (signal.SIGWINCH,), resize), RawTerminal(0, interactive):
+            resize()
+            pump.run()
+    finally:
+        pump.close(master)

@@ -5,7 +5,8 @@ The one hook runner of rocker: rocker.ociruntime runs the hooks of the runtime n
 of the container namespace (createContainer before pivot_root, startContainer just before
 the user's command) with it. A hook gets `args` (args[0] is its name, `path` is what runs),
 exactly `env`, the state JSON on stdin; it fails when it exits non-zero, is killed, or
-outlives its `timeout` (seconds; then it is killed with SIGKILL).
+outlives its `timeout` (seconds; then it is killed with SIGKILL). A hook dies with the process
+that runs it (a killed `create` leaves no hook behind).
 """
 
 from __future__ import annotations
@@ -19,10 +20,15 @@ from rocker.errors import ContainerStartError
 
 def run_hook(hook: dict, state_json: str, stage: str) -> None:
     """Run one hook and wait for it; ContainerStartError naming the stage when it fails."""
+    from rocker.launcher import syscalls as sc
     r, w = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         try:
+            sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # its runtime gone, nobody waits
+            if os.getppid() != parent:
+                os._exit(127)
             os.close(w)
             os.dup2(r, 0)
             if r != 0:

@@ -27,7 +27,31 @@ class _Parser(argparse.ArgumentParser):
         raise InvalidInput(f"{self.prog}: {message}")
 
 
-def _parser() -> argparse.ArgumentParser:
+COMMANDS = ("create", "run", "start", "state", "kill", "delete", "exec", "ps", "pause",
+            "resume", "update", "list", "spec", "events", "features")
+_VALUED = ("--root", "--log", "--log-format", "--rootless", "--criu")
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command word of argv (after the global options), when it is one of ours."""
+    it = iter(argv)
+    for arg in it:
+        if arg in _VALUED:
+            next(it, None)
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+class _Skip:
+    """The parser of a command that is not the one being run: its flags are not built (every
+    call of rocker-runtime is a process of its own, and building all of them costs)."""
+
+    def add_argument(self, *args, **kw) -> None:
+        pass
+
+
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
     from rocker.ociruntime.state import DEFAULT_ROOT
     p = _Parser(prog="rocker-runtime", description="rocker as an OCI runtime (runc's CLI)")
     p.add_argument("--root", default=DEFAULT_ROOT, help="state directory")
@@ -42,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     def add(name, help_):
+        if only is not None and name != only:
+            return _Skip()
         return sub.add_parser(name, help=help_, description=help_)
 
     for name in ("create", "run"):
@@ -297,8 +323,11 @@ def run_command(a, log: Log) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     log = Log("", "text")
+    command = ""
     try:
-        a = _parser().parse_args(argv)
+        args = argv if argv is not None else sys.argv[1:]
+        a = _parser(_command_in(args)).parse_args(args)
+        command = a.command or ""
         log = Log(a.log, a.log_format)
         if a.version:
             from rocker.launcher.ocispec import OCI_VERSION
@@ -311,13 +340,16 @@ def main(argv: list[str] | None = None) -> None:
         if not a.command:
             _parser().print_help(sys.stderr)
             sys.exit(1)
+        if a.debug:
+            log.write("debug", "rocker-runtime " + " ".join(argv if argv is not None
+                                                           else sys.argv[1:]))
         code = run_command(a, log)
     except RockerError as e:
         msg = str(e)
         log.write("error", msg)
         print(f"rocker-runtime: {msg}", file=sys.stderr)
         code = e.exit_code if isinstance(e, ContainerStartError) and \
-            _command_of(argv) in ("run", "exec") else 1
+            command in ("run", "exec") else 1
     except OSError as e:
         msg = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
         log.write("error", msg)
@@ -328,9 +360,3 @@ def main(argv: list[str] | None = None) -> None:
     sys.stdout.flush()
     sys.exit(code)
 
-
-def _command_of(argv) -> str:
-    for arg in (argv if argv is not None else sys.argv[1:]):
-        if arg in ("run", "exec"):
-            return arg
-    return ""

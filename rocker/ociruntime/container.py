@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 
 from rocker.errors import ContainerStartError, InvalidInput, NotFound, RockerError
@@ -64,6 +63,7 @@ def load_bundle(bundle: str) -> tuple[dict, dict]:
     cfg["_annotations"] = dict(cfg["annotations"])  # as the caller gave them (state shows)
     _cgroup_mount(cfg)
     _known_caps(cfg["process"])
+    _no_mknod_without_device_cgroup(cfg["process"])
     try:
         spec = ocispec.to_launch(cfg)
     except ContainerStartError as e:
@@ -83,6 +83,20 @@ def _known_caps(proc: dict) -> None:
         if unknown:
             Warnings.warn(f"ignoring unknown capabilities {', '.join(unknown)} ({key})")
             caps[key] = [n for n in names if n in ocispec.CAPS]
+
+
+def _no_mknod_without_device_cgroup(proc: dict) -> None:
+    """On cgroup v2 no device controller guards device nodes (its eBPF program is not loaded,
+    as for rocker's own containers): CAP_MKNOD is dropped, with a warning."""
+    from rocker.cgroups import detect
+    if detect().version != 2:
+        return
+    caps = proc.get("capabilities") or {}
+    if any("CAP_MKNOD" in (v or []) for v in caps.values() if isinstance(v, list)):
+        Warnings.warn("cgroup v2: no device controller is loaded, CAP_MKNOD dropped")
+        for key, names in list(caps.items()):
+            if isinstance(names, list):
+                caps[key] = [n for n in names if n != "CAP_MKNOD"]
 
 
 def _cgroup_mount(cfg: dict) -> None:
@@ -129,6 +143,7 @@ def _write_pid_file(path: str | None, pid: int) -> None:
 
 
 def _send_console(sock_path: str, master: int) -> None:
+    import socket
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.connect(sock_path)
@@ -179,6 +194,9 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None,
         if mgr.exists():
             mgr = None  # not ours: never touch a cgroup that was there before
             raise InvalidInput(f"cgroup {parent}/{name} exists already")
+        # on record before anything exists: a create killed half-way is stopped, and
+        # `delete --force` removes its cgroup and whatever runs in it
+        store.save(cid, st)
         for w in mgr.create():
             Warnings.warn(w)
         for w in resources.apply(mgr, linux.get("resources")):
@@ -287,6 +305,7 @@ def run(store: Store, cid: str, bundle: str, pid_file: str | None = None,
     store.save(cid, st)
     _poststart(cid, st)
     pid = created.pid
+    master, created.master_fd = created.master_fd, None
 
     def forward(sig, _frame):
         try:
@@ -297,6 +316,8 @@ def run(store: Store, cid: str, bundle: str, pid_file: str | None = None,
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                 signal.SIGUSR2, signal.SIGWINCH):
         signal.signal(sig, forward)
+    if master is not None:  # a terminal and no console socket: ours is the console
+        _relay(master)
     code = 255
     while True:
         try:
@@ -427,6 +448,7 @@ def exec_(store: Store, cid: str, process: dict, detach: bool = False,
         os.waitpid(j.pid, 0)
         return 0
     target = j.process_pid or j.pid
+    master, j.master_fd = j.master_fd, None
 
     def forward(sig, _frame):
         try:
@@ -437,9 +459,18 @@ def exec_(store: Store, cid: str, process: dict, detach: bool = False,
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                 signal.SIGUSR2):
         signal.signal(sig, forward)
+    if master is not None:
+        _relay(master)
     _, status_ = os.waitpid(j.pid, 0)
     code = os.waitstatus_to_exitcode(status_)
     return 128 - code if code < 0 else code
+
+
+def _relay(master: int) -> None:
+    """Our terminal <-> the container's pty (run or exec of a terminal process with no
+    --console-socket, as `runc run -t`)."""
+    from rocker.attach.relay import relay_pty
+    relay_pty(master, os.isatty(0))
 
 
 def exec_process(store: Store, cid: str, args: list[str], cwd: str | None, env: list[str],

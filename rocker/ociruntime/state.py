@@ -15,13 +15,13 @@ after the start-time check, so a reused pid is never signalled.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
-import shutil
 
 from rocker.containers.state import boot_id, is_alive, start_time
 from rocker.errors import InvalidInput, NotFound
-from rocker.state.store import flocked, read_json, write_json
+from rocker.state.store import atomic_write, flocked, read_json
 
 DEFAULT_ROOT = "/run/rocker-runtime"
 _ID = re.compile(r"^[\w+\-.]+$")
@@ -65,7 +65,10 @@ class Store:
             raise NotFound(f"container does not exist: {cid}") from None
 
     def save(self, cid: str, st: dict) -> None:
-        write_json(self.path(cid, "state.json"), st, durable=False)
+        """0600: the record holds the process's environment, which may carry secrets."""
+        atomic_write(self.path(cid, "state.json"),
+                     (json.dumps(st, sort_keys=True) + "\n").encode(), mode=0o600,
+                     durable=False)
 
     @contextlib.contextmanager
     def locked(self, cid: str):
@@ -75,6 +78,7 @@ class Store:
             yield
 
     def remove(self, cid: str) -> None:
+        import shutil
         shutil.rmtree(self.dir(cid), ignore_errors=True)
 
     def ids(self) -> list[str]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 
 from rocker.containers import records
 from rocker.containers import state as cstate
 from rocker.containers.config import parse_env_list
 from rocker.errors import InvalidInput
-from rocker.attach.relay import Pump, RawTerminal, SignalWakeup, window_size, write_all
+from rocker.attach.relay import Pump, relay_pty, write_all
 from rocker import states
 from rocker.states import EXITED
 
@@ -68,7 +67,7 @@ def exec_in(paths, cid: str, command: list[str], interactive=False, tty=False, d
         os.close(fd)
     try:
         if j.master_fd is not None:
-            _relay_pty(j.master_fd, interactive)
+            relay_pty(j.master_fd, interactive)
         elif parent_ends:
             _relay_pipes(j.pid, *parent_ends)
         j.wait_started()
@@ -137,36 +136,3 @@ def _reap(pid: int) -> int:
         return 0
     code = os.waitstatus_to_exitcode(st)
     return 128 - code if code < 0 else code
-
-
-def _relay_pty(master: int, interactive: bool) -> None:
-    """Terminal <-> pty master until the command's side closes (our EOF is a ^D to it); the
-    window size follows ours."""
-    import fcntl
-    import termios
-    pump = Pump()
-
-    def resize(_signum: int = 0) -> None:
-        ws = window_size(1)
-        if ws:
-            try:
-                fcntl.ioctl(master, termios.TIOCSWINSZ, ws)
-            except OSError:
-                pass
-
-    def from_command(data: bytes) -> None:
-        if data:
-            write_all(1, data)
-        else:
-            pump.done = True
-
-    pump.queue(master)
-    pump.read(master, from_command)
-    if interactive:
-        pump.read(0, lambda data: pump.send(master, data or b"\x04"), gate=master)
-    try:
-        with SignalWakeup(pump, (signal.SIGWINCH,), resize), RawTerminal(0, interactive):
-            resize()
-            pump.run()
-    finally:
-        pump.close(master)

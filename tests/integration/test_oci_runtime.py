@@ -198,3 +198,65 @@ def test_exec_detached_with_a_pid_file(rt, tmp_path):
     rt("kill", "--all", "e1", "KILL")
     assert _wait(lambda: rt.state("e1")["status"] == "stopped")
     rt("delete", "e1")
+
+
+def test_run_of_a_terminal_container_without_console_socket_uses_ours(rt, tmp_path):
+    import pty
+    bundle = make_bundle(str(tmp_path / "b"), ["sh", "-c", "tty; echo hi; exit 4"])
+    cfg = read_config(bundle)
+    cfg["process"]["terminal"] = True
+    write_config(bundle, cfg)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([rt.exe, "--root", rt.root, "run", "--bundle", bundle, "tt"],
+                         stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 1024)
+            except OSError:  # EIO: every holder of the slave closed it
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert p.wait(timeout=30) == 4
+    assert b"/dev/pts/0" in seen and b"hi" in seen
+
+
+def test_preserve_fds_reach_the_command(rt, tmp_path):
+    bundle = make_bundle(str(tmp_path / "b"), ["sh", "-c", "echo through-fd-3 >&3"])
+    r, w = os.pipe()
+    try:
+        p = subprocess.run([rt.exe, "--root", rt.root, "run", "--preserve-fds", "1",
+                            "--bundle", bundle, "pf"], pass_fds=(3,),
+                           preexec_fn=None if w == 3 else (lambda: os.dup2(w, 3)),
+                           capture_output=True, text=True, timeout=60)
+        os.close(w)
+        w = -1
+        assert p.returncode == 0, p.stderr
+        assert os.read(r, 100) == b"through-fd-3\n"
+    finally:
+        os.close(r)
+        if w != -1:
+            os.close(w)
+
+
+def test_a_create_killed_half_way_is_cleaned_by_delete_force(rt, tmp_path):
+    cg = f"rockertest-{os.getpid()}-killed"
+    bundle = make_bundle(str(tmp_path / "b"), ["true"], linux={"cgroupsPath": "/" + cg},
+                         hooks={"prestart": [{"path": "/bin/sleep", "args": ["sleep", "31.25"]}]})
+    p = subprocess.Popen([rt.exe, "--root", rt.root, "create", "--bundle", bundle, "k1"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert _wait(lambda: _cgroup_dirs(cg) and os.path.exists(os.path.join(rt.root, "k1",
+                                                                          "state.json")))
+    time.sleep(0.3)  # the init is in its cgroup, the prestart hook runs
+    p.kill()
+    p.wait()
+    assert rt.state("k1")["status"] == "stopped"
+    assert _wait(lambda: "sleep 31.25" not in subprocess.run(
+        ["ps", "-eo", "args="], capture_output=True, text=True).stdout)  # the hook died too
+    rt("delete", "--force", "k1")
+    assert _cgroup_dirs(cg) == [] and not os.path.exists(os.path.join(rt.root, "k1"))

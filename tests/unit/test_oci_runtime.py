@@ -244,3 +244,26 @@ def test_cli_create_of_a_bad_bundle_leaves_nothing(tmp_path):
     p = _cli("--root", str(tmp_path / "r"), "create", "--bundle", str(tmp_path / "b"), "c1")
     assert p.returncode == 1 and "no config.json in bundle" in p.stderr
     assert not (tmp_path / "r" / "c1").exists()
+
+
+def test_cap_mknod_is_dropped_on_cgroup_v2_only(monkeypatch):
+    import rocker.cgroups as cg
+    from rocker.cgroups import Layout, V1, V2
+    warned = []
+    monkeypatch.setattr(container.Warnings, "sink", warned.append)
+    for mode, kept in ((V2, False), (V1, True)):
+        monkeypatch.setattr(cg, "detect", lambda mode=mode: Layout(mode, "/x", None, {}))
+        proc = {"capabilities": {"bounding": ["CAP_MKNOD", "CAP_KILL"],
+                                 "effective": ["CAP_MKNOD"]}}
+        container._no_mknod_without_device_cgroup(proc)
+        assert ("CAP_MKNOD" in proc["capabilities"]["bounding"]) is kept
+        assert "CAP_KILL" in proc["capabilities"]["bounding"]
+    assert warned == ["cgroup v2: no device controller is loaded, CAP_MKNOD dropped"]
+
+
+def test_the_state_record_is_private(tmp_path):
+    store = Store(str(tmp_path))
+    store.claim("c1")
+    store.save("c1", {"id": "c1", "process": {"env": ["TOKEN=secret"]}})
+    assert os.stat(store.path("c1", "state.json")).st_mode & 0o777 == 0o600
+    assert store.load("c1")["process"]["env"] == ["TOKEN=secret"]
