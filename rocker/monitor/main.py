@@ -679,7 +679,7 @@ class Monitor:
                                 initial=initial)
         net = st.get("net")
         if net is not None:
-            from rocker.network.setup import Connection
+            from rocker.network.connection import Connection
             for fd in net["reservations"] + ([net["dns"]] if net["dns"] is not None else []):
                 os.set_inheritable(fd, False)
             dns_sock = socket.socket(fileno=net["dns"]) if net["dns"] is not None else None

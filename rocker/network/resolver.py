@@ -26,7 +26,6 @@ not served: documented).
 from __future__ import annotations
 
 import os
-import random
 import socket
 import time
 
@@ -116,9 +115,9 @@ class Resolver:
         if len(self.pending) >= MAX_PENDING:
             self._send(dns.servfail(q), addr)
             return None
-        qid = random.getrandbits(16)
+        qid = int.from_bytes(os.urandom(2), 'big')
         while qid in self.pending:
-            qid = random.getrandbits(16)
+            qid = int.from_bytes(os.urandom(2), 'big')
         self.pending[qid] = (addr, q.id, time.monotonic() + TIMEOUT)
         try:
             out.sendto(dns.with_id(packet, qid), (self.upstreams[0], 53))

@@ -28,32 +28,10 @@ import socket
 
 from rocker.errors import ContainerStartError, HostError
 from rocker.network import store
+from rocker.network.connection import Connection  # noqa: F401 - what connect returns
 
 EMBEDDED_DNS = "127.0.0.11"
 NFT_TIMEOUT = 30
-
-
-class Connection:
-    """What a running container holds: port reservations, the resolver's socket (in its
-    namespace) and where the resolver forwards."""
-
-    __slots__ = ("cid", "reservations", "dns", "upstreams", "ports")
-
-    def __init__(self, cid: str, reservations: list, dns, upstreams: list[str],
-                 ports: list[dict]) -> None:
-        self.cid, self.reservations, self.dns = cid, reservations, dns
-        self.upstreams, self.ports = upstreams, ports
-
-    def fds(self) -> list[int]:
-        return [s.fileno() for s in self.reservations] + ([self.dns.fileno()] if self.dns else [])
-
-    def close(self) -> None:
-        for s in self.reservations + ([self.dns] if self.dns else []):
-            try:
-                s.close()
-            except OSError:
-                pass
-        self.reservations, self.dns = [], None
 
 
 # ---- ports ------------------------------------------------------------------------------------

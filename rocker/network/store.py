@@ -19,7 +19,6 @@ leased container runs is the caller's question (`alive`): this module knows noth
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import time
@@ -53,10 +52,15 @@ def veth_name(cid: str, index: int) -> str:
     return f"rk{cid[:12]}{index:x}"
 
 
+DEFAULT_ID = "8786a3227d0f3cea8bbd7de33fa24b39888e2d6f4622f0a9b78202dc33d2b71d"
+"""sha256 of b"rocker default bridge" (a constant: hashlib, OpenSSL's, costs a process about
+4 MiB, and the slim monitor reads this record)."""
+
+
 def _default_record(created: str) -> dict:
     from rocker.network.ipam import DEFAULT_SUBNET, gateway_for, parse_subnet
     subnet = parse_subnet(DEFAULT_SUBNET)
-    return {"id": hashlib.sha256(b"rocker default bridge").hexdigest(), "name": DEFAULT,
+    return {"id": DEFAULT_ID, "name": DEFAULT,
             "driver": "bridge", "subnet": str(subnet), "gateway": str(gateway_for(subnet, None)),
             "internal": False, "labels": {}, "bridge": DEFAULT_BRIDGE, "created": created,
             "default": True}
@@ -163,6 +167,7 @@ def create(paths: Paths, name: str, subnet: str | None = None, gateway: str | No
                                    f"({other['subnet']})")
         gw = ipam.gateway_for(net, gateway)
         created = now_rfc3339()
+        import hashlib  # here: see DEFAULT_ID
         nid = hashlib.sha256(f"{name}\0{created}\0{os.getpid()}\0{time.time_ns()}".encode()
                              ).hexdigest()
         rec = {"id": nid, "name": name, "driver": "bridge", "subnet": str(net),
