@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import REPO
 
-MODULES = ("ipam", "ports", "hostsfile", "firewall", "dns", "text")
-"""The pure ones; the others hold the records (store), the links (netlink), the sequence
+MODULES = ("ipam", "ports", "hostsfile", "firewall", "dns", "text", "connection")
+"""The pure ones (connection: what a running container holds); the others hold the records (store), the links (netlink), the sequence
 (setup) and the resolver the monitor runs (resolver)."""
 OS_LEVEL = ("store", "netlink", "setup", "resolver")
 PACKAGE = os.path.join(REPO, "rocker", "network")
