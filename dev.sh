@@ -7,7 +7,7 @@
 # Installing is idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")"
-APT_PACKAGES="python3 python3-venv busybox-static iproute2 iptables nftables procps util-linux runc"
+APT_PACKAGES="python3 python3-venv busybox-static iproute2 iptables nftables procps util-linux runc skopeo docker-registry podman golang-1.19-go make containerd"
 VENV=.venv
 
 need_root() {

@@ -20,6 +20,12 @@ if [ -f examples/web.yaml ] && $R diff --help >/dev/null 2>&1; then
     $R status -f examples/web.yaml
     say rocker diff -f examples/web.yaml
     $R diff -f examples/web.yaml || true
+    say "wget -q -O - http://127.0.0.1:8080/   # web's published port"
+    sleep 1
+    busybox wget -q -O - http://127.0.0.1:8080/ || true
+    say rocker logs --stack demo worker   # the workers fetch http://web:8080/ by name
+    sleep 1
+    $R logs --stack demo worker
     echo
     echo "The stack keeps running. Try: $R ps, $R logs --stack demo, $R delete -f examples/web.yaml"
 fi

@@ -2,6 +2,7 @@
 
 Owns the effects of stacks and nothing else: the decisions were made by rocker.plan.
 
+    PullImage     rocker.images.registry.pull of the digest the plan pinned, then the tag
     ImportImage   ImageStore.import_tar (which records the source identity on the image: the
                   sha256 of the bytes it read + canonical changes); the digest and image id
                   also go to the stack record (ROOT/stacks/<name>/stack.json, informative)
@@ -51,6 +52,7 @@ from rocker.plan.model import (
     DesiredContainer,
     DesiredState,
     ImportImage,
+    PullImage,
     Plan,
     Remove,
     RemoveNetwork,
@@ -100,6 +102,20 @@ def _stamp(c: DesiredContainer, stack: str) -> dict:
             "spec_hash": c.spec_hash, "depends_on": {s: cond for s, cond in c.depends_on}}
 
 
+def _pull_image(paths: Paths, stack: str, a: "PullImage", progress: Progress) -> str:
+    """A PullImage: the pinned digest, then the stack's reference onto it."""
+    from rocker.images.refs import parse_reference
+    from rocker.images.registry import pull
+    from rocker.images.store import ImageStore
+    store = ImageStore(paths)
+    r = parse_reference(a.image.pull)
+    pinned = f"{r.name}@{a.image.digest}"
+    p = pull(store, pinned, say=None)
+    store.tag(p.image.id, a.image.ref)
+    record_image(paths, stack, a.image.ref, a.image.digest, p.image.id, a.image.pull)
+    return p.image.short_id
+
+
 class Executor:
     def __init__(self, paths: Paths, desired: DesiredState, progress: Progress = print,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -136,16 +152,20 @@ class Executor:
                 self.wait_ready(c)
         return done
 
+    def _pull(self, a: "PullImage") -> str:
+        return _pull_image(self.paths, self.desired.stack, a, self.progress)
+
     def execute(self, a: Action) -> str:
         from rocker.runtime import lifecycle
+        if isinstance(a, PullImage):
+            return self._pull(a)
         if isinstance(a, ImportImage):
             from rocker.images.store import ImageStore
-            from rocker.images.store import SOURCE_KEY
             img = ImageStore(self.paths).import_tar(a.image.source, a.image.ref,
                                                     changes=list(a.image.changes) or None)
             # the digest of the bytes actually imported (the tar may have changed since the
             # file was loaded): import_tar recorded it on the image
-            digest = (img.document.get(SOURCE_KEY) or {}).get("digest") or a.image.digest
+            digest = (img.source or {}).get("digest") or a.image.digest
             record_image(self.paths, self.desired.stack, a.image.ref, digest, img.id,
                          a.image.source)
             changed = "" if digest == a.image.digest else \
@@ -179,7 +199,7 @@ class Executor:
             self.wait_dependencies(a.container)
             lifecycle.stop(self.paths, a.id)
             rec = lifecycle.start(self.paths, a.id)
-            return f"pid {rec['state'].get('pid')}, supervised again"
+            return f"pid {rec['state'].get('pid')}"
         if isinstance(a, Start):
             self.wait_dependencies(a.container)
             rec = lifecycle.start(self.paths, a.id)
@@ -212,6 +232,10 @@ class Executor:
     def _network(self, a: Action) -> str:
         from rocker.runtime import networks
         if isinstance(a, RemoveNetwork):
+            if a.members:
+                networks.check_replaceable(self.paths, a.name, a.members)
+                for cid in a.members:
+                    self._stop_remove(cid)
             networks.remove(self.paths, a.id)
             return ""
         n = a.network
@@ -219,6 +243,8 @@ class Executor:
             networks.set_owner(self.paths, n.name, self.desired.stack, dict(n.labels))
             return ""
         if isinstance(a, ReplaceNetwork):
+            # the plan saw leases; a container created on it and never started has none
+            networks.check_replaceable(self.paths, n.name, a.members)
             for cid in a.members:
                 self._stop_remove(cid)
             networks.remove(self.paths, a.id)

@@ -7,7 +7,10 @@ through its cgroup (freeze, signal, thaw, so that a forking process cannot escap
 (killing what is left first), and comparing the limits in force with the wanted ones.
 The backends (rocker.cgroups.v1 / rocker.cgroups.v2) own the interface files of each version.
 
-Never touches anything outside the `rocker` directory directly below each hierarchy root.
+Never touches anything outside the `rocker` directory directly below each hierarchy root,
+except for a container of `rocker-runtime` whose caller chose its cgroup (an OCI
+`cgroupsPath`, `manager_for(id, parent=...)`): then the chosen path and nothing above it is
+removed.
 """
 
 from __future__ import annotations
@@ -57,18 +60,27 @@ def _check_id(container_id: str) -> None:
         raise InvalidInput(f"invalid cgroup name {container_id!r}")
 
 
+def _check_parent(parent: str) -> None:
+    parts = parent.split("/") if parent else []  # "": right below the hierarchy root
+    if any(p in ("", ".", "..") or "\0" in p for p in parts):
+        raise InvalidInput(f"invalid cgroup path {parent!r}")
+
+
 class CgroupManager:
     """The cgroups of one container. Get one with `manager_for(container_id)`."""
 
     version = 0
 
-    def __init__(self, container_id: str, layout: Layout) -> None:
+    def __init__(self, container_id: str, layout: Layout, parent: str = PARENT) -> None:
         _check_id(container_id)
+        _check_parent(parent)
         self.id = container_id
         self.layout = layout
+        self.parent = parent
+        """The container's cgroup is <hierarchy>/<parent>/<id>; `rocker` for rocker's own."""
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {PARENT}/{self.id} ({self.layout.mode})>"
+        return f"<{type(self).__name__} {self.parent}/{self.id} ({self.layout.mode})>"
 
     # -- where --------------------------------------------------------------------------------
 
@@ -79,7 +91,7 @@ class CgroupManager:
     def paths(self) -> list[str]:
         """The container's cgroup directories, one per hierarchy (exec joins each of them by
         writing its pid to <path>/cgroup.procs)."""
-        return [os.path.join(b, PARENT, self.id) for b in self._bases()]
+        return [os.path.join(b, self.parent, self.id) for b in self._bases()]
 
     def exists(self) -> bool:
         return any(os.path.isdir(p) for p in self.paths())
@@ -110,13 +122,17 @@ class CgroupManager:
         Idempotent. Returns warnings (e.g. a controller that could not be enabled)."""
         warnings: list[str] = []
         for base in self._bases():
-            parent = os.path.join(base, PARENT)
+            parent = os.path.join(base, self.parent)
             path = os.path.join(parent, self.id)
             for attempt in range(20):
                 try:
                     warnings += self._prepare_base(base)
-                    self._mkdir(parent)
-                    warnings += self._prepare_parent(base, parent)
+                    step = base
+                    for part in self.parent.split("/") if self.parent else []:
+                        # `rocker`, or a caller's nested path
+                        step = os.path.join(step, part)
+                        self._mkdir(step)
+                        warnings += self._prepare_parent(base, step)
                     self._mkdir(path)
                     warnings += self._prepare_child(base, path)
                     break
@@ -219,7 +235,7 @@ class CgroupManager:
                 self.kill(signal.SIGKILL)
                 last_kill = now
             if now > deadline:
-                raise HostError(f"cannot remove cgroup {PARENT}/{self.id}: processes "
+                raise HostError(f"cannot remove cgroup {self.parent}/{self.id}: processes "
                                 f"{' '.join(map(str, pids[:10]))} did not die within {timeout}s")
             time.sleep(0.01)
             pids = self.procs()
@@ -246,6 +262,8 @@ class CgroupManager:
                     raise HostError(f"cannot remove cgroup {d}: {e.strerror}") from None
 
     def _remove_parents(self) -> None:
+        if self.parent != PARENT:  # a caller's path (rocker-runtime): the caller owns it
+            return
         for base in self._bases():
             parent = os.path.join(base, PARENT)
             for _ in range(20):
@@ -327,12 +345,15 @@ class CgroupManager:
         return path
 
 
-def manager_for(container_id: str, layout: Layout | None = None) -> CgroupManager:
-    """The cgroup manager of one container, for this host's cgroups (or the given layout)."""
+def manager_for(container_id: str, layout: Layout | None = None,
+                parent: str = PARENT) -> CgroupManager:
+    """The cgroup manager of one container, for this host's cgroups (or the given layout);
+    `parent` is the path below each hierarchy root that holds it (`rocker`, or the folder of
+    an OCI cgroupsPath)."""
     if layout is None:
         layout = detect()
     if layout.version == 2:
         from rocker.cgroups.v2 import V2Manager
-        return V2Manager(container_id, layout)
+        return V2Manager(container_id, layout, parent)
     from rocker.cgroups.v1 import V1Manager
-    return V1Manager(container_id, layout)
+    return V1Manager(container_id, layout, parent)

@@ -16,7 +16,7 @@ import time
 from rocker.cgroups import fs
 from rocker.cgroups.limits import CFS_PERIOD, DEFAULT_SHARES, Limits, cpus_to_quota, \
     quota_to_cpus
-from rocker.cgroups.manager import PARENT, CgroupManager, Stats
+from rocker.cgroups.manager import CgroupManager, Stats
 from rocker.errors import HostError
 
 DEVICE_RULES = (
@@ -44,7 +44,7 @@ class V1Manager(CgroupManager):
     def dir(self, controller: str) -> str | None:
         """The container's directory in the hierarchy of `controller` (None: host has none)."""
         mnt = self.layout.controllers.get(controller)
-        return os.path.join(mnt, PARENT, self.id) if mnt else None
+        return os.path.join(mnt, self.parent, self.id) if mnt else None
 
     def _file(self, controller: str, name: str, option: str) -> str:
         d = self.dir(controller)

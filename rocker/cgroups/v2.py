@@ -16,7 +16,7 @@ import time
 from rocker.cgroups import fs
 from rocker.cgroups.limits import CFS_PERIOD, DEFAULT_WEIGHT, Limits, cpus_to_quota, \
     quota_to_cpus, shares_to_weight, weight_to_shares
-from rocker.cgroups.manager import PARENT, CgroupManager, Stats
+from rocker.cgroups.manager import CgroupManager, Stats
 from rocker.errors import HostError, InvalidInput
 
 CONTROLLERS = ("cpu", "cpuset", "memory", "pids", "io")
@@ -34,7 +34,7 @@ class V2Manager(CgroupManager):
 
     @property
     def path(self) -> str:
-        return os.path.join(self.layout.root, PARENT, self.id)
+        return os.path.join(self.layout.root, self.parent, self.id)
 
     def _file(self, name: str, option: str, controller: str) -> str:
         f = os.path.join(self.path, name)

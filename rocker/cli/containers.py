@@ -60,6 +60,7 @@ def run_cmd(ctx, args, detach, **o):
     cfg, name = config_from_options(o, args)
     if cfg.tty and cfg.interactive and not detach and not os.isatty(0):
         raise InvalidInput("the input device is not a TTY: drop -t, or run from a terminal")
+    _pull_policy(paths, cfg, o)
     rec = lifecycle.create(paths, cfg, name=name)
     mark("cli: created")
     cid = rec["id"]
@@ -96,8 +97,15 @@ def create_cmd(ctx, args, **o):
     """Create a container without starting it."""
     from rocker.runtime import lifecycle
     cfg, name = config_from_options(o, args)
+    _pull_policy(ctx.obj.paths, cfg, o)
     rec = lifecycle.create(ctx.obj.paths, cfg, name=name)
     click.echo(rec["id"])
+
+
+def _pull_policy(paths, cfg, o: dict) -> None:
+    """--pull missing|always|never: the image is pulled before the container is made."""
+    from rocker.cli.images import ensure_image
+    ensure_image(paths, cfg.image, o.get("pull_policy") or "missing", o.get("pull_platform"))
 
 
 @click.command("start")

@@ -104,7 +104,9 @@ def _rows(store) -> tuple[list[dict], list]:
     errors: list[ImageError] = []
     rows = []
     for img in store.images(errors):
-        refs = img.refs or ["<none>:<none>"]
+        # an image pulled by digest alone shows its repository with tag <none>, as Docker does
+        refs = img.refs or sorted({d.split("@", 1)[0] + ":<none>" for d in img.digests}) or \
+            ["<none>:<none>"]
         for r in refs:
             name, _, tag = r.rpartition(":")
             rows.append({"Repository": name, "Tag": tag, "Id": img.id, "ShortId": img.short_id,
@@ -199,9 +201,11 @@ def _inspect_doc(img) -> dict:
     return {
         "Id": img.id,
         "RepoTags": img.refs,
+        "RepoDigests": img.digests,
         "Created": img.created,
         "Size": img.size,
         "Architecture": doc.get("architecture", ""),
+        "Variant": doc.get("variant", ""),
         "Os": doc.get("os", ""),
         "Author": img.author,
         "Comment": img.comment,
@@ -263,3 +267,331 @@ image_group.add_command(repair_cmd, "repair")
 
 __all__ = ["import_cmd", "images_cmd", "image_group", "tag_cmd", "rmi_cmd", "inspect_cmd",
            "InvalidInput"]
+
+
+# ------------------------------------------------------------------------------ ecosystem
+
+def _say(quiet: bool):
+    if quiet:
+        return None
+    return lambda line: click.echo(line, err=True)
+
+
+def ensure_image(paths, image: str, policy: str, platform: str | None = None) -> None:
+    """What `run`/`create` do with --pull: `missing` pulls an image the store lacks,
+    `always` pulls every time, `never` never (the store must have it)."""
+    from rocker.images.refs import id_hex
+    from rocker.images.store import ImageStore
+    store = ImageStore(paths)
+    if policy == "never":
+        return
+    if policy == "missing":
+        try:
+            store.resolve(image)
+            return
+        except NotFound:
+            pass
+        if id_hex(image) is not None and len(id_hex(image) or "") >= 12 and "/" not in image:
+            return   # an id: nothing to pull; create says it is missing
+    from rocker.images.refs import normalize_reference
+    from rocker.images.registry import pull
+    try:
+        shown = normalize_reference(image)
+    except InvalidInput:
+        return       # create says what is wrong with the name
+    said = []
+
+    def say(line: str) -> None:   # Docker's first line, once the pull is under way
+        if not said and policy == "missing":
+            click.echo(f"Unable to find image '{shown}' locally", err=True)
+        said.append(line)
+        click.echo(line, err=True)
+    try:
+        p = pull(store, image, platform=platform, say=say, tty=sys.stderr.isatty())
+    except RockerError as e:
+        if policy == "missing":
+            raise NotFound(f"no such image: {shown} (not in the store, and pulling it "
+                           f"failed: {e})") from None
+        raise
+    click.echo(f"Digest: {p.digest}", err=True)
+    click.echo(f"Status: {'Downloaded newer image' if p.status == 'downloaded' else 'Image is up to date'} for {shown}", err=True)  # noqa: E501
+
+
+@click.command("pull")
+@click.argument("reference", metavar="[REGISTRY/]NAME[:TAG|@DIGEST]")
+@click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
+              help="The platform to pick from an image index (default: the host's).")
+@click.option("--tls-verify/--no-tls-verify", "tls_verify", default=True,
+              help="Check the registry's TLS certificate (false: also allow plain HTTP).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
+@click.pass_obj
+def pull_cmd(obj, reference: str, platform: str | None, tls_verify: bool, quiet: bool) -> None:
+    """Pull an image from a registry (OCI distribution API v2)."""
+    from rocker.images.registry import pull
+    p = pull(_store(obj), reference, platform=platform, tls_verify=tls_verify,
+             say=_say(quiet), tty=sys.stderr.isatty() and not quiet)
+    if quiet:
+        click.echo(p.image.id)
+        return
+    if p.platform:
+        click.echo(f"Platform: {p.platform}")
+    click.echo(f"Digest: {p.digest}")
+    status = "Downloaded newer image" if p.status == "downloaded" else "Image is up to date"
+    click.echo(f"Status: {status} for {p.ref} (ID: {p.image.short_id}, "
+               f"{p.new_layers} new layers)")
+
+
+@click.command("push")
+@click.argument("image", metavar="IMAGE")
+@click.argument("target", required=False, metavar="[REGISTRY/]NAME[:TAG]")
+@click.option("--tls-verify/--no-tls-verify", "tls_verify", default=True,
+              help="Check the registry's TLS certificate (false: also allow plain HTTP).")
+@click.option("--chunk-size", default="16MB", metavar="SIZE",
+              help="Blobs larger than this are uploaded in chunks of this size.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the manifest digest.")
+@click.pass_obj
+def push_cmd(obj, image: str, target: str | None, tls_verify: bool, chunk_size: str,
+             quiet: bool) -> None:
+    """Push a local image to a registry (as TARGET, default IMAGE's own name)."""
+    from rocker.images.registry import push
+    from rocker.cgroups.limits import parse_bytes
+    chunk = parse_bytes(chunk_size, "--chunk-size")
+    if chunk <= 0:
+        raise InvalidInput("--chunk-size must be more than 0")
+    ref, digest = push(_store(obj), image, target, tls_verify=tls_verify, chunk=chunk,
+                       say=_say(quiet), tty=sys.stderr.isatty() and not quiet)
+    click.echo(digest if quiet else f"Pushed {ref}: digest: {digest}")
+
+
+@click.command("login")
+@click.argument("registry")
+@click.option("-u", "--username", default=None)
+@click.option("-p", "--password", default=None, help="(visible to other users: prefer "
+                                                     "--password-stdin)")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.option("--tls-verify/--no-tls-verify", "tls_verify", default=True)
+def login_cmd(registry: str, username: str | None, password: str | None,
+              password_stdin: bool, tls_verify: bool) -> None:
+    """Log in to a registry: the credentials are checked, then kept (mode 0600)."""
+    from rocker.images.refs import parse_reference
+    from rocker.images.registry import login
+    reg = parse_reference(f"{registry.split('://')[-1].rstrip('/')}/x").registry
+    if password_stdin:
+        if password is not None:
+            raise InvalidInput("--password and --password-stdin exclude each other")
+        password = sys.stdin.readline().rstrip("\r\n")
+    if username is None:
+        if not sys.stdin.isatty():
+            raise InvalidInput("a user name is needed: -u USER")
+        username = click.prompt("Username")
+    if password is None:
+        if not sys.stdin.isatty():
+            raise InvalidInput("a password is needed: --password-stdin")
+        password = click.prompt("Password", hide_input=True)
+    path = login(reg, username, password, tls_verify=tls_verify)
+    click.echo(f"Login Succeeded (credentials in {path})")
+
+
+@click.command("logout")
+@click.argument("registry")
+def logout_cmd(registry: str) -> None:
+    """Forget the credentials rocker keeps for a registry."""
+    from rocker.images.auth import remove, rocker_auth_file
+    from rocker.images.refs import parse_reference
+    reg = parse_reference(f"{registry.split('://')[-1].rstrip('/')}/x").registry
+    if not remove(reg):
+        raise NotFound(f"not logged in to {reg} (in {rocker_auth_file()})")
+    click.echo(f"Removed login credentials for {reg}")
+
+
+@click.command("load")
+@click.option("-i", "--input", "source", default="-", metavar="FILE|DIR",
+              help="The archive (docker-archive, oci-archive) or OCI layout folder; "
+                   "default stdin.")
+@click.option("--platform", default=None, metavar="OS/ARCH",
+              help="For an archive holding an image index.")
+@click.option("-q", "--quiet", is_flag=True, help="Say less.")
+@click.pass_obj
+def load_cmd(obj, source: str, platform: str | None, quiet: bool) -> None:
+    """Load images from an archive made by save (rocker, docker, podman, skopeo)."""
+    from rocker.images.archive import load
+    if source == "-" and sys.stdin.isatty():
+        raise InvalidInput("no archive given: rocker load -i FILE (or pipe one into stdin)")
+    src = sys.stdin.buffer if source == "-" else source
+    for item in load(_store(obj), src, say=_say(quiet), platform=platform,
+                     tty=sys.stderr.isatty() and not quiet):
+        if item.refs:
+            for r in item.refs:
+                click.echo(f"Loaded image: {r}")
+        else:
+            click.echo(f"Loaded image ID: {item.image_id}")
+
+
+@click.command("save")
+@click.option("-o", "--output", default="-", metavar="FILE", help="Default: stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Say nothing.")
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+@click.pass_obj
+def save_cmd(obj, output: str, quiet: bool, images: tuple[str, ...]) -> None:
+    """Save images to one tar that docker/podman load and OCI tools read."""
+    from rocker.images.archive import save
+    store = _store(obj)
+    for name in images:
+        store.resolve(name)       # every name is checked before anything is written
+    if output == "-":
+        if sys.stdout.isatty():
+            raise InvalidInput("refusing to write an archive to a terminal: -o FILE")
+        save(store, list(images), sys.stdout.buffer, say=_say(quiet),
+             tty=sys.stderr.isatty() and not quiet)
+        return
+    tmp = f"{output}.rocker-tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            save(store, list(images), f, say=_say(quiet), tty=sys.stderr.isatty() and not quiet)
+        os.rename(tmp, output)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+@click.command("export")
+@click.option("-o", "--output", default="-", metavar="FILE", help="Default: stdout.")
+@click.argument("container")
+@click.pass_obj
+def export_cmd(obj, output: str, container: str) -> None:
+    """Write a container's filesystem (image layers and its changes) as one tar."""
+    from rocker.containers import records
+    from rocker.images.export import write_merged_tar
+    rec = records.load(obj.paths, records.resolve(obj.paths, container))
+    root = rec.get("rootfs") or {}
+    dirs = [root["upper"]] + list(root.get("lower") or [])
+    if output == "-":
+        if sys.stdout.isatty():
+            raise InvalidInput("refusing to write an archive to a terminal: -o FILE")
+        write_merged_tar(dirs, sys.stdout.buffer)
+        return
+    tmp = f"{output}.rocker-tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            write_merged_tar(dirs, f)
+        os.rename(tmp, output)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+@click.command("history")
+@click.option("-q", "--quiet", is_flag=True, help="Only the image ID.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.argument("image")
+@click.pass_obj
+def history_cmd(obj, quiet: bool, fmt: str, image: str) -> None:
+    """Show how an image was made: one row per history entry, newest first."""
+    from rocker.util.units import format_size
+    store = _store(obj)
+    img = store.resolve(image)
+    if quiet:
+        click.echo(img.short_id)
+        return
+    rows = []
+    layers = list(img.layers)
+    li = 0
+    for h in img.history:
+        if not isinstance(h, dict):
+            continue
+        size = 0
+        if not h.get("empty_layer") and li < len(layers):
+            try:
+                size = int(store.layer_info(layers[li]).get("size") or 0)
+            except RockerError:
+                size = 0
+            li += 1
+        rows.append({"Created": h.get("created", ""), "CreatedBy": h.get("created_by", ""),
+                     "Size": size, "Comment": h.get("comment", "")})
+    rows.reverse()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = [("IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT")]
+    for i, r in enumerate(rows):
+        by = r["CreatedBy"] if len(r["CreatedBy"]) <= 45 else r["CreatedBy"][:44] + "…"
+        table.append((img.short_id if i == 0 else "<missing>", r["Created"][:19], by,
+                      format_size(r["Size"]), r["Comment"]))
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        click.echo("   ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "   " + row[4])
+
+
+@click.command("prune")
+@click.option("-a", "--all", "all_", is_flag=True,
+              help="Remove every image no container uses, not only the unnamed ones.")
+@click.option("-f", "--force", is_flag=True, help="(accepted for Docker's sake; never asks)")
+@click.pass_obj
+def prune_cmd(obj, all_: bool, force: bool) -> None:
+    """Remove unnamed images (`<none>`) no container uses; with -a every unused image; and
+    layers no image uses, and leftover downloads."""
+    from rocker.util.units import format_size
+    store = _store(obj)
+    in_use = _in_use(obj.paths)
+    freed = 0
+    for img in store.images():
+        if img.refs and not all_:
+            continue
+        if in_use(img.id):
+            continue
+        before = store.usage()["layers_bytes"]
+        for action, what in store.remove(img.id, force=True, in_use=in_use):
+            click.echo(f"{action}: {what}")
+        freed += max(0, before - store.usage()["layers_bytes"])
+    for diff_id, size in store.prune_layers():
+        click.echo(f"Deleted: {diff_id} (a layer no image uses)")
+        freed += size
+    freed += store.prune_downloads()
+    click.echo(f"Total reclaimed space: {format_size(freed)}")
+
+
+@click.group("system")
+def system_group() -> None:
+    """System-wide information: df."""
+
+
+@system_group.command("df")
+@click.pass_obj
+def df_cmd(obj) -> None:
+    """Disk usage of images and containers."""
+    from rocker.containers.records import containers_using_image
+    from rocker.util.units import format_size
+    store = _store(obj)
+    images = store.images()
+    u = store.usage()
+    active = [i for i in images if containers_using_image(obj.paths, i.id)]
+    used_layers: set[str] = set()
+    for i in active:
+        used_layers.update(i.layers)
+    reclaim = 0
+    for d in {d for i in images for d in i.layers} - used_layers:
+        try:
+            reclaim += int(store.layer_info(d).get("size") or 0)
+        except RockerError:
+            pass
+    click.echo(f"{'TYPE':<12}{'TOTAL':>7}{'ACTIVE':>8}{'SIZE':>12}{'RECLAIMABLE':>14}")
+    click.echo(f"{'Images':<12}{len(images):>7}{len(active):>8}"
+               f"{format_size(u['layers_bytes']):>12}{format_size(reclaim):>14}")
+    click.echo(f"{'Blobs':<12}{u['blobs']:>7}{'':>8}{format_size(u['blobs_bytes']):>12}"
+               f"{'':>14}")
+    click.echo(f"{'Downloads':<12}{u['downloads']:>7}{'':>8}"
+               f"{format_size(u['downloads_bytes']):>12}{format_size(u['downloads_bytes']):>14}")
+
+
+image_group.add_command(pull_cmd, "pull")
+image_group.add_command(push_cmd, "push")
+image_group.add_command(load_cmd, "load")
+image_group.add_command(save_cmd, "save")
+image_group.add_command(history_cmd, "history")
+image_group.add_command(prune_cmd, "prune")

@@ -24,6 +24,11 @@ def _click_option(opt: fields.Opt):
 def container_options(f):
     opts = [click.option("--name", help="Container name (default: generated).")]
     opts += [_click_option(o) for row in fields.ROWS for o in row.options]
+    opts += [click.option("--pull", "pull_policy", default="missing",
+                          type=click.Choice(["missing", "always", "never"]),
+                          help="Pull the image: when missing (default), always, never."),
+             click.option("--platform", "pull_platform", default=None, metavar="OS/ARCH",
+                          help="The platform to pull (default: the host's).")]
     for o in reversed(opts):
         f = o(f)
     return f

@@ -26,7 +26,7 @@ def _load(file: str, paths=None):
 
     from rocker.stackfile.cache import load_desired_cached
     cache = os.path.join(paths.stacks, ".spec-cache") if paths is not None else None
-    return load_desired_cached(file, file, cache)
+    return load_desired_cached(file, file, cache, paths)
 
 
 def _color(stream=None) -> bool:

@@ -23,8 +23,11 @@ file descriptors:
   `.wh..wh..opq` sets `trusted.overlay.opaque=y` on its folder; other `.wh..wh.*` entries
   (aufs metadata) are skipped.
 
-Compression is detected from the first bytes (gzip, bzip2, xz or none). The diff ID is the
-sha256 of the decompressed stream, all of it (the rest is drained after the last member).
+Compression is detected from the first bytes (gzip, bzip2, xz, zstd or none). The diff ID is
+the sha256 of the decompressed stream, all of it (the rest is drained after the last member).
+With `keep=FILE` the layer's blob is written there while extracting (what save and push send
+later): the bytes as read when they are a layer media type (none, gzip, zstd), else the
+decompressed tar; `LayerInfo.blob_digest` is its sha256.
 The caller owns the destination folder and removes it on failure (see `remove_tree`).
 """
 
@@ -56,7 +59,10 @@ class LayerInfo:
     diff_id: str          # "sha256:<hex>" of the uncompressed tar stream
     size: int             # bytes of regular files, hardlinked inodes counted once
     tar_size: int         # bytes of the uncompressed tar stream
-    compression: str      # "none", "gzip", "bzip2" or "xz"
+    compression: str      # "none", "gzip", "bzip2", "xz" or "zstd"
+    blob_digest: str = ""     # "sha256:<hex>" of what `keep` received ("" without keep)
+    blob_size: int = 0
+    blob_compression: str = ""  # "none", "gzip" or "zstd": the media type of the kept blob
 
 
 # --------------------------------------------------------------------------- input streams
@@ -71,6 +77,7 @@ class _Source:
         self.count = 0
         self._next_report = 0
         self.head = b""
+        self.keep: Any = None      # (file, sha256) when the raw bytes are kept
         while len(self.head) < 6:
             more = f.read(6 - len(self.head))
             if not more:
@@ -86,6 +93,9 @@ class _Source:
             data = self.f.read() if n is None or n < 0 else self.f.read(n)
         if data:
             self.count += len(data)
+            if self.keep is not None:
+                self.keep[0].write(data)
+                self.keep[1].update(data)
             if self.progress is not None and self.count >= self._next_report:
                 self._next_report = self.count + 4 * CHUNK
                 self.progress(self.count, self.total)
@@ -106,12 +116,15 @@ class _Hashing:
         self.f = f
         self.h = hashlib.sha256()
         self.n = 0
+        self.keep: Any = None      # a file receiving the decompressed tar
 
     def read(self, n: int = -1) -> bytes:
         data = self.f.read(n)
         if data:
             self.h.update(data)
             self.n += len(data)
+            if self.keep is not None:
+                self.keep.write(data)
         return data
 
     def drain(self) -> None:
@@ -138,8 +151,7 @@ def detect_compression(head: bytes) -> str:
     if head.startswith(b"\xfd7zXZ\x00"):
         return "xz"
     if head.startswith(b"\x28\xb5\x2f\xfd"):
-        raise InvalidInput("zstd-compressed archives are not supported: decompress it first "
-                           "(zstd -dc FILE | rocker import - NAME)")
+        return "zstd"
     return "none"
 
 
@@ -154,6 +166,11 @@ def _decompressed(src: _Source) -> tuple[Any, str]:
     if kind == "xz":
         import lzma
         return lzma.LZMAFile(src, "rb"), kind
+    if kind == "zstd":
+        import io
+        import zstandard
+        reader = zstandard.ZstdDecompressor().stream_reader(src, read_across_frames=True)
+        return io.BufferedReader(reader, CHUNK), kind  # type: ignore[arg-type]
     return src, kind
 
 
@@ -634,11 +651,13 @@ def _archive_errors() -> tuple[type[BaseException], ...]:
                                        zlib.error, BadHeader]
     if "lzma" in sys.modules:
         errs.append(sys.modules["lzma"].LZMAError)
+    if "zstandard" in sys.modules:
+        errs.append(sys.modules["zstandard"].ZstdError)
     return tuple(errs)
 
 
 def extract_layer(f: BinaryIO, dest: str, *, total: int | None = None,
-                  progress: Progress | None = None) -> LayerInfo:
+                  progress: Progress | None = None, keep: BinaryIO | None = None) -> LayerInfo:
     """Extract the tar stream `f` (any supported compression) into the empty folder `dest`.
 
     Raises UnsafeArchive for an entry that could escape or is not allowed, InvalidInput for an
@@ -651,6 +670,14 @@ def extract_layer(f: BinaryIO, dest: str, *, total: int | None = None,
         raise InvalidInput("empty input: not a tar archive")
     stream, kind = _decompressed(src)
     hashing = _Hashing(stream)
+    raw_hash = None
+    if keep is not None:
+        if kind in ("gzip", "zstd"):
+            import hashlib
+            raw_hash = hashlib.sha256()
+            src.keep = (keep, raw_hash)   # the sniffed head is still pending: it comes through
+        else:
+            hashing.keep = keep
     root_fd = os.open(dest, _DIR_FLAGS)
     ex = _Extractor(root_fd)
     name = None
@@ -685,8 +712,16 @@ def extract_layer(f: BinaryIO, dest: str, *, total: int | None = None,
         os.close(root_fd)
     if progress is not None:
         progress(src.count, total)
-    return LayerInfo(diff_id="sha256:" + hashing.hexdigest(), size=ex.size(),
-                     tar_size=hashing.n, compression=kind)
+    diff_id = "sha256:" + hashing.hexdigest()
+    info = LayerInfo(diff_id=diff_id, size=ex.size(), tar_size=hashing.n, compression=kind)
+    if keep is not None:
+        if raw_hash is not None:
+            src.keep = None
+            info.blob_digest, info.blob_size = "sha256:" + raw_hash.hexdigest(), src.count
+            info.blob_compression = kind
+        else:   # the tar itself (as read, or decompressed from bzip2/xz): its digest is the diff id
+            info.blob_digest, info.blob_size, info.blob_compression = diff_id, hashing.n, "none"
+    return info
 
 
 # --------------------------------------------------------------------------- folders

@@ -3,16 +3,24 @@
 Layout under ROOT/images (see docs/images.md):
 
     layers/<hex>/diff/          the extracted layer, used as an overlayfs lowerdir as it is
-    layers/<hex>/layer.json     {"diff_id", "size", "tar_size", "created"}
-    configs/<hex>.json          an image config (OCI-like); <hex> = sha256 of these exact bytes;
-                                an imported image's config has "rocker_source":
-                                {"digest", "changes"} (sha256 of the tar bytes read, canonical
-                                changes): its source identity
-    repositories.json           {"refs": {"name:tag": "sha256:<image hex>"}}  (+ .lock)
-    tmp/<pid>-<random>/         work in progress (extraction, commits, deletions)
+    layers/<hex>/layer.json     {"diff_id", "size", "tar_size", "created",
+                                 "blob": {"digest", "size", "compression"}}
+    layers/<hex>/blob           the layer as a registry or archive carries it (the tar, or its
+                                gzip/zstd form as pulled): what save and push send
+    configs/<hex>.json          an image config, byte for byte as pulled, loaded or made;
+                                <hex> = sha256 of these bytes = the image ID registries compute
+    meta/<hex>.json             rocker's own bookkeeping of that image, beside the config:
+                                {"source": {"digest", "changes"}} for an import (sha256 of the
+                                tar bytes read, canonical changes: its source identity),
+                                "manifest" {"digest", "mediaType", "size"} for a pull
+    repositories.json           {"refs": {"name:tag": "sha256:<image hex>"},
+                                 "digests": {"name@sha256:<manifest>": "sha256:<image hex>"}}
+    tmp/<pid>-<random>/         work in progress (extraction, downloads, commits, deletions)
 
 <hex> of a layer is its diff ID: the sha256 of its uncompressed tar. An image ID is the sha256
-of its canonical config bytes (sorted keys, no spaces, UTF-8).
+of its config bytes, never re-serialised: a pulled image keeps the ID the registry's config
+digest gives it. Configs written by older rockers (canonical JSON with "rocker_source" inside)
+keep their IDs; their source identity is read from there.
 
 Concurrency: extraction happens in a private folder under tmp/, without any lock. Registration
 (moving new layers in with one rename each, writing the config, updating references) and
@@ -41,6 +49,9 @@ REPOSITORIES = "repositories.json"
 GOOD_COPY = ".good"   # repositories.json.good: the last table rocker wrote (for `image repair`)
 LAYER_JSON = "layer.json"
 DIFF = "diff"
+BLOB = "blob"
+OVERLAY_MAX_LAYERS = 500     # the kernel's OVL_MAX_STACK
+SHORT_LINKS_ABOVE = 3000     # bytes of lowerdir paths before short links are used
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "Cmd": None,
@@ -60,6 +71,8 @@ class Image:
     document: dict                           # the whole config JSON
     refs: list[str] = field(default_factory=list)   # ["name:tag", ...], sorted
     size: int = 0                            # sum of the layer sizes
+    digests: list[str] = field(default_factory=list)  # ["name@sha256:<manifest>", ...]
+    source: dict | None = None               # an import's source identity (meta), if any
 
     @property
     def short_id(self) -> str:
@@ -104,7 +117,8 @@ class ImageError:
 
 
 SOURCE_KEY = "rocker_source"
-"""The field of an imported image's config document holding its source identity."""
+"""Where older rockers kept an imported image's source identity: inside its config. New imports
+keep it beside the config (meta/<hex>.json); configs that hold it are still read."""
 
 
 def source_changes(changes: list[str] | tuple[str, ...] | None) -> list:
@@ -192,6 +206,7 @@ class ImageStore:
         self.root = paths.images
         self.layers_root = os.path.join(self.root, "layers")
         self.configs_root = os.path.join(self.root, "configs")
+        self.meta_root = os.path.join(self.root, "meta")
         self.tmp_root = os.path.join(self.root, "tmp")
         self.repositories = os.path.join(self.root, REPOSITORIES)
 
@@ -203,8 +218,32 @@ class ImageStore:
     def config_path(self, image_id: str) -> str:
         return os.path.join(self.configs_root, image_id[len(ID_PREFIX):] + ".json")
 
+    def meta_path(self, image_id: str) -> str:
+        return os.path.join(self.meta_root, image_id[len(ID_PREFIX):] + ".json")
+
+    def meta(self, image_id: str) -> dict:
+        """rocker's bookkeeping of an image ({} when it has none)."""
+        try:
+            data = read_json(self.meta_path(image_id))
+        except (FileNotFoundError, CorruptRecord):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def config_bytes(self, image_id: str) -> bytes:
+        """The config exactly as stored (its sha256 is the id; checked)."""
+        path = self.config_path(image_id)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise NotFound(f"no such image: {image_id}") from None
+        if _sha256(data) != image_id[len(ID_PREFIX):]:
+            raise CorruptRecord(f"corrupt image config {path}: content does not match its id")
+        return data
+
     def _ensure(self) -> None:
-        for d in (self.root, self.layers_root, self.configs_root, self.tmp_root):
+        for d in (self.root, self.layers_root, self.configs_root, self.meta_root,
+                  self.tmp_root):
             try:
                 os.makedirs(d, mode=0o700, exist_ok=True)
             except OSError as e:
@@ -213,16 +252,30 @@ class ImageStore:
 
     def refs(self) -> dict[str, str]:
         """All references: {"name:tag": "sha256:..."}."""
+        return self._tables()[0]
+
+    def digest_refs(self) -> dict[str, str]:
+        """All digest references: {"name@sha256:<manifest>": "sha256:<image>"}."""
+        return self._tables()[1]
+
+    def _tables(self) -> tuple[dict[str, str], dict[str, str]]:
         try:
             data = read_json(self.repositories)
         except FileNotFoundError:
-            return {}
+            return {}, {}
         except PermissionError:
             raise HostError(f"cannot read {self.repositories}: permission denied"
                             + (" (are you root?)" if os.geteuid() != 0 else "")) from None
         except CorruptRecord:
             raise self._corrupt("not valid JSON") from None
-        return self._refs_of(data)
+        return self._refs_of(data), self._digests_of(data)
+
+    def _digests_of(self, data: Any) -> dict[str, str]:
+        table = data.get("digests") if isinstance(data, dict) else None
+        if not isinstance(table, dict):
+            return {}
+        return {k: v for k, v in table.items() if isinstance(k, str) and isinstance(v, str)
+                and v.startswith(ID_PREFIX) and full_hex(v[len(ID_PREFIX):])}
 
     def _corrupt(self, what: str) -> CorruptRecord:
         return CorruptRecord(
@@ -247,6 +300,11 @@ class ImageStore:
         repositories.json.good as well (what `repair` restores)."""
         def both(old: Any) -> dict:
             new = fn(old)
+            digests = new.get("digests")
+            if digests is None:
+                digests = self._digests_of(old)
+            existing = set(self.image_ids())
+            new["digests"] = {k: v for k, v in digests.items() if v in existing}
             write_json(self.repositories + GOOD_COPY, new)
             return new
         try:
@@ -264,8 +322,11 @@ class ImageStore:
         aside = None
         with flocked(self.repositories + ".lock"):
             good: dict[str, str] | None = None
+            digests: dict[str, str] = {}
             try:
-                good = self._refs_of(read_json(self.repositories))
+                raw = read_json(self.repositories)
+                digests = self._digests_of(raw)
+                good = self._refs_of(raw)
             except FileNotFoundError:
                 pass
             except CorruptRecord:
@@ -278,8 +339,9 @@ class ImageStore:
                     good = {}
             existing = set(self.image_ids())
             table = {r: i for r, i in good.items() if i in existing}
-            write_json(self.repositories, {"refs": table})
-            write_json(self.repositories + GOOD_COPY, {"refs": table})
+            digests = {r: i for r, i in digests.items() if i in existing}
+            write_json(self.repositories, {"refs": table, "digests": digests})
+            write_json(self.repositories + GOOD_COPY, {"refs": table, "digests": digests})
         named = set(table.values())
         return {"aside": aside, "kept": len(table),
                 "dropped": sorted(set(good) - set(table)),
@@ -307,25 +369,22 @@ class ImageStore:
             raise CorruptRecord(f"corrupt record {path}: no size")
         return size
 
-    def _load(self, image_id: str, refs: dict[str, str] | None = None) -> Image:
+    def _load(self, image_id: str, refs: dict[str, str] | None = None,
+              digests: dict[str, str] | None = None) -> Image:
         path = self.config_path(image_id)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise NotFound(f"no such image: {image_id}") from None
-        if _sha256(data) != image_id[len(ID_PREFIX):]:
-            raise CorruptRecord(f"corrupt image config {path}: content does not match its id")
+        data = self.config_bytes(image_id)
         try:
             doc = json.loads(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise CorruptRecord(f"corrupt image config {path}: {e}") from None
         _validate_document(doc, path)
         if refs is None:
-            refs = self.refs()
+            refs, digests = self._tables()
         img = Image(id=image_id, document=doc,
-                    refs=sorted(r for r, v in refs.items() if v == image_id))
+                    refs=sorted(r for r, v in refs.items() if v == image_id),
+                    digests=sorted(r for r, v in (digests or {}).items() if v == image_id))
         img.size = sum(self._layer_size(d, image_id) for d in dict.fromkeys(img.layers))
+        img.source = self.source_of(image_id, doc)
         return img
 
     # ------------------------------------------------------------------ lookups
@@ -342,7 +401,12 @@ class ImageStore:
         if not isinstance(ref, str) or not ref.strip():
             raise InvalidInput("empty image reference")
         ref = ref.strip()
-        refs = self.refs()
+        refs, digests = self._tables()
+        if "@" in ref:
+            norm = normalize_reference(ref)
+            if norm in digests and os.path.exists(self.config_path(digests[norm])):
+                return digests[norm], norm, refs
+            raise NotFound(f"no such image: {ref}")
         h = id_hex(ref)
         ids = self.image_ids()
         if h is not None and len(h) == 64 and ID_PREFIX + h in ids:
@@ -356,6 +420,9 @@ class ImageStore:
                 bad_ref = e
         if norm is not None and norm in refs:
             return refs[norm], norm, refs
+        legacy = _legacy_spelling(ref)
+        if norm is not None and legacy in refs:   # named by an older rocker (library/x:t)
+            return refs[legacy], legacy, refs
         if h is not None:
             matches = [i for i in ids if i[len(ID_PREFIX):].startswith(h)]
             if len(matches) == 1:
@@ -370,18 +437,19 @@ class ImageStore:
         raise NotFound(f"no such image: {ref}")
 
     def resolve(self, ref: str) -> Image:
-        """An image by `name[:tag]`, full id (with or without `sha256:`) or unique id prefix."""
+        """An image by `name[:tag]`, `name@sha256:<manifest digest>`, full id (with or without
+        `sha256:`) or unique id prefix."""
         image_id, _, refs = self._resolve_id(ref)
-        return self._load(image_id, refs)
+        return self._load(image_id, refs, self.digest_refs())
 
     def images(self, errors: list[ImageError] | None = None) -> list[Image]:
         """Every image, newest first. Unreadable ones go to `errors` (if given), not raised."""
-        refs = self.refs()
+        refs, digests = self._tables()
         out: list[Image] = []
         ids = self.image_ids()
         for image_id in ids:
             try:
-                out.append(self._load(image_id, refs))
+                out.append(self._load(image_id, refs, digests))
             except (CorruptRecord, NotFound, OSError) as e:
                 if isinstance(e, NotFound):
                     continue  # removed while we listed
@@ -401,15 +469,49 @@ class ImageStore:
         return out
 
     def layer_dirs(self, img: Image) -> list[str]:
-        """Absolute layer folders, TOP first: ready for overlay `lowerdir=a:b:c`."""
+        """Absolute layer folders, TOP first: ready for overlay `lowerdir=a:b:c`.
+
+        overlayfs stacks at most OVERLAY_MAX_LAYERS lower layers, and the mount options fit
+        in one page: an image with many layers gets short links instead
+        (`images/l/<16 hex>` -> `../layers/<hex>/diff`), which the launcher's relative
+        lowerdir (paths relative to their common folder) turns into 17 bytes a layer."""
+        layers = list(dict.fromkeys(reversed(img.layers)))   # a repeated layer: once
+        if len(layers) > OVERLAY_MAX_LAYERS:
+            raise InvalidInput(f"image {img.short_id} has {len(layers)} layers; overlayfs "
+                               f"stacks at most {OVERLAY_MAX_LAYERS}: flatten it (rocker "
+                               "export a container of it, then rocker import)")
         dirs = []
-        for diff_id in reversed(img.layers):
+        for diff_id in layers:
             d = os.path.join(self.layer_path(diff_id), DIFF)
             if not os.path.isfile(os.path.join(self.layer_path(diff_id), LAYER_JSON)) or \
                     not os.path.isdir(d):
                 raise CorruptRecord(f"image {img.short_id}: layer {diff_id} is missing")
             dirs.append(d)
+        if sum(len(d) + 1 for d in dirs) > SHORT_LINKS_ABOVE:
+            dirs = [self._short_link(diff_id) for diff_id in layers]
         return dirs
+
+    def _short_link(self, diff_id: str) -> str:
+        links = os.path.join(self.root, "l")
+        os.makedirs(links, mode=0o700, exist_ok=True)
+        h = diff_id[len(ID_PREFIX):]
+        target = os.path.join("..", "layers", h, DIFF)
+        for n in (16, 32, 64):
+            link = os.path.join(links, h[:n])
+            try:
+                if os.readlink(link) == target:
+                    return link
+                continue           # another layer has these digits
+            except FileNotFoundError:
+                tmp = f"{link}.tmp-{os.getpid()}"
+                try:
+                    os.symlink(target, tmp)
+                    os.rename(tmp, link)
+                except FileExistsError:
+                    pass
+                if os.readlink(link) == target:
+                    return link
+        raise CorruptRecord(f"cannot make a short link for layer {diff_id}")
 
     # ------------------------------------------------------------------ temp folders
 
@@ -433,23 +535,33 @@ class ImageStore:
 
     # ------------------------------------------------------------------ registration
 
-    def _register(self, staged: list[tuple[str, str]], document: dict,
-                  refs: Iterable[str]) -> Image:
+    def _register(self, staged: list[tuple[str, str]], document: dict | bytes,
+                  refs: Iterable[str], meta: dict | None = None,
+                  digests: Iterable[str] = ()) -> Image:
         """Move staged layers in, write the config, point `refs` at it: one short locked step.
 
-        `staged` is [(diff_id, staging folder holding diff/ and layer.json)]."""
+        `staged` is [(diff_id, staging folder holding diff/, layer.json and blob)]; `document`
+        is the config as bytes (kept exactly) or a dict (written as canonical JSON); `meta` is
+        rocker's bookkeeping, written beside it; `digests` are `name@sha256:` references."""
         from rocker.images.extract import remove_tree
 
-        data = canonical_bytes(document)
+        data = document if isinstance(document, bytes) else canonical_bytes(document)
+        try:
+            parsed = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InvalidInput(f"the image config is not valid JSON: {e}") from None
+        _validate_document(parsed, "(new image)")
         image_id = ID_PREFIX + _sha256(data)
         refs = list(refs)
+        digests = list(digests)
         discard: list[str] = []
         self._ensure()
 
         def register(old: Any) -> dict:
             table = self._refs_of(old)
+            dtable = self._digests_of(old)
             new_ids = {d for d, _ in staged}
-            for diff_id in document["rootfs"]["diff_ids"]:
+            for diff_id in parsed["rootfs"]["diff_ids"]:
                 if diff_id not in new_ids and not self._layer_complete(diff_id):
                     raise NotFound(f"layer {diff_id} of the base image is missing (was the "
                                    f"image removed?)")
@@ -463,20 +575,235 @@ class ImageStore:
                     os.rename(final, os.path.join(trash, "layer"))
                     discard.append(trash)
                 os.rename(staging, final)
+            if meta:
+                old_meta = self.meta(image_id)
+                write_json(self.meta_path(image_id), old_meta | meta)
             cpath = self.config_path(image_id)
             if not os.path.exists(cpath):
                 atomic_write(cpath, data, 0o600)
             for r in refs:
                 table[r] = image_id
-            return {"refs": table}
+            for r in digests:
+                dtable[r] = image_id
+            return {"refs": table, "digests": dtable}
 
         new = self._update_refs(register)
         for d in discard:
             remove_tree(d)
-        img = Image(id=image_id, document=json.loads(data),
-                    refs=sorted(r for r, v in new["refs"].items() if v == image_id))
+        img = Image(id=image_id, document=parsed,
+                    refs=sorted(r for r, v in new["refs"].items() if v == image_id),
+                    digests=sorted(r for r, v in new["digests"].items() if v == image_id))
         img.size = sum(self._layer_size(d, image_id) for d in dict.fromkeys(img.layers))
+        img.source = self.source_of(image_id, parsed)
         return img
+
+    def register_image(self, config: bytes, staged: list[tuple[str, str]],
+                       refs: Iterable[str] = (), digests: Iterable[str] = (),
+                       meta: dict | None = None) -> Image:
+        """Register a pulled or loaded image: its config bytes as they are (the id is their
+        sha256), the layers staged by `stage_layer` (layers already in the store need none)."""
+        return self._register(staged, config, [normalize_reference(r) for r in refs],
+                              meta=meta, digests=digests)
+
+    def add_digest_ref(self, image_id: str, digest_ref: str) -> None:
+        """Record `name@sha256:<manifest>` for an image (after a push)."""
+        def fn(old: Any) -> dict:
+            table, dtable = self._refs_of(old), self._digests_of(old)
+            dtable[digest_ref] = image_id
+            return {"refs": table, "digests": dtable}
+        self._update_refs(fn)
+
+    def usage(self) -> dict[str, int]:
+        """Bytes the store holds: layers (extracted), their blobs, unfinished downloads."""
+        out = {"layers": 0, "layers_bytes": 0, "blobs": 0, "blobs_bytes": 0,
+               "downloads": 0, "downloads_bytes": 0}
+        try:
+            names = os.listdir(self.layers_root)
+        except FileNotFoundError:
+            names = []
+        for n in names:
+            try:
+                meta = read_json(os.path.join(self.layers_root, n, LAYER_JSON))
+            except (OSError, CorruptRecord):
+                continue
+            out["layers"] += 1
+            out["layers_bytes"] += int(meta.get("size") or 0) if isinstance(meta, dict) else 0
+            try:
+                out["blobs_bytes"] += os.stat(os.path.join(self.layers_root, n, BLOB)).st_size
+                out["blobs"] += 1
+            except OSError:
+                pass
+        for n in self._downloads():
+            out["downloads"] += 1
+            out["downloads_bytes"] += os.stat(os.path.join(self.root, "downloads", n)).st_size
+        return out
+
+    def _downloads(self) -> list[str]:
+        try:
+            return [n for n in os.listdir(os.path.join(self.root, "downloads"))
+                    if full_hex(n)]
+        except FileNotFoundError:
+            return []
+
+    def prune_downloads(self) -> int:
+        """Remove unfinished downloads no pull is working on; bytes freed."""
+        import fcntl
+        freed = 0
+        d = os.path.join(self.root, "downloads")
+        for n in self._downloads():
+            lock = os.path.join(d, n + ".lock")
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue     # a pull is downloading it
+                try:
+                    freed += os.stat(os.path.join(d, n)).st_size
+                    os.unlink(os.path.join(d, n))
+                except FileNotFoundError:
+                    pass
+                os.unlink(lock)
+            finally:
+                os.close(fd)
+        return freed
+
+    def prune_layers(self) -> list[tuple[str, int]]:
+        """Remove layers no image names (left by a crash between the layer's rename and the
+        config's write), under the store's lock: [(diff_id, bytes)]."""
+        from rocker.images.extract import remove_tree
+        gone: list[tuple[str, int]] = []
+        doomed: list[str] = []
+
+        def fn(old: Any) -> dict:
+            used: set[str] = set()
+            for image_id in self.image_ids():
+                used.update(self._layers_of(image_id) or [])
+            try:
+                names = os.listdir(self.layers_root)
+            except FileNotFoundError:
+                names = []
+            for n in names:
+                diff_id = ID_PREFIX + n
+                if not full_hex(n) or diff_id in used:
+                    continue
+                try:
+                    size = int((read_json(os.path.join(self.layers_root, n, LAYER_JSON))
+                                or {}).get("size") or 0)
+                except (OSError, CorruptRecord, AttributeError, ValueError):
+                    size = 0
+                trash = self._new_tmp("delete")
+                os.rename(os.path.join(self.layers_root, n), os.path.join(trash, "layer"))
+                doomed.append(trash)
+                gone.append((diff_id, size))
+            return {"refs": self._refs_of(old), "digests": self._digests_of(old)}
+
+        self._ensure()
+        self.prune_tmp()
+        self._update_refs(fn)
+        for d in doomed:
+            remove_tree(d)
+        return gone
+
+    def has_layer(self, diff_id: str) -> bool:
+        """Whether the layer is complete in the store (a pull or load can skip it)."""
+        return self._layer_complete(diff_id)
+
+    def layer_info(self, diff_id: str) -> dict:
+        """layer.json of a layer (NotFound if it is not in the store)."""
+        try:
+            meta = read_json(os.path.join(self.layer_path(diff_id), LAYER_JSON))
+        except FileNotFoundError:
+            raise NotFound(f"layer {diff_id} is not in the store") from None
+        if not isinstance(meta, dict):
+            raise CorruptRecord(f"corrupt layer record of {diff_id}")
+        return meta
+
+    def layer_blob(self, diff_id: str) -> tuple[str, dict]:
+        """(path, {"digest", "size", "compression"}) of the blob a layer is saved and pushed
+        as. A layer imported by an older rocker has none: its tar is written now from the
+        extracted folder (whiteouts back to `.wh.` entries) and kept; its digest is then not
+        the diff id the image's config names (see `export_config`)."""
+        meta = self.layer_info(diff_id)
+        path = os.path.join(self.layer_path(diff_id), BLOB)
+        blob = meta.get("blob")
+        if isinstance(blob, dict) and os.path.isfile(path):
+            return path, blob
+        from rocker.images.diff import write_upper_tar
+        from rocker.state.store import write_json as _write
+        import hashlib
+        tmp = path + f".tmp-{os.getpid()}"
+
+        class _Hash:
+            def __init__(self, f):
+                self.f, self.h, self.n = f, hashlib.sha256(), 0
+
+            def write(self, b):
+                self.h.update(b)
+                self.n += len(b)
+                return self.f.write(b)
+
+        with open(tmp, "wb", buffering=1 << 20) as out:
+            w = _Hash(out)
+            write_upper_tar(os.path.join(self.layer_path(diff_id), DIFF), w)  # type: ignore
+        os.rename(tmp, path)
+        blob = {"digest": "sha256:" + w.h.hexdigest(), "size": w.n, "compression": "none",
+                "regenerated": True}
+        _write(os.path.join(self.layer_path(diff_id), LAYER_JSON), meta | {"blob": blob})
+        return path, blob
+
+    def stage_layer(self, path: str, blob: dict, expect_diff_id: str | None,
+                    progress: Callable[[int, int | None], None] | None = None,
+                    verified: bool = False, move: bool = True) -> str:
+        """Extract the blob file `path` ({"digest", "size"}; digest None: whatever it is) into
+        a staging folder for `register_image`, moving (or with move=False copying) the file in
+        as the layer's blob. Unless `verified`, its digest and size are checked while it is
+        read. The diff id must be `expect_diff_id` (what the config's rootfs.diff_ids says),
+        else nothing is kept and InvalidInput says so. Returns the staging folder."""
+        from rocker.images.extract import extract_layer, remove_tree
+        from rocker.util.timefmt import now_rfc3339
+
+        staging = self._new_tmp("layer")
+        try:
+            diff = os.path.join(staging, DIFF)
+            os.mkdir(diff, 0o755)
+            os.chmod(diff, 0o755)
+            with open(path, "rb", buffering=0) as raw:
+                f = _DigestReader(raw)
+                info = extract_layer(f, diff, total=blob.get("size"),  # type: ignore[arg-type]
+                                     progress=progress)
+                actual = f.drain()
+                size = raw.tell()
+            if blob.get("digest") is None:
+                blob = dict(blob, digest=actual, size=size)
+            elif not verified and (actual != blob["digest"] or size != blob.get("size")):
+                raise InvalidInput(f"blob {blob['digest'][:19]}: content is {actual[:19]} "
+                                   f"({size} bytes, {blob.get('size')} expected): corrupt or "
+                                   "tampered")
+            if expect_diff_id is not None and info.diff_id != expect_diff_id:
+                raise InvalidInput(f"layer {blob['digest'][:19]}: its uncompressed content "
+                                   f"is {info.diff_id[:19]}, the image config says "
+                                   f"{expect_diff_id[:19]} (corrupt or tampered layer)")
+            if move:
+                os.rename(path, os.path.join(staging, BLOB))
+            else:
+                import shutil
+                shutil.copyfile(path, os.path.join(staging, BLOB))
+            write_json(os.path.join(staging, LAYER_JSON),
+                       {"diff_id": info.diff_id, "size": info.size, "tar_size": info.tar_size,
+                        "created": now_rfc3339(),
+                        "blob": {"digest": blob["digest"], "size": blob["size"],
+                                 "compression": info.compression}})
+        except BaseException:
+            remove_tree(staging)
+            raise
+        return staging
+
+    def new_work_folder(self, kind: str) -> str:
+        """A private folder under tmp/ (removed by its creator, or by the next prune once the
+        creator is gone)."""
+        self.prune_tmp()
+        return self._new_tmp(kind)
 
     def _layer_complete(self, diff_id: str) -> bool:
         return os.path.isfile(os.path.join(self.layer_path(diff_id), LAYER_JSON))
@@ -493,10 +820,13 @@ class ImageStore:
             diff = os.path.join(staging, DIFF)
             os.mkdir(diff, 0o755)
             os.chmod(diff, 0o755)
-            info = extract_layer(f, diff, total=total, progress=progress)
+            with open(os.path.join(staging, BLOB), "wb", buffering=1 << 20) as keep:
+                info = extract_layer(f, diff, total=total, progress=progress, keep=keep)
             write_json(os.path.join(staging, LAYER_JSON),
                        {"diff_id": info.diff_id, "size": info.size, "tar_size": info.tar_size,
-                        "created": now_rfc3339()})
+                        "created": now_rfc3339(),
+                        "blob": {"digest": info.blob_digest, "size": info.blob_size,
+                                 "compression": info.blob_compression}})
         except BaseException:
             remove_tree(staging)
             raise
@@ -546,6 +876,12 @@ class ImageStore:
         reader = _DigestReader(f)
         try:
             diff_id, staging, _info = self._stage_layer(reader, total, progress)  # type: ignore
+            from rocker.images.archive import looks_like_image_archive
+            what = looks_like_image_archive(os.path.join(staging, DIFF))
+            if what is not None:
+                shown = "-" if not isinstance(src, (str, os.PathLike)) else os.fspath(src)
+                raise InvalidInput(f"{shown} is {what}, not a root filesystem: load it with "
+                                   f"`rocker load -i {shown}`")
             digest = reader.drain()
             now = now_rfc3339()
             config = apply_changes(DEFAULT_CONFIG, parsed)
@@ -560,9 +896,10 @@ class ImageStore:
                 "config": config,
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
                 "history": [history],
-                SOURCE_KEY: {"digest": digest, "changes": [[k, v] for k, v in parsed]},
             }
-            return self._register([(diff_id, staging)], document, [norm] if norm else [])
+            source = {"digest": digest, "changes": [[k, v] for k, v in parsed]}
+            return self._register([(diff_id, staging)], document, [norm] if norm else [],
+                                  meta={"source": source})
         finally:
             if opened is not None:
                 opened.close()
@@ -665,7 +1002,15 @@ class ImageStore:
                 raise NotFound(f"no such image: {ref_or_id}")
             mine = sorted(r for r, v in table.items() if v == image_id)
             short = image_id[7:19]
-            if by_ref is not None:
+            if by_ref is not None and "@" in by_ref:   # a digest reference
+                dtable = self._digests_of(old)
+                if dtable.get(by_ref) != image_id:
+                    raise NotFound(f"no such image: {ref_or_id}")
+                if mine or sum(v == image_id for v in dtable.values()) > 1:
+                    del dtable[by_ref]
+                    out.append(("Untagged", by_ref))
+                    return {"refs": table, "digests": dtable}
+            elif by_ref is not None:
                 if table.get(by_ref) != image_id:
                     raise NotFound(f"no such image: {ref_or_id}")
                 if len(mine) > 1:
@@ -682,10 +1027,20 @@ class ImageStore:
             for r in mine:
                 del table[r]
                 out.append(("Untagged", r))
-            if users:
-                return {"refs": table}   # forced: the containers keep the image data
+            left = {}
+            for r, v in sorted(self._digests_of(old).items()):
+                if v == image_id:
+                    out.append(("Untagged", r))
+                else:
+                    left[r] = v
+            if users:   # forced: the containers keep the image data
+                return {"refs": table, "digests": left}
             layers = self._layers_of(image_id)
             os.unlink(self.config_path(image_id))
+            try:
+                os.unlink(self.meta_path(image_id))
+            except FileNotFoundError:
+                pass
             out.append(("Deleted", image_id))
             still_used: set[str] = set()
             for other in self.image_ids():
@@ -706,15 +1061,19 @@ class ImageStore:
             remove_tree(d)
         return out
 
-    def source_of(self, image_id: str) -> dict | None:
-        """The source identity recorded on an image ({"digest", "changes"}), None when it has
-        none (committed, or imported by an older rocker) or cannot be read."""
-        try:
-            with open(self.config_path(image_id), "rb") as f:
-                doc = json.loads(f.read())
-        except (OSError, ValueError):
-            return None
-        src = doc.get(SOURCE_KEY) if isinstance(doc, dict) else None
+    def source_of(self, image_id: str, doc: Any = None) -> dict | None:
+        """The source identity recorded for an image ({"digest", "changes"}): beside its config
+        (meta), or inside a config written by an older rocker; None when it has none
+        (committed, pulled, loaded) or cannot be read."""
+        src = self.meta(image_id).get("source")
+        if src is None:
+            if doc is None:
+                try:
+                    with open(self.config_path(image_id), "rb") as f:
+                        doc = json.loads(f.read())
+                except (OSError, ValueError):
+                    return None
+            src = doc.get(SOURCE_KEY) if isinstance(doc, dict) else None
         if not isinstance(src, dict) or not isinstance(src.get("digest"), str) or \
                 not isinstance(src.get("changes", []), list):
             return None
@@ -728,3 +1087,9 @@ class ImageStore:
             return list(_validate_document(doc, image_id)["rootfs"]["diff_ids"])
         except (OSError, ValueError, CorruptRecord):
             return None
+
+
+def _legacy_spelling(ref: str) -> str:
+    """`ref` as rockers before Hub short names stored it (`library/x` stayed `library/x`)."""
+    last = ref.rsplit("/", 1)[-1]
+    return ref if ":" in last else ref + ":" + "latest"

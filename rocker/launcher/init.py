@@ -15,6 +15,7 @@ import errno
 import fcntl
 import json
 import os
+import resource
 import socket
 import stat
 import struct
@@ -22,6 +23,7 @@ import struct
 from rocker.errors import CommandNotExecutable, CommandNotFound, ContainerStartError
 from rocker.launcher import rootfs as rfs
 from rocker.launcher import seccomp
+from rocker.launcher.hooks import run_hooks
 from rocker.launcher import syscalls as sc
 from rocker.launcher.ocispec import DEFAULT_CAP_MASK
 from rocker.launcher.users import resolve_user
@@ -76,18 +78,45 @@ def open_pty_in(devpts: str) -> tuple[int, str]:
 
 
 def drop_privileges(uid: int, gid: int, groups: list[int], no_new_privs: bool = True,
-                    caps: int = DEFAULT_CAP_MASK) -> None:
+                    caps: int = DEFAULT_CAP_MASK, sets: dict | None = None) -> None:
+    """Bounding set, user, then the capability sets: `sets` (the five OCI sets as masks)
+    when given, else `caps` for uid 0 and nothing for another user (rocker's own bundles)."""
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
-    sc.drop_bounding_caps(caps)
+    sc.drop_bounding_caps(sets["bounding"] if sets is not None else caps)
     if no_new_privs:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
     os.setgroups(groups)
+    if sets is not None:
+        sc.prctl(sc.PR_SET_KEEPCAPS, 1)  # keep the permitted set across setresuid
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
-    if uid == 0:
+    if sets is not None:
+        sc.prctl(sc.PR_SET_KEEPCAPS, 0)
+        sc.capset(sets["effective"], sets["permitted"], sets["inheritable"])
+        for cap in range(64):
+            if sets["ambient"] >> cap & 1:
+                try:  # needs the cap permitted and inheritable; runc too only warns
+                    sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
+                except OSError:
+                    pass
+    elif uid == 0:
         sc.capset(caps, caps, 0)
     else:
         sc.capset(0, 0, 0)
+
+
+def set_limits(proc: dict) -> None:
+    """process.rlimits and oomScoreAdj, set by the first process of the container while it
+    is still the host's root (before a user namespace, where raising a hard limit or writing
+    oom_score_adj is refused): both are inherited by every process it forks."""
+    for res, soft, hard in proc.get("rlimits") or []:
+        try:
+            resource.prlimit(0, res, (soft, hard))
+        except (OSError, ValueError) as e:
+            raise ContainerStartError(f"setrlimit {res} ({soft}, {hard}): {e}") from None
+    if proc.get("oom_score_adj") is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(int(proc["oom_score_adj"])))
 
 
 def prepare_process(proc: dict) -> tuple[str, list[str]]:
@@ -109,11 +138,30 @@ def prepare_process(proc: dict) -> tuple[str, list[str]]:
         os.chdir(cwd)
     except OSError as e:
         raise ContainerStartError(f"cannot use working directory {cwd}: {e.strerror}") from None
-    drop_privileges(uid, gid, groups, proc.get("no_new_privs", True),
-                    proc.get("cap_mask", DEFAULT_CAP_MASK))
+    if proc.get("umask") is not None:
+        os.umask(int(proc["umask"]))
+    nnp = proc.get("no_new_privs", True)
+    if not nnp:  # installing a filter needs no_new_privs or CAP_SYS_ADMIN: before the drop
+        seccomp.install(proc.get("seccomp"))
+    drop_privileges(uid, gid, groups, nnp, proc.get("cap_mask", DEFAULT_CAP_MASK),
+                    proc.get("caps"))
     path = find_executable(proc["args"][0], env, cwd)
-    seccomp.install(proc.get("seccomp"))
+    if nnp:
+        seccomp.install(proc.get("seccomp"))
     return path, env
+
+
+def _check_command(proc: dict) -> None:
+    """A command that is nowhere in the root fails the create already (as runc's does:
+    callers such as podman map its "executable file not found" to 127); whether it may be
+    executed is decided at the start, as the user who runs it."""
+    name = proc["args"][0]
+    if "/" in name and not name.startswith("/"):
+        return  # relative to a working folder that may not exist yet
+    try:
+        find_executable(name, proc["env"], "/")
+    except CommandNotExecutable:
+        pass
 
 
 def report(status_fd: int, err: BaseException) -> None:
@@ -146,9 +194,10 @@ def reset_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
-def exec_process(path: str, args: list[str], env: list[str], status_fd: int) -> None:
+def exec_process(path: str, args: list[str], env: list[str], status_fd: int,
+                 preserve_fds: int = 0) -> None:
     reset_signals()
-    close_fds_except((status_fd,))
+    close_fds_except({status_fd} | set(range(3, 3 + preserve_fds)))
     try:
         os.execve(path, args, dict(e.split("=", 1) if "=" in e else (e, "") for e in env))
     except OSError as e:
@@ -158,15 +207,38 @@ def exec_process(path: str, args: list[str], env: list[str], status_fd: int) -> 
 
 
 def container_init(spec: dict, status_fd: int, go_fd: int, console_sock: int | None,
-                   stdio: tuple[int, int, int] | None) -> None:
-    """Body of process B. Never returns: execs the command or exits with 125/126/127."""
+                   stdio: tuple[int, int, int] | None, sync_fd: int | None = None,
+                   start_fds: tuple[int, int] | None = None) -> None:
+    """Body of process B. Never returns: execs the command or exits with 125/126/127.
+
+    `sync_fd`: the creator's channel for the hooks of the runtime namespace: B says "hooks"
+    once its mounts are made and waits for "resume <state JSON>", then runs createContainer.
+    `start_fds`: (go, status) descriptors of two FIFOs that a later, unrelated process
+    (`rocker-runtime start`) writes "go" to and reads the outcome from, instead of the
+    creator's pipes (rocker.launcher.launch.start_detached)."""
     try:
         if stdio is not None:
             for i, fd in enumerate(stdio):
                 if fd != i:
                     os.dup2(fd, i)
-        rfs.setup(spec)
+        own_mnt = spec.get("own_mount_ns", True)
+        if own_mnt:
+            rfs.setup(spec)
         rootfs = spec["rootfs"]
+        state = "{}"
+        if sync_fd is not None:
+            os.write(status_fd, b"hooks\n")
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = os.read(sync_fd, 65536)
+                if not chunk:
+                    os._exit(125)
+                line += chunk
+            if not line.startswith(b"resume "):
+                os._exit(125)
+            state = line[len(b"resume "):].decode().strip()
+            os.close(sync_fd)
+        run_hooks(spec.get("hooks", {}).get("createContainer") or [], state, "createContainer")
         slave = None
         if spec["process"].get("tty"):
             master, slave_path = open_pty_in(os.path.join(rootfs, "dev/pts"))
@@ -175,13 +247,22 @@ def container_init(spec: dict, status_fd: int, go_fd: int, console_sock: int | N
             os.close(master)
             slave = os.open(slave_path, os.O_RDWR | os.O_CLOEXEC)
             rfs.bind_console(rootfs, slave_path)
-        rfs.make_readonly(spec)
-        rfs.pivot(rootfs)
+        if own_mnt:
+            rfs.make_readonly(spec)
+            rfs.pivot(rootfs, spec.get("rootfs_propagation") or "")
+        else:  # the mounts are another namespace's: change root, mount nothing
+            os.chroot(rootfs)
+            os.chdir("/")
         if spec["hostname"]:
             sc.sethostname(spec["hostname"])
         if spec["new_network"]:
             sc.link_up("lo")
+        _check_command(spec["process"])
         os.write(status_fd, b"ready\n")  # created: the root is built, the command not run
+        if start_fds is not None:  # a later `start` says go and reads the outcome
+            os.close(status_fd)
+            os.close(go_fd)
+            go_fd, status_fd = start_fds
         # wait for the monitor: cgroup, network and everything on its side is ready
         if os.read(go_fd, 16).strip() != b"go":
             os._exit(125)
@@ -191,8 +272,10 @@ def container_init(spec: dict, status_fd: int, go_fd: int, console_sock: int | N
             fcntl.ioctl(slave, TIOCSCTTY, 0)
             for i in range(3):
                 os.dup2(slave, i)
+        run_hooks(spec.get("hooks", {}).get("startContainer") or [], state, "startContainer")
         path, env = prepare_process(spec["process"])
-        exec_process(path, spec["process"]["args"], env, status_fd)
+        exec_process(path, spec["process"]["args"], env, status_fd,
+                     spec.get("preserve_fds", 0))
     except BaseException as e:  # noqa: BLE001 - everything is reported to the parent
         report(status_fd, e)
     os._exit(125)

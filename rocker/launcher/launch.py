@@ -39,7 +39,8 @@ import signal
 from rocker.errors import ContainerStartError, HostError
 from rocker.launcher import syscalls as sc
 
-NS_FLAGS = {"mount": sc.CLONE_NEWNS, "uts": sc.CLONE_NEWUTS, "ipc": sc.CLONE_NEWIPC,
+NS_FLAGS = {"user": sc.CLONE_NEWUSER, "mount": sc.CLONE_NEWNS, "uts": sc.CLONE_NEWUTS,
+            "ipc": sc.CLONE_NEWIPC,
             "network": sc.CLONE_NEWNET, "pid": sc.CLONE_NEWPID, "cgroup": sc.CLONE_NEWCGROUP}
 """linux.namespaces types -> clone flags (rocker.launcher.ocispec checks the types)."""
 
@@ -54,9 +55,49 @@ def _read_line(fd: int) -> bytes:
     return buf
 
 
+def _enter_user_namespace(namespaces: list[dict], status_w: int, cg_r: int) -> None:
+    """In process A, first: join the user namespace given by path, or make a new one and have
+    the creator write its uid/gid mappings (it asks for "userns", waits for "mapped"), so the
+    namespaces made next belong to it. Then become its root."""
+    for ns in namespaces:
+        if ns["type"] != "user":
+            continue
+        if ns.get("path"):
+            fd = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                sc.setns(fd, sc.CLONE_NEWUSER)
+            finally:
+                os.close(fd)
+        else:
+            sc.unshare(sc.CLONE_NEWUSER)
+            os.write(status_w, b"userns\n")
+            if _read_line(cg_r).strip() != b"mapped":
+                os._exit(125)
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+
+
+def write_id_maps(pid: int, spec: dict) -> None:
+    """The creator's side of a new user namespace: /proc/PID/uid_map and gid_map."""
+    for name, maps in (("uid_map", spec.get("uid_mappings")),
+                       ("gid_map", spec.get("gid_mappings"))):
+        if not maps:
+            raise ContainerStartError(f"config.json: a user namespace needs linux."
+                                      f"{'uid' if name == 'uid_map' else 'gid'}Mappings")
+        text = "".join(f"{c} {h} {n}\n" for c, h, n in maps)
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise ContainerStartError(f"writing {name} {text.strip()!r}: "
+                                      f"{e.strerror}") from None
+
+
 def _enter_namespaces(namespaces: list[dict]) -> None:
     """In process A: join the namespaces given by path (`linux.namespaces[].path`), then
-    unshare the others that are listed; a type not listed stays the caller's."""
+    unshare the others that are listed; a type not listed stays the caller's. The user
+    namespace is entered before (_enter_user_namespace)."""
+    namespaces = [ns for ns in namespaces if ns["type"] != "user"]
     for ns in namespaces:
         if ns.get("path"):
             try:
@@ -112,6 +153,17 @@ class Created:
         finally:
             self._close()
 
+    def detach(self) -> None:
+        """Leave the created container waiting for a later, unrelated `start` (its FIFOs,
+        rocker.launcher.launch.start_detached): close the creator's ends, kill nothing."""
+        if self.master_fd is not None:
+            try:
+                os.close(self.master_fd)
+            except OSError:
+                pass
+            self.master_fd = None
+        self._close()
+
     def abort(self) -> None:
         try:
             os.kill(self.pid, signal.SIGKILL)
@@ -134,12 +186,16 @@ class Created:
                 pass
 
 
-def create(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None) -> Created:
+def create(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
+           on_runtime=None, start_fds: tuple[int, int] | None = None) -> Created:
     """Create the container described by `spec` (rocker.launcher.ocispec.to_launch): its
     init enters the namespaces, builds the root and pivots, then waits for `start()`.
 
     `add_to_cgroup(pid)` places a process in the container's cgroup (before anything of the
-    container exists). Raises ContainerStartError (125) with the child's own message."""
+    container exists). Raises ContainerStartError (125) with the child's own message.
+    `on_runtime(pid)`, when given, runs once the init's mounts are made, before pivot_root
+    (the OCI createRuntime and prestart hooks), and returns the state JSON the init hands
+    to its createContainer and startContainer hooks. `start_fds`: see container_init."""
     status_r, status_w = os.pipe()      # A and B -> monitor
     cg_r, cg_w = os.pipe()              # monitor -> A
     go_r, go_w = os.pipe()              # monitor -> B
@@ -159,13 +215,18 @@ def create(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None) -> Cre
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             if _read_line(cg_r).strip() != b"cgroup":
                 os._exit(125)
-            os.close(cg_r)
+            from rocker.launcher.init import set_limits
+            set_limits(spec["process"])  # inherited by the init
+            _enter_user_namespace(spec["namespaces"], status_w, cg_r)
+            if on_runtime is None:
+                os.close(cg_r)
             _enter_namespaces(spec["namespaces"])
             b = os.fork()
             if b == 0:  # ---- process B
                 from rocker.launcher.init import container_init
                 container_init(spec, status_w, go_r,
-                               console[1].detach() if console is not None else None, stdio)
+                               console[1].detach() if console is not None else None, stdio,
+                               cg_r if on_runtime is not None else None, start_fds)
                 os._exit(125)
             os.write(status_w, f"pid {b}\n".encode())
             os._exit(0)
@@ -191,10 +252,25 @@ def create(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None) -> Cre
             raise
         os.write(cg_w, b"cgroup\n")
         line = _read_line(status_r)
+        if line == b"userns\n":
+            try:
+                write_id_maps(a, spec)
+            except BaseException:
+                os.kill(a, signal.SIGKILL)
+                os.waitpid(a, 0)
+                raise
+            os.write(cg_w, b"mapped\n")
+            line = _read_line(status_r)
         os.waitpid(a, 0)
         if not line.startswith(b"pid "):
             _raise_child_error(line, "the intermediate process to report the init pid")
         b_pid = int(line.split()[1])
+        if on_runtime is not None:  # the init's mounts are made: the runtime's hooks
+            line = _read_line(status_r)
+            if line != b"hooks\n":
+                _raise_child_error(line, "the init to be ready for hooks")
+            state = on_runtime(b_pid)
+            os.write(cg_w, b"resume " + (state or "{}").encode() + b"\n")
         master = None
         if console is not None:
             import socket
@@ -236,6 +312,31 @@ def launch(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
             created.abort()
             raise
     return created.start()
+
+
+def start_detached(go_path: str, status_path: str) -> None:
+    """`start` of a container created by another process (rocker-runtime create): say "go"
+    on the init's FIFO and read the outcome on the other, as Created.start() does on its
+    pipes. The init holds both FIFOs open, so a FIFO without a reader means it is gone."""
+    import errno
+    status = os.open(status_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        try:
+            go = os.open(go_path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            if e.errno == errno.ENXIO:
+                raise ContainerStartError("container not running: its init is gone") from None
+            raise
+        try:
+            os.write(go, b"go\n")
+        finally:
+            os.close(go)
+        os.set_blocking(status, True)
+        line = _read_line(status)
+        if line:
+            _raise_child_error(line, "the command to start")
+    finally:
+        os.close(status)
 
 
 def _raise_child_error(line: bytes, expected: str) -> None:

@@ -1,5 +1,6 @@
 """Mounts inside a container's root, made on descriptors: the one in-root resolver and the
-user's binds, volumes and tmpfs mounts (with a volume's copy-up), and rocker's /etc files.
+user's binds, volumes and tmpfs mounts (with a volume's copy-up), and rocker's /etc files;
+the other filesystems an OCI bundle may list (rocker-runtime).
 
 Every mount target is resolved inside the container's root with openat2(RESOLVE_IN_ROOT |
 RESOLVE_NO_MAGICLINKS): symlinks are followed as if the root were `/` and `..` stops at it, so
@@ -26,7 +27,8 @@ RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
 PROC_SUPER_MAGIC = 0x9FA0
 SYSFS_MAGIC = 0x62656572
 PROPAGATION = {"private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE, "slave": sc.MS_SLAVE,
-               "rslave": sc.MS_SLAVE, "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED}
+               "rslave": sc.MS_SLAVE, "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED,
+               "unbindable": sc.MS_UNBINDABLE, "runbindable": sc.MS_UNBINDABLE}
 TMPFS_ATTRS = {"nosuid": sc.MOUNT_ATTR_NOSUID, "nodev": sc.MOUNT_ATTR_NODEV,
                "noexec": sc.MOUNT_ATTR_NOEXEC, "ro": sc.MOUNT_ATTR_RDONLY}
 TMPFS_DATA = ("size", "mode", "uid", "gid", "nr_inodes")
@@ -169,8 +171,11 @@ def _bind(root_fd: int, m: dict, forbidden: set, copy_up: bool) -> None:
         finally:
             os.close(tfd)
         # the tree descriptor now names the attached mount: its attributes are set on it
-        if m.get("readonly"):
-            sc.mount_setattr(tree, sc.MOUNT_ATTR_RDONLY, recursive=True, what=target)
+        attrs = sc.MOUNT_ATTR_RDONLY if m.get("readonly") else 0
+        for flag in m.get("flags") or ():  # nosuid, nodev, noexec (OCI bundles)
+            attrs |= TMPFS_ATTRS[flag]
+        if attrs:
+            sc.mount_setattr(tree, attrs, recursive=True, what=target)
         prop = m.get("propagation") or "rprivate"
         sc.mount_setattr(tree, propagation=PROPAGATION[prop], recursive=prop.startswith("r"),
                          what=target)
@@ -192,8 +197,28 @@ def _tmpfs(root_fd: int, m: dict, forbidden: set) -> None:
             raise ContainerStartError(f"tmpfs at {target}: {e.strerror or e}") from None
         try:
             sc.move_mount(mnt, tfd, f"tmpfs on {target}")
+            prop = m.get("propagation")
+            if prop:  # an OCI bundle's tmpfs with a propagation option
+                sc.mount_setattr(mnt, propagation=PROPAGATION[prop],
+                                 recursive=prop.startswith("r"), what=target)
         finally:
             os.close(mnt)
+    finally:
+        os.close(tfd)
+
+
+def _other(root_fd: int, m: dict, forbidden: set) -> None:
+    """Another filesystem of an OCI bundle (mqueue, a proc, sysfs, ...), mounted as given
+    (flags and data from rocker.launcher.ocispec.mount_flags) on the resolved target."""
+    target = m["target"]
+    tfd = _resolve_target(root_fd, target, True, forbidden)
+    try:
+        try:
+            sc.mount(m["source"], fd_path(tfd), m["type"], m["flags"], m["data"] or None)
+            if m.get("propagation"):
+                sc.mount(None, fd_path(tfd), None, m["propagation"])
+        except OSError as e:
+            raise ContainerStartError(f"{m['type']} at {target}: {e.strerror or e}") from None
     finally:
         os.close(tfd)
 
@@ -225,6 +250,8 @@ def make_all(rootfs: str, mounts: list[dict], copy_up: set | frozenset = frozens
         for m in sorted(mounts, key=lambda m: depth(m["target"])):
             if m["kind"] == "tmpfs":
                 _tmpfs(root_fd, m, forbidden)
+            elif m["kind"] == "other":
+                _other(root_fd, m, forbidden)
             else:
                 _bind(root_fd, m, forbidden, m["target"] in copy_up)
     finally:

@@ -23,9 +23,10 @@ from rocker.errors import ContainerStartError
 from rocker.launcher import syscalls as sc
 from rocker.util.fds import close_fds_except
 from rocker.launcher.init import (TIOCSCTTY, exec_process, open_pty_in, prepare_process,
-                                 report)
+                                 report, set_limits)
 
-NS_ORDER = ("ipc", "uts", "net", "cgroup", "pid", "mnt")
+NS_ORDER = ("user", "ipc", "uts", "net", "cgroup", "pid", "mnt")
+"""The user namespace first (the others belong to it), the mount namespace last."""
 
 
 class Joined:
@@ -33,18 +34,26 @@ class Joined:
         self.pid = pid
         self.status_fd = status_fd
         self.master_fd = master_fd
+        self.process_pid: int | None = None
+        """The command's own pid (C2), with join(report_pid=True)."""
 
     def wait_started(self) -> None:
         """Raise ContainerStartError (125/126/127) if the command could not be executed."""
         from rocker.launcher.launch import _raise_child_error, _read_line
         line = _read_line(self.status_fd)
+        if line.startswith(b"pid "):
+            self.process_pid = int(line.split()[1])
+            line = _read_line(self.status_fd)
         os.close(self.status_fd)
         if line:
             _raise_child_error(line, "the command to start")
 
 
 def join(init_pid: int, proc: dict, cgroup_paths: list[str], stdio=None, detach: bool = False,
-         die_with_parent: bool = True) -> Joined:
+         die_with_parent: bool = True, report_pid: bool = False,
+         preserve_fds: int = 0) -> Joined:
+    """Start `proc` in the running container of `init_pid`. `report_pid`: C1 sends C2's pid
+    first (Joined.process_pid after wait_started); `preserve_fds`: fds 3..3+N-1 are kept."""
     status_r, status_w = os.pipe()
     console = None
     if proc.get("tty"):
@@ -71,24 +80,34 @@ def join(init_pid: int, proc: dict, cgroup_paths: list[str], stdio=None, detach:
                         os.dup2(fd, i)
             # nothing of the caller's but 0-2 and our own pipes: a write end of the command's
             # stdin kept open here would keep it from ever seeing EOF
-            close_fds_except({status_w} | ({console[1].fileno()} if console else set()))
+            close_fds_except({status_w} | ({console[1].fileno()} if console else set())
+                             | set(range(3, 3 + preserve_fds)))
             for p in cgroup_paths:
                 with open(os.path.join(p, "cgroup.procs"), "w") as f:
                     f.write(str(os.getpid()))
+            set_limits(proc)  # still the host's root: inherited by C2
             fds = []
             for ns in NS_ORDER:
                 try:
-                    fds.append(os.open(f"/proc/{init_pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC))
+                    fd = os.open(f"/proc/{init_pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
                 except FileNotFoundError:
                     if ns in ("pid", "mnt"):
                         raise ContainerStartError("the container is not running") from None
+                    continue
+                if ns == "user" and os.fstat(fd).st_ino == os.stat("/proc/self/ns/user").st_ino:
+                    os.close(fd)  # the container shares ours: joining it again is EINVAL
+                    continue
+                fds.append(fd)
             for fd in fds:
                 sc.setns(fd)
                 os.close(fd)
             os.chdir("/")
             c2 = os.fork()
             if c2 == 0:
-                _in_container(proc, status_w, console[1].detach() if console else None, detach)
+                _in_container(proc, status_w, console[1].detach() if console else None, detach,
+                              preserve_fds)
+            if report_pid:
+                os.write(status_w, f"pid {c2}\n".encode())
             os.close(status_w)
             if detach:
                 os._exit(0)
@@ -109,7 +128,8 @@ def join(init_pid: int, proc: dict, cgroup_paths: list[str], stdio=None, detach:
     return Joined(c1, status_r, master)
 
 
-def _in_container(proc: dict, status_fd: int, console_fd: int | None, detach: bool) -> None:
+def _in_container(proc: dict, status_fd: int, console_fd: int | None, detach: bool,
+                  preserve_fds: int = 0) -> None:
     import fcntl
     import socket
     try:
@@ -128,7 +148,7 @@ def _in_container(proc: dict, status_fd: int, console_fd: int | None, detach: bo
         else:
             os.setsid()  # never keep the caller's controlling terminal
         path, env = prepare_process(proc)
-        exec_process(path, proc["args"], env, status_fd)
+        exec_process(path, proc["args"], env, status_fd, preserve_fds)
     except BaseException as e:  # noqa: BLE001
         report(status_fd, e)
     os._exit(125)

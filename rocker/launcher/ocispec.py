@@ -7,7 +7,12 @@ args, env, cwd, capabilities.bounding, noNewPrivileges), root.path, hostname,
 linux.namespaces (made, or joined where a path is given), mounts (the standard kernel
 filesystems are recognised by destination and type; binds and tmpfs mounts are made by
 rocker.launcher.mounts, resolved inside the root), root.readonly, linux.rootfsPropagation,
-linux.maskedPaths / readonlyPaths, linux.seccomp (compiled by rocker.launcher.seccomp).
+linux.maskedPaths / readonlyPaths, linux.seccomp (compiled by rocker.launcher.seccomp), and
+what other callers of an OCI runtime use (rocker.ociruntime): a user namespace with its
+uid/gid mappings, other filesystems (mqueue, a second proc, ...) mounted as given,
+process.rlimits, oomScoreAdj, the five capability sets, umask, linux.sysctl, linux.devices
+and the hooks that run inside the container (createContainer, startContainer). A root
+without the overlay annotations is used as it is (bind-mounted).
 Three annotations describe what the OCI spec cannot: the volumes to fill from the image when
 they are empty (Docker's copy-up), the overlay root rocker mounts inside the container's own
 mount namespace (so the host's mount table never changes) and, on cgroup v1, the hierarchies
@@ -88,16 +93,92 @@ def load(path: str) -> dict:
 
 
 NAMESPACE_TYPES = ("pid", "network", "ipc", "uts", "mount", "cgroup")
-"""The linux.namespaces types rocker's launcher makes or joins (no user namespace yet)."""
+"""The linux.namespaces types of rocker's own containers (rocker.runtime.bundle)."""
+LAUNCHER_NAMESPACES = NAMESPACE_TYPES + ("user",)
+"""The types rocker's launcher makes or joins (a user namespace: rocker-runtime bundles)."""
+
+RLIMITS = {"RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
+           "RLIMIT_CORE": 4, "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7,
+           "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11,
+           "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15}
+"""process.rlimits types -> resource numbers (linux/resource.h)."""
+
+MOUNT_OPTIONS = {
+    "ro": (1, True), "rw": (1, False), "nosuid": (2, True), "suid": (2, False),
+    "nodev": (4, True), "dev": (4, False), "noexec": (8, True), "exec": (8, False),
+    "sync": (16, True), "async": (16, False), "remount": (32, True), "mand": (64, True),
+    "nomand": (64, False), "dirsync": (128, True), "noatime": (1024, True),
+    "atime": (1024, False), "nodiratime": (2048, True), "diratime": (2048, False),
+    "bind": (4096, True), "rbind": (4096 | 16384, True), "relatime": (1 << 21, True),
+    "norelatime": (1 << 21, False), "strictatime": (1 << 24, True),
+    "nostrictatime": (1 << 24, False),
+}
+"""Mount options that are flags (mount(8)); anything else is filesystem data."""
+PROPAGATION = {"shared": 1 << 20, "rshared": 1 << 20 | 16384, "slave": 1 << 19,
+               "rslave": 1 << 19 | 16384, "private": 1 << 18, "rprivate": 1 << 18 | 16384,
+               "unbindable": 1 << 17, "runbindable": 1 << 17 | 16384}
+
+
+def mount_flags(options) -> tuple[int, str, int]:
+    """OCI mount options -> (flags, data, propagation flags)."""
+    flags, data, prop = 0, [], 0
+    for opt in options or []:
+        if opt in MOUNT_OPTIONS:
+            bit, on = MOUNT_OPTIONS[opt]
+            flags = flags | bit if on else flags & ~bit
+        elif opt in PROPAGATION:
+            prop |= PROPAGATION[opt]
+        else:
+            data.append(opt)
+    return flags, ",".join(data), prop
+
+
+def _mappings(items) -> list[tuple[int, int, int]]:
+    return [(int(m["containerID"]), int(m["hostID"]), int(m["size"])) for m in items or []]
+
+
+def _rlimits(items) -> list[tuple[int, int, int]]:
+    out = []
+    for r in items or []:
+        if r["type"] not in RLIMITS:
+            raise ContainerStartError(f"config.json: unknown rlimit {r['type']!r}")
+        out.append((RLIMITS[r["type"]], int(r["soft"]), int(r["hard"])))
+    return out
+
+
+def _devices(items) -> list[dict]:
+    out = []
+    for d in items or []:
+        kind = d["type"]
+        if kind not in ("c", "u", "b", "p"):
+            raise ContainerStartError(f"config.json: device {d['path']}: type {kind!r} is not "
+                                      "c, u, b or p")
+        out.append({"path": d["path"], "type": kind, "major": int(d.get("major") or 0),
+                    "minor": int(d.get("minor") or 0),
+                    "mode": int(d["fileMode"]) if d.get("fileMode") is not None else 0o666,
+                    "uid": int(d.get("uid") or 0), "gid": int(d.get("gid") or 0)})
+    return out
+
+
+def hooks_of(items) -> list[dict]:
+    return [{"path": h["path"], "args": list(h.get("args") or [h["path"]]),
+             "env": list(h.get("env") or []), "timeout": h.get("timeout")}
+            for h in items or []]
+
+
+def _caps(caps: dict) -> dict:
+    return {k: cap_mask(caps.get(k)) for k in
+            ("bounding", "effective", "permitted", "inheritable", "ambient")}
 
 
 def namespaces(linux: dict) -> list[dict]:
-    """linux.namespaces, checked: known types, each once, a mount namespace of its own (the
-    launcher builds the root inside it). A path means: join that namespace."""
+    """linux.namespaces, checked: known types, each once. A path means: join that namespace.
+    Without a mount namespace of its own the container's root is only chroot'ed into (no
+    mount is made: they would be another namespace's)."""
     out, seen = [], set()
     for ns in linux.get("namespaces") or []:
         kind, path = ns["type"], ns.get("path") or ""
-        if kind not in NAMESPACE_TYPES:
+        if kind not in LAUNCHER_NAMESPACES:
             raise ContainerStartError(f"config.json: namespace {kind!r} is not supported by "
                                       "rocker's launcher")
         if kind in seen:
@@ -107,12 +188,11 @@ def namespaces(linux: dict) -> list[dict]:
                                       "absolute")
         seen.add(kind)
         out.append({"type": kind, "path": path})
-    if not any(ns["type"] == "mount" and not ns["path"] for ns in out):
-        raise ContainerStartError("config.json: rocker's launcher needs a new mount namespace")
     return out
 
 
-PROPAGATIONS = ("private", "rprivate", "slave", "rslave", "shared", "rshared")
+PROPAGATIONS = ("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable",
+                "runbindable")
 TMPFS_FLAGS = ("nosuid", "nodev", "noexec", "ro")
 TMPFS_KEEP = ("rw", "suid", "dev", "exec", "relatime", "noatime", "strictatime", "nodiratime")
 FORBIDDEN_TARGETS = ("/", "/proc", "/sys", "/dev")
@@ -130,23 +210,58 @@ def user_mount(m: dict) -> dict:
         raise ContainerStartError(f"config.json: refusing to mount over {dest}")
     if kind == "bind" or "bind" in opts or "rbind" in opts:
         props = [o for o in opts if o in PROPAGATIONS]
-        return {"kind": "bind", "source": m["source"], "target": norm,
+        bind = {"kind": "bind", "source": m["source"], "target": norm,
                 "readonly": "ro" in opts, "recursive": "bind" not in opts,
                 "propagation": props[-1] if props else ""}
+        flags = [o for o in opts if o in ("nosuid", "nodev", "noexec")]
+        if flags:  # an OCI bundle's bind options
+            bind["flags"] = flags
+        return bind
     if kind == "tmpfs":
-        flags, data = [], {}
+        flags, data, prop = [], {}, ""
         for o in opts:
             key, eq, value = o.partition("=")
             if o in TMPFS_FLAGS:
                 flags.append(o)
+            elif o in PROPAGATIONS:
+                prop = o
             elif eq and key in ("size", "mode", "uid", "gid", "nr_inodes"):
                 data[key] = value
             elif o not in TMPFS_KEEP:
                 raise ContainerStartError(f"config.json: tmpfs option {o!r} at {dest} is not "
                                           "supported by rocker's launcher")
-        return {"kind": "tmpfs", "target": norm, "flags": flags, "data": data}
-    raise ContainerStartError(f"config.json: mount of type {kind!r} at {dest} is not "
-                              "supported by rocker's launcher")
+        tmpfs = {"kind": "tmpfs", "target": norm, "flags": flags, "data": data}
+        if prop:
+            tmpfs["propagation"] = prop
+        return tmpfs
+    if not kind:
+        raise ContainerStartError(f"config.json: the mount at {dest} has no type")
+    # another filesystem (an OCI bundle's mqueue, proc, sysfs, ...): mounted as given
+    flags, data, prop = mount_flags(opts)
+    return {"kind": "other", "type": kind, "source": m.get("source") or kind, "target": norm,
+            "flags": flags, "data": data, "propagation": prop}
+
+
+def process_of(proc: dict, linux: dict | None = None) -> dict:
+    """An OCI `process` object as the init (and exec, rocker.launcher.nsexec) runs it."""
+    user = proc.get("user") or {}
+    linux = linux or {}
+    return {
+        "args": list(proc["args"]),
+        "env": list(proc.get("env") or []),
+        "cwd": proc.get("cwd") or "/",
+        "uid": int(user.get("uid", 0)),
+        "gid": int(user.get("gid", 0)),
+        "groups": [int(g) for g in user.get("additionalGids") or []],
+        "tty": bool(proc.get("terminal")),
+        "no_new_privs": bool(proc.get("noNewPrivileges")),
+        "cap_mask": cap_mask((proc.get("capabilities") or {}).get("bounding")),
+        "caps": _caps(proc.get("capabilities") or {}),
+        "umask": user.get("umask"),
+        "rlimits": _rlimits(proc.get("rlimits")),
+        "oom_score_adj": proc.get("oomScoreAdj"),
+        "seccomp": linux.get("seccomp"),
+    }
 
 
 def to_launch(cfg: dict) -> dict:
@@ -154,7 +269,6 @@ def to_launch(cfg: dict) -> dict:
     rocker's launcher does not do."""
     try:
         proc, ann, linux = cfg["process"], cfg.get("annotations") or {}, cfg.get("linux") or {}
-        user = proc.get("user") or {}
         cgroup_mount = None
         mounts = []
         for m in cfg.get("mounts") or []:
@@ -172,13 +286,26 @@ def to_launch(cfg: dict) -> dict:
         ns = namespaces(linux)
         if cfg.get("hostname") and not any(n["type"] == "uts" for n in ns):
             raise ContainerStartError("config.json: a hostname needs a uts namespace")
+        hooks = cfg.get("hooks") or {}
+        prop = linux.get("rootfsPropagation") or ""
+        if prop and prop not in PROPAGATION:
+            raise ContainerStartError(f"config.json: unknown rootfsPropagation {prop!r}")
+        overlay = ann.get(OVERLAY_LOWER) is not None
         return {
             "namespaces": ns,
             "new_network": any(n["type"] == "network" and not n["path"] for n in ns),
+            "userns": any(n["type"] == "user" for n in ns),
+            "own_mount_ns": any(n["type"] == "mount" and not n["path"] for n in ns),
+            "uid_mappings": _mappings(linux.get("uidMappings")),
+            "gid_mappings": _mappings(linux.get("gidMappings")),
             "rootfs": cfg["root"]["path"],
-            "lower": ann[OVERLAY_LOWER].split(":"),
-            "upper": ann[OVERLAY_UPPER],
-            "work": ann[OVERLAY_WORK],
+            "lower": ann[OVERLAY_LOWER].split(":") if overlay else None,
+            "upper": ann[OVERLAY_UPPER] if overlay else None,
+            "work": ann[OVERLAY_WORK] if overlay else None,
+            "sysctl": dict(linux.get("sysctl") or {}),
+            "devices": _devices(linux.get("devices")),
+            "hooks": {"createContainer": hooks_of(hooks.get("createContainer")),
+                      "startContainer": hooks_of(hooks.get("startContainer"))},
             "mounts": mounts,
             "copy_up": [str(t) for t in copy_up],
             "readonly_root": bool(cfg["root"].get("readonly")),
@@ -188,18 +315,7 @@ def to_launch(cfg: dict) -> dict:
             "cgroup_mount": cgroup_mount,
             "masked_paths": list(linux.get("maskedPaths") or []),
             "readonly_paths": list(linux.get("readonlyPaths") or []),
-            "process": {
-                "args": list(proc["args"]),
-                "env": list(proc.get("env") or []),
-                "cwd": proc.get("cwd") or "/",
-                "uid": int(user.get("uid", 0)),
-                "gid": int(user.get("gid", 0)),
-                "groups": [int(g) for g in user.get("additionalGids") or []],
-                "tty": bool(proc.get("terminal")),
-                "no_new_privs": bool(proc.get("noNewPrivileges")),
-                "cap_mask": cap_mask((proc.get("capabilities") or {}).get("bounding")),
-                "seccomp": linux.get("seccomp"),
-            },
+            "process": process_of(proc, linux),
         }
     except (KeyError, TypeError, ValueError) as e:
         raise ContainerStartError(f"config.json: not a config rocker's launcher can run: "

@@ -66,14 +66,14 @@ def mount_overlay(rootfs: str, lower: list[str], upper: str, work: str) -> None:
     sc.mount("overlay", rootfs, "overlay", sc.MS_NODEV, opts)
 
 
-def _mount_dev(rootfs: str, tty: bool) -> None:
+def _mount_dev(rootfs: str, tty: bool, userns: bool = False) -> None:
     dev = _real_dir(rootfs, "dev")
     sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
     _check_fs(dev, TMPFS_MAGIC, "a tmpfs")
     old = os.umask(0)
     try:
         for name, major, minor in DEVICES:
-            os.mknod(os.path.join(dev, name), 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+            _make_device(os.path.join(dev, name), stat.S_IFCHR, major, minor, 0o666, userns)
     finally:
         os.umask(old)
     for name, target in DEV_LINKS:
@@ -89,6 +89,93 @@ def _mount_dev(rootfs: str, tty: bool) -> None:
     if tty:
         fd = os.open(os.path.join(dev, "console"), os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600)
         os.close(fd)
+
+
+def _make_device(target: str, kind: int, major: int, minor: int, mode: int,
+                 userns: bool) -> None:
+    """A device node; in a user namespace (where mknod is refused) the host's own node is
+    bind-mounted on an empty file instead, as runc does."""
+    if not userns:
+        os.mknod(target, mode | kind, os.makedev(major, minor))
+        return
+    host = _host_device(kind, major, minor)
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    sc.mount(host, target, None, sc.MS_BIND)
+
+
+def _host_device(kind: int, major: int, minor: int) -> str:
+    """The host's node for a device (a user namespace cannot make one)."""
+    for name, ma, mi in DEVICES:
+        if (ma, mi) == (major, minor) and kind == stat.S_IFCHR:
+            return "/dev/" + name
+    letter = "char" if kind == stat.S_IFCHR else "block"
+    path = f"/dev/{letter}/{major}:{minor}"
+    if os.path.exists(path):
+        return path
+    raise OSError(errno.EPERM, f"device {major}:{minor}: no host node to bind in a user "
+                               "namespace")
+
+
+def make_devices(rootfs: str, devices: list[dict], userns: bool) -> None:
+    """linux.devices: nodes made in the container (an existing one is replaced), each below
+    its parent folder resolved inside the root (rocker.launcher.mounts.open_in_root)."""
+    kinds = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+    if not devices:
+        return
+    root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    old = os.umask(0)
+    try:
+        for d in devices:
+            parent, name = os.path.split("/" + d["path"].strip("/"))
+            if not name or name in (".", ".."):
+                raise OSError(errno.EINVAL, f"device path {d['path']!r} names no file")
+            pfd = mounts.open_in_root(root_fd, parent, "dir")
+            try:
+                try:
+                    os.unlink(name, dir_fd=pfd)
+                except FileNotFoundError:
+                    pass
+                kind, mode = kinds[d["type"]], d["mode"] & 0o7777
+                if kind == stat.S_IFIFO:
+                    os.mkfifo(name, mode, dir_fd=pfd)
+                elif not userns:
+                    os.mknod(name, mode | kind, os.makedev(d["major"], d["minor"]), dir_fd=pfd)
+                else:  # no mknod in a user namespace: the host's node, bind-mounted
+                    os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                                     | os.O_CLOEXEC, 0o600, dir_fd=pfd))
+                    nfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+                    try:
+                        sc.mount(_host_device(kind, d["major"], d["minor"]),
+                                 mounts.fd_path(nfd), None, sc.MS_BIND)
+                    finally:
+                        os.close(nfd)
+                if not userns:
+                    os.chown(name, d["uid"], d["gid"], dir_fd=pfd, follow_symlinks=False)
+            finally:
+                os.close(pfd)
+    finally:
+        os.umask(old)
+        os.close(root_fd)
+
+
+def write_sysctl(rootfs: str, sysctl: dict) -> None:
+    """linux.sysctl, through the container's own /proc (namespaced keys land in its
+    namespaces) before /proc/sys is made read-only."""
+    for key, value in sysctl.items():
+        rel = key.replace(".", "/")
+        if ".." in rel.split("/"):
+            raise OSError(errno.EINVAL, f"sysctl {key}: invalid name")
+        path = os.path.join(rootfs, "proc/sys", rel)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            raise OSError(e.errno, f"sysctl {key}: {e.strerror}") from None
+        try:
+            os.write(fd, str(value).encode())
+        except OSError as e:
+            raise OSError(e.errno, f"sysctl {key}={value}: {e.strerror}") from None
+        finally:
+            os.close(fd)
 
 
 def _mount_cgroups(target: str, cg: dict) -> None:
@@ -136,23 +223,30 @@ def _mask(rootfs: str, masked: list[str], readonly: list[str]) -> None:
 def setup(spec: dict) -> None:
     """Build the container's mounts under spec['rootfs'] (mount namespace already unshared)."""
     rootfs = spec["rootfs"]
+    userns = spec.get("userns", False)
     # slave when a mount asks for slave or shared propagation: the host's mount events still
     # reach it, nothing made here goes back (the host's mount table never changes)
     slave = spec.get("rootfs_propagation") in ("slave", "rslave", "shared", "rshared")
     sc.mount(None, "/", None, sc.MS_REC | (sc.MS_SLAVE if slave else sc.MS_PRIVATE))
-    os.makedirs(rootfs, exist_ok=True)
-    mount_overlay(rootfs, spec["lower"], spec["upper"], spec["work"])
+    if spec.get("lower") is None:  # an OCI bundle's own root (rocker.ociruntime)
+        sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+    else:
+        os.makedirs(rootfs, exist_ok=True)
+        mount_overlay(rootfs, spec["lower"], spec["upper"], spec["work"])
     os.chdir("/")
     proc = _real_dir(rootfs, "proc")
     sc.mount("proc", proc, "proc", NOSUID_NOEXEC_NODEV)
     _check_fs(proc, PROC_SUPER_MAGIC, "procfs")
-    _mount_dev(rootfs, spec.get("tty", False))
+    _mount_dev(rootfs, spec.get("tty", False), userns)
     sys_dir = _real_dir(rootfs, "sys")
     sc.mount("sysfs", sys_dir, "sysfs", NOSUID_NOEXEC_NODEV | sc.MS_RDONLY)
     _check_fs(sys_dir, SYSFS_MAGIC, "sysfs")
     _mount_cgroups(os.path.join(sys_dir, "fs/cgroup"), spec.get("cgroup_mount") or {})
-    # volumes, binds, tmpfs mounts and rocker's /etc files, each resolved inside the root
+    # volumes, binds, tmpfs mounts, other filesystems and rocker's /etc files, each resolved
+    # inside the root
     mounts.make_all(rootfs, spec.get("mounts", []), frozenset(spec.get("copy_up") or ()))
+    make_devices(rootfs, spec.get("devices") or [], userns)
+    write_sysctl(rootfs, spec.get("sysctl") or {})
     _mask(rootfs, spec.get("masked_paths", MASKED_PATHS),
           spec.get("readonly_paths", READONLY_PATHS))
 
@@ -170,9 +264,13 @@ def bind_console(rootfs: str, slave_path: str) -> None:
     sc.mount(slave_path, os.path.join(rootfs, "dev/console"), None, sc.MS_BIND)
 
 
-def pivot(rootfs: str) -> None:
-    """Enter the new root with pivot_root (not chroot) and detach the old root entirely."""
+def pivot(rootfs: str, propagation: str = "") -> None:
+    """Enter the new root with pivot_root (not chroot) and detach the old root entirely;
+    then linux.rootfsPropagation, as given, on the new root."""
     os.chdir(rootfs)
     sc.pivot_root(".", ".")
     sc.umount(".", sc.MNT_DETACH)
     os.chdir("/")
+    if propagation:
+        from rocker.launcher.ocispec import PROPAGATION
+        sc.mount(None, "/", None, PROPAGATION[propagation])

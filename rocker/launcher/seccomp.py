@@ -79,9 +79,14 @@ def default_profile() -> dict:
             "syscalls": rules}
 
 
-NUMBERS = dict(DENIED, clone=NR_CLONE, clone3=NR_CLONE3)
-"""Names this compiler knows (x86_64); a profile's other names are skipped, as runc skips the
-names libseccomp does not know."""
+def _numbers() -> dict[str, int]:
+    from rocker.launcher.syscall_table import X86_64
+    return dict(X86_64, **DENIED, clone=NR_CLONE, clone3=NR_CLONE3)
+
+
+NUMBERS = _numbers()
+"""Names this compiler knows (x86_64, rocker.launcher.syscall_table); a profile's other names
+are skipped, as runc skips the names libseccomp does not know."""
 
 
 def _action(name: str, errno_ret: int | None) -> int:

@@ -60,10 +60,14 @@ def _container(rec: dict, layout_cache: list, net_state: dict | None = None
     status = st.get("status", "created")
     limits = None
     attachments: tuple[ObservedAttachment, ...] = ()
+    netns = None
     if status in UP:
         limits = _live_limits(rec["id"], layout_cache)
+        pid = (rec.get("state") or {}).get("pid")
         if net_state is not None and st.get("alive"):
-            attachments = _attachments(rec, (rec.get("state") or {}).get("pid"), net_state)
+            attachments = _attachments(rec, pid, net_state)
+        if st.get("alive") and pid:
+            netns = _netns(pid)
     owner = rec.get("stack") or {}
     deps = owner.get("depends_on") or {}
     health = (st.get("health") or {}).get("status") if status != EXITED else None
@@ -75,7 +79,15 @@ def _container(rec: dict, layout_cache: list, net_state: dict | None = None
         oom_killed=bool(st.get("oom_killed")), evidence=st.get("evidence"), health=health,
         limits_in_force=limits, image_id=rec.get("image_id"),
         depends_on=tuple(sorted(deps.items())) if isinstance(deps, dict) else (),
-        unsupervised=bool(st.get("unsupervised")), attachments=attachments)
+        unsupervised=bool(st.get("unsupervised")), attachments=attachments, netns=netns)
+
+
+def _netns(pid: int) -> int | None:
+    """The inode of process `pid`'s network namespace (None when it cannot be read)."""
+    try:
+        return os.stat(f"/proc/{int(pid)}/ns/net").st_ino
+    except (OSError, ValueError):
+        return None
 
 
 def _links(net_state: dict) -> dict[str, str | None]:

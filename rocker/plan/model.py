@@ -25,6 +25,7 @@ class DesiredImage:
     digest: str                    # sha256 of the tar's bytes
     changes: tuple[str, ...] = ()
     changes_key: str = "[]"        # the changes in canonical form (rocker.images.store)
+    pull: str = ""                 # pulled, not imported: the reference (digest: `digest`)
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -169,6 +170,7 @@ class ObservedContainer:
     image_identity: tuple[str, str] | None = None  # that image's source identity, if known
     unsupervised: bool = False     # running, but its monitor is gone (no logs, restarts, health)
     attachments: tuple[ObservedAttachment, ...] = ()   # running bridge-mode containers only
+    netns: int | None = None       # the inode of a running container's network namespace
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,13 @@ class ImportImage(Action):
 
 
 @dataclass(frozen=True)
+class PullImage(ImportImage):
+    """An image pulled from a registry at the digest the plan pinned (`image.digest`)."""
+
+    kind = "pull"
+
+
+@dataclass(frozen=True)
 class Create(Action):
     kind = "create"
     container: DesiredContainer | None = None
@@ -270,7 +279,8 @@ class Start(Action):
 
 @dataclass(frozen=True)
 class Restart(Start):
-    """Stop and start a container that runs unsupervised (its monitor is gone)."""
+    """Stop and start a running container: it runs unsupervised (its monitor is gone), its
+    links drifted, or the namespace it joins (`container:NAME`) is made anew."""
 
     kind = "restart"
 
@@ -332,8 +342,13 @@ class UpdateNetwork(Action):
 
 @dataclass(frozen=True)
 class RemoveNetwork(Action):
+    """Remove a network the stack no longer has: last, or first when a new network of the
+    file takes over its subnet (then its members, which the plan replaces onto other
+    networks, are removed with it first)."""
+
     kind = "remove"
     id: str = ""
+    members: tuple[str, ...] = ()  # ids of the stack's containers on it (removed first)
 
     @property
     def target(self) -> str:

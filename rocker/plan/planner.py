@@ -70,6 +70,7 @@ topologically sorted, ties by name); network and volume removals last.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any, Iterable, Mapping
 
@@ -87,6 +88,7 @@ from rocker.plan.model import (
     DesiredNetwork,
     DesiredState,
     ImportImage,
+    PullImage,
     ObservedContainer,
     ObservedNetwork,
     ObservedState,
@@ -113,6 +115,10 @@ _SIGNALS = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 6: "SIGABRT", 7
             15: "SIGTERM"}
 
 
+DEFAULT_NETWORK = "bridge"   # rocker's default network (rocker.network.store.DEFAULT)
+_ON_THE_DEFAULT = [{"name": DEFAULT_NETWORK, "aliases": [], "ip": None}]
+
+
 def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False,
          prune_volumes: bool = False) -> Plan:
     """The actions that make `observed` match `desired`, each with its reason; volumes the
@@ -122,9 +128,15 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False,
     reimported: set[str] = set()
     for img in desired.images:
         cur = observed.images.get(img.ref)
+        act = PullImage if img.pull else ImportImage
         if cur is None:
-            images.append(ImportImage(name=img.ref, reason="new image",
-                                      image=img))
+            images.append(act(name=img.ref, reason="new image", image=img))
+            reimported.add(img.ref)
+        elif cur.identity != img.identity and img.pull:
+            why = ("the tag now points at a new digest" if cur.source_digest else
+                   "the reference points at an image not pulled by this digest")
+            images.append(PullImage(name=img.ref, reason=why, image=img, old_id=cur.id,
+                                    old_digest=cur.source_digest))
             reimported.add(img.ref)
         elif cur.identity != img.identity:
             if cur.identity is None:
@@ -168,10 +180,15 @@ def plan(desired: DesiredState, observed: ObservedState, adopt: bool = False,
     networks, replaced, net_removals = _network_actions(desired, observed, adopt)
     volumes, vol_removals, notes = _volume_actions(desired, observed, adopt, prune_volumes)
     containers: list[Action] = []
+    fresh_ns: set[str] = set()   # members whose network namespace this plan makes anew
     for svc in order:
         for c in sorted(by_service.get(svc, []), key=lambda c: (c.index, c.name)):
-            containers.extend(_container_actions(desired, c, observed, adopt, reimported,
-                                                 renamed.get(c.name), replaced))
+            acts = _container_actions(desired, c, observed, adopt, reimported,
+                                      renamed.get(c.name), replaced)
+            acts = _rejoin(c, observed.containers.get(c.name), acts, fresh_ns)
+            if any(isinstance(a, (Create, Replace, Start)) for a in acts):
+                fresh_ns.add(c.name)
+            containers.extend(acts)
     containers += _remount(desired, observed, volumes, {a.name for a in containers})
     return Plan(stack=desired.stack,
                 actions=tuple(images + removals + networks + volumes + containers
@@ -241,7 +258,7 @@ def _network_actions(desired: DesiredState, observed: ObservedState, adopt: bool
     for n in desired.networks:
         o = observed.networks.get(n.name)
         if n.external:
-            if o is None:
+            if o is None and n.name != DEFAULT_NETWORK:   # rocker's own exists unrecorded
                 raise SpecError(_where(desired, f"networks.{n.key}") + f"external network "
                                 f"{n.name} not found: create it with `rocker network create "
                                 f"{n.name}`")
@@ -278,11 +295,69 @@ def _network_actions(desired: DesiredState, observed: ObservedState, adopt: bool
             before.append(UpdateNetwork(name=n.name, reason="changed: labels", network=n,
                                         id=o.id, changes=tuple(changes)))
     wanted = {n.name for n in desired.networks}
-    after: list[Action] = [
-        RemoveNetwork(name=o.name, reason="no longer in the stack file", id=o.id)
-        for o in sorted(observed.networks.values(), key=lambda o: o.name)
-        if o.stack == desired.stack and o.name not in wanted]
-    return before, replaced, after
+    made = [a.network for a in before if isinstance(a, (CreateNetwork, ReplaceNetwork))]
+    first: list[Action] = []
+    after: list[Action] = []
+    for o in sorted(observed.networks.values(), key=lambda o: o.name):
+        if o.stack != desired.stack or o.name in wanted:
+            continue
+        heir = next((n for n in made if n.subnet and _overlap(n.subnet, o.subnet)), None)
+        if heir is None:
+            after.append(RemoveNetwork(name=o.name, reason="no longer in the stack file",
+                                       id=o.id))
+            continue
+        # the new network cannot be made while this one holds the subnet: remove it (and
+        # the stack's members on it, which move to their new networks below) first
+        foreign = [u for u in o.users if u not in members]
+        if foreign:
+            raise Conflict(f"network {heir.name} takes over the subnet of network {o.name}, "
+                           f"which container(s) {', '.join(foreign)} outside stack "
+                           f"{desired.stack} use: disconnect them first")
+        first.append(RemoveNetwork(
+            name=o.name, reason=f"no longer in the stack file; first, as {heir.name} takes "
+            f"over its subnet", id=o.id, members=tuple(members[u].id for u in o.users)))
+    return first + before, replaced, after
+
+
+def _overlap(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_network(a, strict=False).overlaps(ipaddress.ip_network(b,
+                                                                                    strict=False))
+    except ValueError:
+        return False
+
+
+def _shared_with(c: DesiredContainer) -> str | None:
+    """The container whose network namespace `c` joins (`network_mode: container:NAME`)."""
+    mode = c.config.get("network_mode") or ""
+    return mode[len("container:"):] if mode.startswith("container:") else None
+
+
+def _rejoin(c: DesiredContainer, o: ObservedContainer | None, acts: list[Action],
+            fresh_ns: set[str]) -> list[Action]:
+    """A running member that joins the namespace of one this plan creates, replaces, starts or
+    restarts is left in the old namespace: it is restarted after it (its start joins the new
+    one), unless it is made anew anyway."""
+    target = _shared_with(c)
+    if target is None or target not in fresh_ns or o is None or o.status not in LIVE:
+        return acts
+    if any(isinstance(a, (Create, Replace, Start)) for a in acts):
+        return acts   # a Restart is a Start: its start joins the new namespace
+    why = f"the network namespace of {target} is made anew: joining it again"
+    return acts + [Restart(name=c.name, reason=why, container=c, id=o.id, evidence=why)]
+
+
+def shared_namespace_drift(c: DesiredContainer, o: ObservedContainer,
+                           observed: ObservedState) -> str | None:
+    """A running member of `container:NAME` mode in another network namespace than NAME's
+    (NAME restarted since, e.g. by its restart policy)."""
+    target = _shared_with(c)
+    t = observed.containers.get(target) if target else None
+    if t is None or o.status != RUNNING or t.status != RUNNING or not o.netns or not t.netns:
+        return None
+    if o.netns != t.netns:
+        return f"not in the network namespace of {target} any more ({target} restarted)"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,7 +503,7 @@ def _container_actions(desired: DesiredState, c: DesiredContainer, observed: Obs
             out.append(Update(name=c.name, reason="drift in the live cgroup: "
                               + ", ".join(d.path for d in drift), container=c, id=o.id,
                               changes=drift, live=o.status in UP))
-        start = _start_action(c, o)
+        start = _start_action(c, o, observed)
         return out + ([start] if start else [])
     if forced:
         return [Replace(name=c.name, reason="changed: " + ", ".join(forced), container=c,
@@ -457,17 +532,21 @@ def _container_actions(desired: DesiredState, c: DesiredContainer, observed: Obs
         out.append(Update(name=c.name, reason=why, container=c, id=o.id,
                           changes=all_changes + tuple(deps),
                           live=o.status in UP, record_only=record_only))
-    start = _start_action(c, o)
+    start = _start_action(c, o, observed)
     if start is not None:
         out.append(start)
     return out
 
 
-def _start_action(c: DesiredContainer, o: ObservedContainer) -> Start | None:
+def _start_action(c: DesiredContainer, o: ObservedContainer, observed: ObservedState
+                  ) -> Start | None:
     if o.unsupervised and o.status == RUNNING:
         return Restart(name=c.name, reason="running unsupervised", container=c, id=o.id,
                        evidence=f"running unsupervised: {o.evidence or 'its monitor is gone'}")
     drift = network_drift(c, o)
+    shared = shared_namespace_drift(c, o, observed)
+    if shared:
+        drift.append(shared)
     if drift:
         return Restart(name=c.name, reason="network drift", container=c, id=o.id,
                        evidence="network drift: " + "; ".join(drift))
@@ -512,7 +591,8 @@ def _image_change(desired: DesiredState, c: DesiredContainer, o: ObservedContain
         if o.image_identity is not None and o.image_identity == wanted.identity:
             return None
         if c.image_ref in reimported:
-            return Change("image", o.image_id, f"{c.image_ref} (re-imported)",
+            how = "pulled at " + wanted.digest[:19] if wanted.pull else "re-imported"
+            return Change("image", o.image_id, f"{c.image_ref} ({how})",
                           forces_replacement=True)
     cur = observed.images.get(c.image_ref)
     if cur is not None and o.image_id and cur.id != o.image_id:
@@ -561,9 +641,6 @@ def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Chang
         else:
             out.append(Change(key, _none(a), b, forces))
     return out
-
-
-_ON_THE_DEFAULT = [{"name": "bridge", "aliases": [], "ip": None}]
 
 
 def _attachments(config: Mapping[str, Any], networks: Any) -> Any:

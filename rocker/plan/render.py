@@ -49,9 +49,11 @@ from rocker.plan.planner import config_changes
 SENSITIVE = "(sensitive)"
 _SECRET_RE = re.compile(r"PASSWORD|TOKEN|SECRET|KEY", re.IGNORECASE)
 
-SYMBOL = {"import": "+", "reimport": "~", "create": "+", "update": "~", "replace": "-/+",
+SYMBOL = {"import": "+", "reimport": "~", "pull": "+", "repull": "~", "create": "+",
+          "update": "~", "replace": "-/+",
           "start": ">", "restart": ">", "adopt": "=", "remove": "-"}
-VERB = {"import": "import image", "reimport": "re-import image", "create": "create",
+VERB = {"import": "import image", "reimport": "re-import image", "pull": "pull image",
+        "repull": "pull image", "create": "create",
         "update": "update in place", "replace": "replace", "start": "start",
         "restart": "restart", "adopt": "adopt", "remove": "remove"}
 _COLOR = {"+": "32", "~": "33", "-/+": "35", ">": "36", "=": "34", "-": "31"}
@@ -111,7 +113,7 @@ def _change_line(ch: Change, width: int) -> str:
 def _style(a: Action) -> str:
     """The symbol / verb key: a re-import (the reference exists) is a change, shown `~`."""
     if isinstance(a, ImportImage) and a.old_id is not None:
-        return "reimport"
+        return "repull" if a.kind == "pull" else "reimport"
     return a.kind
 
 
@@ -135,11 +137,6 @@ def render_action(a: Action, color: bool = False) -> list[str]:
     elif isinstance(a, CreateNetwork):
         for k, v in _network_fields(a.network):
             lines.append(f"{ind}{(k + ':').ljust(9)} {fmt(v)}")
-    elif isinstance(a, (ReplaceNetwork, UpdateNetwork, UpdateVolume)):
-        head += f"  ({a.reason})"
-        w = max((len(c.path) for c in a.changes), default=0)
-        for ch in a.changes:
-            lines.append(ind + _change_line(ch, w))
     elif isinstance(a, (RemoveNetwork, RemoveVolume)):
         head += f"  ({a.reason})"
     elif isinstance(a, CreateVolume):
@@ -153,7 +150,7 @@ def render_action(a: Action, color: bool = False) -> list[str]:
         if a.container.depends_on:
             deps = ", ".join(f"{s} ({c})" for s, c in a.container.depends_on)
             lines.append(f"{ind}{'depends_on:'.ljust(w + 1)} {deps}")
-    elif isinstance(a, (Replace, Update)):
+    elif isinstance(a, (Replace, Update, ReplaceNetwork, UpdateNetwork, UpdateVolume)):
         head += f"  ({a.reason})"
         w = max((len(c.path) for c in a.changes), default=0)
         for ch in a.changes:

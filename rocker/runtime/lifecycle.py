@@ -41,6 +41,7 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
     store = ImageStore(paths)
     img = store.resolve(cfg.image)
     _canonical_image_ref(cfg, img)
+    _image_defaults(cfg, img.config)
     if cfg.networks:
         from rocker.runtime.networks import check_exists
         check_exists(paths, [a["name"] for a in cfg.networks])
@@ -105,6 +106,35 @@ def create(paths: Paths, cfg: ContainerConfig, name: str | None = None,
     except OSError:
         pass
     return rec
+
+
+def _image_defaults(cfg: ContainerConfig, image_config: dict) -> None:
+    """The image config's StopSignal and Healthcheck, when the container sets neither (Docker's
+    way; Entrypoint, Cmd, Env, WorkingDir, User come in through resolve_process, Labels and
+    ExposedPorts below). A value the image has wrong is ignored, as Docker does."""
+    from rocker.containers.config import parse_healthcheck
+    sig = image_config.get("StopSignal")
+    if cfg.stop_signal in (None, "SIGTERM") and isinstance(sig, str) and sig:
+        try:
+            parse_signal(sig)
+            cfg.stop_signal = sig
+        except InvalidInput:
+            pass
+    hc = image_config.get("Healthcheck")
+    if cfg.healthcheck is None and isinstance(hc, dict) and isinstance(hc.get("Test"), list) \
+            and hc["Test"] and hc["Test"][0] != "NONE":
+        raw: dict = {"test": hc["Test"]}
+        for key, name in (("interval", "Interval"), ("timeout", "Timeout"),
+                          ("start_period", "StartPeriod")):
+            ns = hc.get(name)
+            if isinstance(ns, int) and ns > 0:
+                raw[key] = f"{ns / 1e9}s"
+        if isinstance(hc.get("Retries"), int) and hc["Retries"] > 0:
+            raw["retries"] = hc["Retries"]
+        try:
+            cfg.healthcheck = parse_healthcheck(raw)
+        except InvalidInput:
+            pass
 
 
 def _canonical_image_ref(cfg: ContainerConfig, img) -> None:

@@ -36,6 +36,17 @@ def set_owner(paths: Paths, name: str, stack: str, labels: dict) -> dict:
     return store.set_owner(paths, name, stack, labels)
 
 
+def check_replaceable(paths: Paths, name: str, members: tuple[str, ...]) -> None:
+    """A network may be removed once the containers `members` are gone: no other container
+    (running or not) is on it. Conflict naming them otherwise (before anything is removed)."""
+    st = store.snapshot(paths)
+    others = [r for r in _containers_on(paths, name, st) if r["id"] not in members]
+    if others:
+        raise Conflict(f"network {name} is in use by container(s) "
+                       f"{', '.join(r['name'] for r in others)} outside the stack: "
+                       "disconnect or remove them first")
+
+
 def _containers_on(paths: Paths, name: str, st: dict) -> list[dict]:
     """Records of containers attached to network `name` (by config, started or not)."""
     out = []

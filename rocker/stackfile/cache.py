@@ -118,7 +118,7 @@ def _from_json(d: dict) -> DesiredState:
         stack=d["stack"], source=d["source"], lines=d["lines"],
         images=tuple(DesiredImage(name=i["name"], ref=i["ref"], source=i["source"],
                                   digest=i["digest"], changes=tuple(i["changes"]),
-                                  changes_key=i["changes_key"])
+                                  changes_key=i["changes_key"], pull=i.get("pull", ""))
                      for i in d["images"]),
         containers=tuple(DesiredContainer(name=c["name"], service=c["service"],
                                           config=c["config"], spec_hash=c["spec_hash"],
@@ -130,15 +130,16 @@ def _from_json(d: dict) -> DesiredState:
         volumes=tuple(DesiredVolume(**v) for v in d.get("volumes") or ()))
 
 
-def load_desired_cached(path: str, display: str, cache_dir: str | None) -> DesiredState:
+def load_desired_cached(path: str, display: str, cache_dir: str | None,
+                        paths=None) -> DesiredState:
     from rocker.stackfile.loader import load_desired, load_desired_with_deps
     if cache_dir is None:
-        return load_desired(path, display)
+        return load_desired(path, display, paths)
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except OSError:
-        return load_desired(path, display)   # raises the proper SpecError
+        return load_desired(path, display, paths)   # raises the proper SpecError
     key = _key(path, display, raw)
     entry = os.path.join(cache_dir, hashlib.sha256(
         os.path.abspath(path).encode()).hexdigest()[:24] + ".json")
@@ -150,7 +151,7 @@ def load_desired_cached(path: str, display: str, cache_dir: str | None) -> Desir
             return _from_json(cached["desired"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    desired, deps, cacheable = load_desired_with_deps(path, display)
+    desired, deps, cacheable = load_desired_with_deps(path, display, paths)
     if not cacheable:   # a bare `KEY` takes the host's environment: never cached
         return desired
     try:

@@ -136,22 +136,26 @@ def _top_networks(containers: dict[str, dict], stack: str | None,
     """The stack's `networks:` for what its members use: its own (subnet, internal, labels as
     recorded) and, as external, the others (`bridge` is implicit)."""
     out: dict[str, Any] = {}
-    for spec in containers.values():
-        nets = spec.get("networks") or []
-        for key in nets:
-            if key in out or key in ("default", "bridge"):
-                continue
-            name = f"{stack}_{key}" if stack else key
-            rec = records.get(name)
-            if rec is None or (rec.get("stack") != stack or not stack):
+    keys = [k for spec in containers.values() for k in spec.get("networks") or ["default"]]
+    for key in keys:
+        if key in out or key == "bridge":
+            continue
+        name = f"{stack}_{key}" if stack else key
+        rec = records.get(name) or records.get(key)
+        if rec is None or (rec.get("stack") != stack or not stack):
+            if key != "default":
                 out[key] = {"external": True}
-                continue
-            one: dict[str, Any] = {"subnet": rec["subnet"], "gateway": rec["gateway"]}
-            if rec.get("internal"):
-                one["internal"] = True
-            if rec.get("labels"):
-                one["labels"] = dict(rec["labels"])
-            out[key] = one
+            continue
+        one: dict[str, Any] = {"subnet": rec["subnet"], "gateway": rec["gateway"]}
+        if rec.get("internal"):
+            one["internal"] = True
+        if rec.get("labels"):
+            one["labels"] = dict(rec["labels"])
+        if rec["name"] != f"{stack}_{key}":
+            one["name"] = rec["name"]
+        if key == "default" and len(one) == 2:
+            continue   # the stack's default network as any apply makes it
+        out[key] = one
     return out
 
 
@@ -168,8 +172,12 @@ def stack_from_records(recs: Iterable[dict], name: str | None = None,
         if svc in containers:
             continue
         spec = container_spec(rec.get("config") or {}, owner.get("name") or name)
-        if not owner.get("service") and rec.get("name"):
-            # a container of no stack keeps its name, so `apply --adopt` takes it over as is
+        stack = owner.get("name") or name
+        replica = owner.get("replica") or ""
+        scoped = f"{stack}-{svc}-{replica.rsplit('-', 1)[-1]}" if replica else None
+        if rec.get("name") and rec["name"] != scoped:
+            # a container of no stack, or a member with a fixed name, keeps its name (so
+            # `apply --adopt` takes a container of no stack over as is)
             spec["container_name"] = rec["name"]
         deps = owner.get("depends_on") or {}
         if deps:

@@ -362,12 +362,15 @@ def _desired_networks(spec, stack: str, lines: dict[str, int], display: str
     """key -> DesiredNetwork of the file's `networks:` (checked: names, subnet, gateway)."""
     from rocker.containers.config import parse_labels
     from rocker.network import ipam
-    from rocker.network.store import MODES, check_name
+    from rocker.network.store import DEFAULT, MODES, check_name
     out: dict[str, DesiredNetwork] = {}
     for key, n in spec.networks.items():
         p = f"networks.{key}"
         try:
             check_name(key)
+            if key in MODES + (DEFAULT,) and not (n is not None and n.external):
+                raise InvalidInput(f"the key {key!r} names rocker's own network (mode) in "
+                                   "`networks:` lists: use another key, or `external: true`")
         except InvalidInput as e:
             raise SpecError(f"{where(display, lines, p)}{e}") from None
         if n is None:
@@ -378,6 +381,9 @@ def _desired_networks(spec, stack: str, lines: dict[str, int], display: str
             check_name(name)
             if name in MODES:
                 raise InvalidInput(f"network name {name!r} is reserved (it is a network mode)")
+            if name == DEFAULT and not n.external:
+                raise InvalidInput(f"{DEFAULT!r} is rocker's default network: a stack cannot "
+                                   "own it (use it with `external: true`)")
         except InvalidInput as e:
             raise SpecError(f"{where(display, lines, p + '.name')}{e}") from None
         if n.external:
@@ -618,8 +624,52 @@ def _error_key(e: InvalidInput) -> str | None:
     return fields.stack_key(name) if name in fields.BY_NAME else None
 
 
+def _pulled_image(key: str, img, p: str, display: str, lines: dict[str, int],
+                  paths) -> DesiredImage:
+    """`images.KEY.pull: REF`: the reference (the tag, or the digest it names) and the digest
+    pinned in the plan: the one the store has for the tag (pull_policy missing) or the one the
+    registry has now (always, or when the store has none)."""
+    from rocker.images.refs import parse_reference
+    at = where(display, lines, p + ".pull")
+    if img.tag is not None or img.changes:
+        raise SpecError(f"{where(display, lines, p)}`tag` and `changes` go with `import`, not "
+                        "with `pull`")
+    try:
+        r = parse_reference(img.pull)
+    except InvalidInput as e:
+        raise SpecError(f"{at}{e}") from None
+    if r.tag is None:
+        raise SpecError(f"{at}a stack names its images by tag: give one with the digest "
+                        f"({r.name}:TAG@{r.digest})")
+    ref = f"{r.name}:{r.tag}"
+    digest = r.digest
+    if digest is None and img.pull_policy == "missing":
+        digest = _stored_digest(paths, ref)
+    if digest is None:
+        from rocker.errors import RockerError
+        from rocker.images.registry import remote_digest
+        try:
+            digest = remote_digest(img.pull)
+        except RockerError as e:
+            raise SpecError(f"{at}cannot resolve {img.pull}: {e}") from None
+    return DesiredImage(name=key, ref=ref, source=ref, digest=digest, pull=ref)
+
+
+def _stored_digest(paths, ref: str) -> str | None:
+    """The digest the image `ref` of the store was pulled by (its source identity)."""
+    from rocker.errors import RockerError
+    from rocker.images.store import ImageStore
+    from rocker.paths import Paths
+    try:
+        store = ImageStore(paths or Paths.from_env())
+        src = store.source_of(store.resolve(ref).id)
+    except (RockerError, OSError, AttributeError):
+        return None
+    return src.get("digest") if src and not src.get("changes") else None
+
+
 def desired_from_spec(spec, lines: dict[str, int], path: str,
-                      display: str | None = None) -> DesiredState:
+                      display: str | None = None, paths=None) -> DesiredState:
     from rocker.containers.config import NAME_RE
     from rocker.images.refs import normalize_reference
     from rocker.plan.planner import service_order
@@ -635,6 +685,13 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
     by_key: dict[str, str] = {}
     for key, img in spec.images.items():
         p = f"images.{key}"
+        if img.pull is not None:
+            images.append(_pulled_image(key, img, p, display, lines, paths))
+            by_key[key] = images[-1].ref
+            continue
+        if img.import_ is None:
+            raise SpecError(f"{where(display, lines, p)}an image needs `import: TAR` or "
+                            "`pull: REF`")
         try:
             ref = normalize_reference(f"{key}:{img.tag}" if img.tag else key)
         except InvalidInput as e:
@@ -732,6 +789,11 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
         for i, n in enumerate(names, 1):
             containers.append(DesiredContainer(name=n, service=svc, config=config, spec_hash=h,
                                                image_ref=image_ref, depends_on=deps, index=i))
+    _check_members(spec, containers, nets, lambda path: where(display, lines, path))
+    used = {a["name"] for c in containers for a in c.config.get("networks") or []}
+    if DEFAULT_KEY in nets and DEFAULT_KEY not in spec.networks and \
+            nets[DEFAULT_KEY].name not in used:
+        del nets[DEFAULT_KEY]   # only members with replicas: 0 would join it
     networks = tuple(nets[k] for k in sorted(nets, key=lambda k: (k != DEFAULT_KEY, k)))
     desired = DesiredState(stack=name, images=tuple(images), containers=tuple(containers),
                            networks=networks, volumes=tuple(vols[k] for k in sorted(vols)),
@@ -741,6 +803,73 @@ def desired_from_spec(spec, lines: dict[str, int], path: str,
     return desired
 
 
+def _check_members(spec, containers: list[DesiredContainer], nets: dict[str, DesiredNetwork],
+                   at) -> None:
+    """What the file says about its members that no apply could carry out: a name that is
+    both a service and another service's replica, a namespace shared with a service that has
+    no member, fixed addresses outside their subnet or given twice, fixed host ports given
+    twice (or to several replicas)."""
+    import ipaddress
+    replicas = {}
+    for svc, c in spec.containers.items():
+        for i in range(1, c.replicas + 1):
+            replicas[f"{svc}-{i}"] = svc
+    for svc, c in spec.containers.items():
+        p = f"containers.{svc}"
+        if svc in replicas:
+            raise SpecError(f"{at(p)}{svc!r} is also the name of a replica of service "
+                            f"{replicas[svc]!r}: the names between members would be ambiguous")
+        mode = c.network_mode or ""
+        other = mode.split(":", 1)[1] if mode.startswith(("service:", "container:")) else None
+        if other in spec.containers and spec.containers[other].replicas == 0 and c.replicas:
+            raise SpecError(f"{at(p + '.network_mode')}service {other!r} has replicas: 0: "
+                            "there is no network namespace to share")
+    by_net = {n.name: n for n in nets.values()}
+    addresses: dict[tuple[str, str], str] = {}
+    ports: dict[tuple[str, int, str], str] = {}
+    for svc in spec.containers:
+        mine = [c for c in containers if c.service == svc]
+        if not mine:
+            continue
+        cfg = mine[0].config
+        p = f"containers.{svc}"
+        for a in cfg.get("networks") or []:
+            if not a.get("ip"):
+                continue
+            n = by_net.get(a["name"])
+            where_ = at(f"{p}.networks.{n.key if n else a['name']}.ipv4_address")
+            if n is not None and not n.external:
+                if n.subnet is None:
+                    raise SpecError(f"{where_}a fixed address needs the network's subnet "
+                                    f"(networks.{n.key}.subnet)")
+                net = ipaddress.ip_network(n.subnet)
+                ip = ipaddress.ip_address(a["ip"])
+                gw = n.gateway or str(net.network_address + 1)
+                if ip not in net or ip in (net.network_address, net.broadcast_address) or \
+                        str(ip) == gw:
+                    raise SpecError(f"{where_}{a['ip']} is not a free host address of "
+                                    f"{n.subnet} (not its network, broadcast or gateway "
+                                    f"{gw})")
+            key = (a["name"], a["ip"])
+            if key in addresses:
+                raise SpecError(f"{where_}{a['ip']} is also the fixed address of "
+                                f"{addresses[key]!r} on {a['name']}")
+            addresses[key] = p
+        for m in cfg.get("publish") or []:
+            if not m.get("HostPort"):
+                continue
+            if len(mine) > 1:
+                raise SpecError(f"{at(p + '.ports')}host port {m['HostPort']} is fixed: it "
+                                f"allows one replica at most (replicas is {len(mine)})")
+            ip = m.get("HostIp") or ""
+            for (proto, port, other_ip), who in ports.items():
+                if (proto, port) == (m["Protocol"], int(m["HostPort"])) and \
+                        (ip == other_ip or "" in (ip, other_ip)):
+                    raise SpecError(f"{at(p + '.ports')}host port {port}/{proto} is also "
+                                    f"published by {who!r}")
+            ports[(m["Protocol"], int(m["HostPort"]), ip)] = p
+
+
 def _check_cycles(spec, desired: DesiredState) -> None:
     """Cycles over every service, even one with replicas 0."""
     from rocker.plan.planner import topological
@@ -748,20 +877,20 @@ def _check_cycles(spec, desired: DesiredState) -> None:
     topological(deps, desired)
 
 
-def load_desired(path: str, display: str | None = None) -> DesiredState:
+def load_desired(path: str, display: str | None = None, paths=None) -> DesiredState:
     spec, lines, _fmt = load_spec(path, display)
-    return desired_from_spec(spec, lines, path, display)
+    return desired_from_spec(spec, lines, path, display, paths)
 
 
-def load_desired_with_deps(path: str, display: str | None = None
+def load_desired_with_deps(path: str, display: str | None = None, paths=None
                            ) -> tuple[DesiredState, list[str], bool]:
     """The desired state, every other file it was built from (env files, image tars), and
     whether it depends on nothing else (False when a bare `KEY` takes the host's value)."""
     spec, lines, _fmt = load_spec(path, display)
-    desired = desired_from_spec(spec, lines, path, display)
+    desired = desired_from_spec(spec, lines, path, display, paths)
     base_dir = os.path.dirname(os.path.abspath(path))
-    deps = [img.source for img in desired.images]
-    pure = True
+    deps = [img.source for img in desired.images if not img.pull]
+    pure = not any(img.pull for img in desired.images)   # a registry's tag moves: no cache
     for c in spec.containers.values():
         if isinstance(c.env, list) and any("=" not in e for e in c.env):
             pure = False

@@ -28,14 +28,28 @@ class _Strict(BaseModel):
 
 
 class ImageSpec(_Strict):
-    """An image imported from a tar; re-imported when the tar's bytes change."""
+    """An image imported from a tar (re-imported when the tar's bytes change), or pulled from a
+    registry (`pull: REF`, its digest pinned in the plan: pulled again when the tag moves)."""
 
-    import_: str = Field(alias="import", description="Path of the tar, relative to the stack "
-                                                     "file.")
+    import_: Optional[str] = Field(None, alias="import", description="Path of the tar, "
+                                                                     "relative to the stack "
+                                                                     "file.")
+    pull: Optional[str] = Field(None, description="A registry reference to pull instead "
+                                                  "([registry/]name[:tag][@digest]).")
+    pull_policy: Literal["missing", "always"] = Field(
+        "missing", description="missing: the digest the store has for the tag is kept; "
+                               "always: the registry is asked for the tag's digest each time.")
     tag: Optional[str] = Field(None, description="Tag of the reference (default: latest); the "
                                                  "reference is <key>:<tag>.")
     changes: list[str] = Field(default_factory=list,
                                description="Dockerfile-like changes (CMD, ENV, WORKDIR...).")
+
+    @field_validator("pull")
+    @classmethod
+    def _one_source(cls, v, info):
+        if v is not None and info.data.get("import_") is not None:
+            raise ValueError("give either import or pull, not both")
+        return v
 
 
 class HealthcheckSpec(_Strict):

@@ -135,7 +135,7 @@ def test_apply_prompt_answered_no_is_cancelled_with_1(busybox, tmp_path):
 def test_delete_prompt_answered_no_is_cancelled_with_1(busybox, tmp_path):
     f = _stack(tmp_path)
     busybox("apply", "-f", f, "-y")
-    cid = inspect(busybox, "box")["Id"]
+    cid = inspect(busybox, "ask-box-1")["Id"]
     t = Pty(busybox, "delete", "-f", f)
     try:
         t.expect("Do you want to remove everything stack ask owns?", 30)
@@ -144,4 +144,4 @@ def test_delete_prompt_answered_no_is_cancelled_with_1(busybox, tmp_path):
         assert t.wait(10) == 1
     finally:
         t.close()
-    assert inspect(busybox, "box")["Id"] == cid
+    assert inspect(busybox, "ask-box-1")["Id"] == cid

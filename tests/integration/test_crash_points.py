@@ -121,7 +121,7 @@ def _members(r) -> list[tuple[str, str]]:
 def test_apply_killed_in_a_replace_is_finished_by_the_next_apply(busybox, tmp_path, point):
     f = _stack(tmp_path, 100)
     busybox("apply", "-y", "-f", f)
-    old = json.loads(busybox("inspect", "web").stdout)[0]["Id"]
+    old = json.loads(busybox("inspect", "crashy-web-1").stdout)[0]["Id"]
     f = _stack(tmp_path, 200)
     crashed(busybox, point, "apply", "-y", "-f", f)
     # the plan says what it will do: finish the removal (if the record is left), create anew
@@ -134,8 +134,8 @@ def test_apply_killed_in_a_replace_is_finished_by_the_next_apply(busybox, tmp_pa
     else:
         assert kinds == [("remove", True), ("create", False)], kinds
     busybox("apply", "-y", "-f", f)
-    assert _members(busybox) == [("web", "running")]
-    new = json.loads(busybox("inspect", "web").stdout)[0]
+    assert _members(busybox) == [("crashy-web-1", "running")]
+    new = json.loads(busybox("inspect", "crashy-web-1").stdout)[0]
     assert new["Id"] != old and new["Args"] == ["200"]
     assert busybox("diff", "-f", f, check=False).returncode == 0
     assert_fully_removed(busybox, old)
@@ -146,9 +146,9 @@ def test_apply_killed_in_a_replace_is_finished_by_the_next_apply(busybox, tmp_pa
 def test_delete_killed_half_way_is_finished_by_the_next_delete(busybox, tmp_path):
     f = _stack(tmp_path, 100)
     busybox("apply", "-y", "-f", f)
-    old = json.loads(busybox("inspect", "web").stdout)[0]["Id"]
+    old = json.loads(busybox("inspect", "crashy-web-1").stdout)[0]["Id"]
     crashed(busybox, "remove:marked", "delete", "-y", "-f", f)
-    assert _members(busybox) == [("web", "removing")]
+    assert _members(busybox) == [("crashy-web-1", "removing")]
     busybox("delete", "-y", "--stack", "crashy")
     assert busybox("ps", "-aq").stdout == ""
     assert_fully_removed(busybox, old)

@@ -35,7 +35,7 @@ def test_eight_concurrent_imports(rocker, base_image_tar, tmp_path):
     assert len(layers) == 3
     for hexid in layers:
         d = os.path.join(images, "layers", hexid)
-        assert sorted(os.listdir(d)) == ["diff", "layer.json"]
+        assert sorted(os.listdir(d)) == ["blob", "diff", "layer.json"]
         meta = json.load(open(os.path.join(d, "layer.json")))
         assert meta["diff_id"] == "sha256:" + hexid
     for i in range(8):

@@ -182,7 +182,17 @@ def test_network_mode_service_shares_the_namespace(busybox, tmp_path):
     assert inspect(rocker, "side-sidecar-1")["HostConfig"]["NetworkMode"] == \
         "container:side-app-1"
     assert rocker("diff", "-f", f, check=False).returncode == 0
-    rocker("delete", "-f", f)
+    # app replaced: the sidecar follows it into its new namespace
+    g = tmp_path / "side2.yaml"
+    g.write_text(open(f).read().replace("hostname > /tmp/h;", "hostname > /tmp/h; true;"))
+    d = rocker("diff", "-f", str(g), check=False)
+    assert "> restart side-sidecar-1  (the network namespace of side-app-1 is made anew" \
+        in d.stdout, d.stdout
+    rocker("apply", "-f", str(g))
+    hostname = inspect(rocker, "side-app-1")["Config"]["Hostname"]
+    assert fetch(rocker, "side-sidecar-1", "http://127.0.0.1/h").stdout.strip() == hostname
+    assert rocker("diff", "-f", str(g), check=False).returncode == 0
+    rocker("delete", "-f", str(g))
 
 
 def test_members_of_an_older_rocker_are_renamed_into_stack_scoped_names(busybox, tmp_path):

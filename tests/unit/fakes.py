@@ -173,11 +173,12 @@ class FakeRecords:
 
 
 class FakeImage:
-    """What apply reads of rocker.images.store.Image: id, short_id, document."""
+    """What apply reads of rocker.images.store.Image: id, short_id, document, source."""
 
     def __init__(self, id: str, document: dict) -> None:
         self.id = id
         self.document = document
+        self.source: dict | None = None
 
     @property
     def short_id(self) -> str:
@@ -185,8 +186,6 @@ class FakeImage:
 
 
 def _image_store_class(drivers: "FakeDrivers") -> type:
-    from rocker.images.store import SOURCE_KEY
-
     class FakeImageStore:
         """rocker.images.store.ImageStore: the constructor and import_tar."""
 
@@ -201,8 +200,8 @@ def _image_store_class(drivers: "FakeDrivers") -> type:
             digest = drivers.import_digests.get(ref) or \
                 "sha256:" + hashlib.sha256(os.fspath(src).encode()).hexdigest()
             image_id = "sha256:" + hashlib.sha256(f"{digest}{changes}".encode()).hexdigest()
-            img = FakeImage(image_id, {SOURCE_KEY: {"digest": digest,
-                                                    "changes": list(changes or [])}})
+            img = FakeImage(image_id, {})
+            img.source = {"digest": digest, "changes": list(changes or [])}
             drivers.images[ref] = img
             return img
 

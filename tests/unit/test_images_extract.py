@@ -87,9 +87,37 @@ def test_detect_compression(head, kind):
     assert detect_compression(head) == kind
 
 
-def test_zstd_refused_with_hint():
-    with pytest.raises(InvalidInput, match="zstd"):
-        detect_compression(b"\x28\xb5\x2f\xfd\x00")
+def test_zstd_layers_extract_and_keep_their_blob(tmp_path):
+    import hashlib
+    import zstandard
+    raw = tar_bytes([("file", "a/b.txt", b"zstd content")])
+    blob = zstandard.ZstdCompressor().compress(raw)
+    assert detect_compression(blob) == "zstd"
+    (tmp_path / "d").mkdir()
+    kept = io.BytesIO()
+    info = extract_layer(io.BytesIO(blob), str(tmp_path / "d"), keep=kept)
+    assert (tmp_path / "d" / "a" / "b.txt").read_bytes() == b"zstd content"
+    assert info.diff_id == "sha256:" + hashlib.sha256(raw).hexdigest()
+    assert kept.getvalue() == blob
+    assert info.blob_digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert (info.blob_size, info.blob_compression) == (len(blob), "zstd")
+
+
+@pytest.mark.parametrize("compress,kind,keeps_raw", [
+    (lambda b: b, "none", True), ("gzip", "gzip", True), ("bz2", "none", False)])
+def test_keep_writes_a_layer_media_type(tmp_path, compress, kind, keeps_raw):
+    import bz2
+    import gzip
+    import hashlib
+    raw = tar_bytes([("file", "x", b"1" * 5000)])
+    data = {"gzip": gzip.compress, "bz2": bz2.compress}.get(compress, compress)(raw) \
+        if isinstance(compress, str) else compress(raw)
+    (tmp_path / "d").mkdir()
+    kept = io.BytesIO()
+    info = extract_layer(io.BytesIO(data), str(tmp_path / "d"), keep=kept)
+    assert kept.getvalue() == (data if keeps_raw else raw)
+    assert info.blob_compression == kind
+    assert info.blob_digest == "sha256:" + hashlib.sha256(kept.getvalue()).hexdigest()
 
 
 @pytest.mark.parametrize("name,parts", [("./a//b/./c/", ("a", "b", "c")), (".", ()),

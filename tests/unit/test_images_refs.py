@@ -3,13 +3,20 @@
 import pytest
 
 from rocker.errors import InvalidInput
-from rocker.images.refs import id_hex, normalize_reference, split_reference
+from rocker.images.refs import id_hex, normalize_reference, parse_reference, split_reference
+
+DIGEST = "sha256:" + "ab" * 32
 
 
 @pytest.mark.parametrize("ref,expected", [
     ("busybox", ("busybox", "latest")),
     ("busybox:1.36", ("busybox", "1.36")),
-    ("library/busybox:v1_2-3", ("library/busybox", "v1_2-3")),
+    ("library/busybox:v1_2-3", ("busybox", "v1_2-3")),
+    ("docker.io/library/busybox", ("busybox", "latest")),
+    ("index.docker.io/library/busybox:1", ("busybox", "1")),
+    ("docker.io/team/app", ("team/app", "latest")),
+    ("127.0.0.1:5000/busybox", ("127.0.0.1:5000/busybox", "latest")),
+    ("127.0.0.1:5000/library/busybox", ("127.0.0.1:5000/library/busybox", "latest")),
     ("my.app_x__y-z", ("my.app_x__y-z", "latest")),
     ("localhost:5000/app", ("localhost:5000/app", "latest")),
     ("localhost:5000/app:tag", ("localhost:5000/app", "tag")),
@@ -34,6 +41,28 @@ def test_bad_references(ref):
 def test_normalize():
     assert normalize_reference("busybox") == "busybox:latest"
     assert normalize_reference("a/b:c") == "a/b:c"
+    assert normalize_reference("docker.io/library/busybox") == "busybox:latest"
+    assert normalize_reference("busybox@" + DIGEST) == "busybox@" + DIGEST
+    assert normalize_reference("busybox:1@" + DIGEST) == "busybox@" + DIGEST
+
+
+@pytest.mark.parametrize("ref,registry,path,tag,digest", [
+    ("busybox", "docker.io", "library/busybox", "latest", None),
+    ("team/app:2", "docker.io", "team/app", "2", None),
+    ("127.0.0.1:5000/a/b@" + DIGEST, "127.0.0.1:5000", "a/b", None, DIGEST),
+    ("localhost/x:t@" + DIGEST, "localhost", "x", "t", DIGEST),
+    ("[::1]:5000/x", "[::1]:5000", "x", "latest", None),
+])
+def test_parse_reference(ref, registry, path, tag, digest):
+    r = parse_reference(ref)
+    assert (r.registry, r.path, r.tag, r.digest) == (registry, path, tag, digest)
+    assert r.api_host == ("registry-1.docker.io" if registry == "docker.io" else registry)
+
+
+@pytest.mark.parametrize("ref", ["a@sha256:12", "a@md5:" + "0" * 32, "a@" + DIGEST.upper()])
+def test_bad_digests(ref):
+    with pytest.raises(InvalidInput, match="digest"):
+        parse_reference(ref)
 
 
 def test_id_hex():

@@ -369,7 +369,10 @@ def test_import_records_the_source_identity_of_the_bytes_read(store, tmp_path):
     raw = open(path, "rb").read()
     img = store.import_tar(str(path), "app:1", changes=["env A=1", "CMD sh"])
     src = store.source_of(img.id)
-    assert src == img.document[SOURCE_KEY]
+    assert src == img.source
+    # rocker's bookkeeping lives beside the config, never in it: the id is the config's sha256
+    assert SOURCE_KEY not in img.document
+    assert "sha256:" + hashlib.sha256(store.config_bytes(img.id)).hexdigest() == img.id
     assert src["digest"] == "sha256:" + hashlib.sha256(raw).hexdigest()
     # canonical: spelling does not count, order does
     assert changes_key(src["changes"]) == changes_key(source_changes(["ENV  A=1", "CMD sh"]))
@@ -403,3 +406,67 @@ def test_commit_has_no_source_identity(store, tmp_path):
     img = store.commit(str(empty), "base", "derived")
     assert store.source_of(img.id) is None
     assert store.source_of("sha256:" + "0" * 64) is None
+
+
+def test_a_config_written_by_an_older_rocker_keeps_its_id_and_source(store, tmp_path):
+    """Configs of older rockers (canonical JSON with rocker_source inside) are read as they are:
+    same id, the source identity from inside."""
+    from rocker.images.store import SOURCE_KEY, canonical_bytes
+    img = _import(store, tmp_path, BASIC, "old")
+    doc = dict(img.document)
+    doc[SOURCE_KEY] = {"digest": "sha256:" + "1" * 64, "changes": []}
+    data = canonical_bytes(doc)
+    old_id = "sha256:" + hashlib.sha256(data).hexdigest()
+    with open(store.config_path(old_id), "wb") as f:
+        f.write(data)
+    store.tag(old_id, "library/legacy:1")
+    assert store.resolve(old_id).id == old_id
+    assert store.source_of(old_id)["digest"] == "sha256:" + "1" * 64
+    # `library/legacy` is the short name `legacy` now, and the store finds it either way
+    assert store.resolve("legacy:1").id == old_id
+    assert store.resolve("docker.io/library/legacy:1").id == old_id
+
+
+def test_register_image_keeps_config_bytes_and_digest_refs(store, tmp_path):
+    import json
+    base = _import(store, tmp_path, BASIC, "base")
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                      "rootfs": {"type": "layers", "diff_ids": base.layers}},
+                     indent=3).encode()
+    digest = "sha256:" + "2" * 64
+    img = store.register_image(cfg, [], refs=["127.0.0.1:5000/x:1"],
+                               digests=["127.0.0.1:5000/x@" + digest])
+    assert img.id == "sha256:" + hashlib.sha256(cfg).hexdigest()
+    assert store.config_bytes(img.id) == cfg
+    assert store.resolve("127.0.0.1:5000/x@" + digest).id == img.id
+    assert store.resolve("127.0.0.1:5000/x:1").digests == ["127.0.0.1:5000/x@" + digest]
+    store.tag("base", "other")      # a later write keeps the digest table
+    assert store.resolve("127.0.0.1:5000/x@" + digest).id == img.id
+    store.remove("127.0.0.1:5000/x:1")
+    assert store.digest_refs() == {}
+
+
+def test_rmi_of_digest_references(store, tmp_path):
+    import json
+    base = _import(store, tmp_path, BASIC, "base")
+    cfg = json.dumps({"os": "linux", "rootfs": {"type": "layers", "diff_ids": base.layers}}
+                     ).encode()
+    d1, d2 = "sha256:" + "3" * 64, "sha256:" + "4" * 64
+    img = store.register_image(cfg, [], refs=["r/x:1"], digests=[f"r/x@{d1}", f"r/x@{d2}"])
+    assert store.remove(f"r/x@{d1}") == [("Untagged", f"r/x@{d1}")]
+    out = store.remove("r/x:1")
+    assert ("Untagged", f"r/x@{d2}") in out and ("Deleted", img.id) in out
+    assert store.digest_refs() == {}
+    img = store.register_image(cfg, [], digests=[f"r/x@{d1}"])
+    out = store.remove(f"r/x@{d1}")
+    assert ("Deleted", img.id) in out
+
+
+def test_prune_layers_removes_only_layers_no_image_names(store, tmp_path):
+    import shutil
+    img = _import(store, tmp_path, BASIC, "keep")
+    orphan = store.layer_path("sha256:" + "9" * 64)
+    shutil.copytree(store.layer_path(img.layers[0]), orphan, symlinks=True)
+    assert [d for d, _ in store.prune_layers()] == ["sha256:" + "9" * 64]
+    assert store.has_layer(img.layers[0]) and not os.path.exists(orphan)
+    assert store.prune_layers() == []

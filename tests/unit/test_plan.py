@@ -580,3 +580,28 @@ def test_removing_memory_does_not_report_the_derived_swap():
     live["memory_swap"] = 999997952
     p = plan(desired(now), observed(running(was, limits_in_force=live)))
     assert [c.path for c in p.actions[0].changes] == ["memory", "memory_swap"]
+
+
+def test_a_member_sharing_a_namespace_follows_its_target():
+    """`network_mode: container:T` joins T's namespace at start: when the plan makes T's
+    namespace anew (replace, create, start, restart) the member is restarted after T; when T
+    restarted behind the plan's back (its restart policy), the namespaces differ: drift."""
+    web = dc("web", network_mode="none")
+    side = dc("side", network_mode="container:web", deps=[("web", "started")])
+    changed = dc("web", network_mode="none", command=["sleep", "2"])
+    p = plan(desired(changed, side), observed(running(web, "c1", netns=7),
+                                               running(side, "c2", netns=7)))
+    assert kinds(p) == [("replace", "web"), ("restart", "side")]
+    assert "the network namespace of web is made anew" in p.actions[1].reason
+    # nothing to do while they share one namespace; drift when they do not
+    assert plan(desired(web, side), observed(running(web, "c1", netns=7),
+                                             running(side, "c2", netns=7))).is_empty()
+    p = plan(desired(web, side), observed(running(web, "c1", netns=8),
+                                          running(side, "c2", netns=7)))
+    assert kinds(p) == [("restart", "side")]
+    assert "not in the network namespace of web any more" in p.actions[0].evidence
+    # a stopped member is started anyway, and a replaced one joins by itself
+    p = plan(desired(changed, side), observed(running(web, "c1"),
+                                               replace(running(side, "c2"), status="exited",
+                                                       alive=False, exit_code=1)))
+    assert kinds(p) == [("replace", "web"), ("start", "side")]

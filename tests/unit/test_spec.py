@@ -273,14 +273,24 @@ def test_dependency_cycle(stack_dir):
 
 
 def test_duplicate_names(stack_dir):
-    # replicas are <stack>-<service>-<n>, as Compose names them: a service called worker-2
-    # and the second replica of worker no longer collide
+    # containers are <stack>-<service>-<n>, so they never collide; but a service called
+    # worker-2 beside the second replica of worker would make the names between members (and
+    # `exec --stack`) ambiguous
     p = write(stack_dir, "s.yaml", """
         containers:
           worker-2: {image: x}
           worker: {image: x, replicas: 2}
     """)
-    assert [c.name for c in load_desired(p).containers] == ["mystack-worker-2-1", "mystack-worker-1",
+    assert error_of(p) == (f"{p}:2: containers.worker-2: 'worker-2' is also the name of a "
+                           "replica of service 'worker': the names between members would be "
+                           "ambiguous")
+    p = write(stack_dir, "s1.yaml", """
+        containers:
+          worker-3: {image: x}
+          worker: {image: x, replicas: 2}
+    """)
+    assert [c.name for c in load_desired(p).containers] == ["mystack-worker-3-1",
+                                                            "mystack-worker-1",
                                                             "mystack-worker-2"]
     p = write(stack_dir, "s2.yaml", """
         containers:
@@ -560,3 +570,50 @@ def test_container_name_and_fixed_addresses(stack_dir):
     """)
     d = load_desired(p)
     assert [(n.name, n.external) for n in d.networks] == [("bridge", True)]
+
+
+@pytest.mark.parametrize("body,error", [
+    ("networks:\n  n: {subnet: 10.66.0.0/24}\ncontainers:\n  a:\n    image: x\n"
+     "    networks: {n: {ipv4_address: 10.66.1.5}}\n",
+     "containers.a.networks.n.ipv4_address: 10.66.1.5 is not a free host address of "
+     "10.66.0.0/24"),
+    ("networks:\n  n: {subnet: 10.66.0.0/24}\ncontainers:\n  a:\n    image: x\n"
+     "    networks: {n: {ipv4_address: 10.66.0.1}}\n", "(not its network, broadcast or gateway"),
+    ("networks:\n  n: {}\ncontainers:\n  a:\n    image: x\n"
+     "    networks: {n: {ipv4_address: 10.66.0.5}}\n",
+     "a fixed address needs the network's subnet (networks.n.subnet)"),
+    ("networks:\n  n: {subnet: 10.66.0.0/24}\ncontainers:\n  a:\n    image: x\n"
+     "    networks: {n: {ipv4_address: 10.66.0.5}}\n  b:\n    image: x\n"
+     "    networks: {n: {ipv4_address: 10.66.0.5}}\n",
+     "10.66.0.5 is also the fixed address of 'containers.a' on mystack_n"),
+    ("containers:\n  a: {image: x, ports: ['8080:80'], replicas: 2}\n",
+     "containers.a.ports: host port 8080 is fixed: it allows one replica at most"),
+    ("containers:\n  a: {image: x, ports: ['127.0.0.1:8080:80']}\n"
+     "  b: {image: x, ports: ['8080:81']}\n",
+     "containers.b.ports: host port 8080/tcp is also published by 'containers.a'"),
+    ("containers:\n  a: {image: x, replicas: 0}\n  b: {image: x, network_mode: 'service:a'}\n",
+     "containers.b.network_mode: service 'a' has replicas: 0"),
+    ("networks:\n  host: {}\ncontainers:\n  a: {image: x}\n",
+     "networks.host: the key 'host' names rocker's own network (mode)"),
+    ("networks:\n  b: {name: bridge, internal: true}\ncontainers:\n  a: {image: x}\n",
+     "networks.b.name: 'bridge' is rocker's default network: a stack cannot own it"),
+])
+def test_members_no_apply_could_carry_out(stack_dir, body, error):
+    p = write(stack_dir, "s.yaml", body)
+    assert error in error_of(p)
+
+
+def test_fixed_ports_on_other_addresses_and_replicas_zero(stack_dir):
+    p = write(stack_dir, "s.yaml", """
+        containers:
+          a: {image: x, ports: ['127.0.0.1:8080:80']}
+          b: {image: x, ports: ['127.0.0.2:8080:80']}
+          c: {image: x, replicas: 0}
+    """)
+    d = load_desired(p)
+    assert [n.name for n in d.networks] == ["mystack_default"]
+    p = write(stack_dir, "s2.yaml", """
+        containers:
+          c: {image: x, replicas: 0}
+    """)
+    assert load_desired(p).networks == ()
