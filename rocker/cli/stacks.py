@@ -355,6 +355,8 @@ def spec_dump_cmd(ctx, containers, stack, stack_name, fmt):
     from rocker.network import store
     nets = store.snapshot(paths)["networks"] if os.path.exists(
         os.path.join(store.folder(paths), "state.json")) else {}
-    data = stack_from_records(recs, name=stack_name or stack, networks=nets)
+    from rocker.volumes import store as volume_store
+    vols = {v["Name"]: v for v in volume_store.list_all(paths)}
+    data = stack_from_records(recs, name=stack_name or stack, networks=nets, volumes=vols)
     click.echo(dump_text(data, fmt), nl=False)
     return 0

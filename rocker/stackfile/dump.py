@@ -160,8 +160,10 @@ def _top_networks(containers: dict[str, dict], stack: str | None,
 
 
 def stack_from_records(recs: Iterable[dict], name: str | None = None,
-                       networks: dict[str, dict] | None = None) -> dict[str, Any]:
-    """The stack file of these records; `networks` are the network records by name."""
+                       networks: dict[str, dict] | None = None,
+                       volumes: dict[str, dict] | None = None) -> dict[str, Any]:
+    """The stack file of these records; `networks` and `volumes` are the network and volume
+    records by name."""
     recs = list(recs)
     containers: dict[str, dict] = {}
     counts: dict[str, int] = {}
@@ -195,22 +197,28 @@ def stack_from_records(recs: Iterable[dict], name: str | None = None,
     nets = _top_networks(containers, owner_stack, networks or {})
     if nets:
         data["networks"] = nets
-    vols = _top_volumes(recs, owner_stack)
+    vols = _top_volumes(recs, owner_stack, volumes or {})
     if vols:
         data["volumes"] = vols
     return data
 
 
-def _top_volumes(recs: list[dict], stack: str | None) -> dict[str, Any]:
+def _top_volumes(recs: list[dict], stack: str | None, records: dict[str, dict]
+                 ) -> dict[str, Any]:
     """The stack's `volumes:` for the named volumes its members mount: `<stack>_<key>` ones
-    by key, the others as external (made outside the stack)."""
+    by key (with their labels as recorded), the others as external (made outside the
+    stack)."""
     out: dict[str, Any] = {}
     for rec in recs:
         for m in (rec.get("config") or {}).get("mounts") or []:
             if m["type"] != "volume" or not m["source"]:
                 continue
             key = volume_key(m["source"], stack)
-            out[key] = None if key != m["source"] else {"external": True}
+            if key == m["source"]:
+                out[key] = {"external": True}
+                continue
+            labels = (records.get(m["source"]) or {}).get("Labels") or {}
+            out[key] = {"labels": dict(labels)} if labels else {}   # TOML has no null
     return out
 
 

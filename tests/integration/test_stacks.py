@@ -17,7 +17,7 @@ EXAMPLE_YAML = os.path.join(REPO, "examples", "web.yaml")
 EXAMPLE_TOML = os.path.join(REPO, "examples", "web.toml")
 BASE_TAR = os.path.join(REPO, "base-image", "busybox.tar")
 ENV_FILE = os.path.join(REPO, "examples", "web.env")
-MEMBERS = ["demo-web-1", "demo-worker-1", "demo-worker-2", "demo-init-1"]
+MEMBERS = ["demo-web-1", "demo-worker-1", "demo-worker-2", "demo-init-1", "demo-db-1"]
 
 
 def stack_file(tmp_path, *edits: tuple[str, str], name: str = "web.yaml",
@@ -64,7 +64,7 @@ def memory_limit_file(cid: str) -> str:
 def up(rocker, tmp_path):
     """The example stack applied on a private root."""
     p = rocker("apply", "-f", EXAMPLE_YAML, "--wait", timeout=120)
-    assert "Apply complete: 6 added" in p.stdout, p.stdout
+    assert "Apply complete: 8 added" in p.stdout, p.stdout
     return rocker
 
 
@@ -91,7 +91,7 @@ def test_yaml_and_toml_twins_plan_the_same(rocker):
     a = json.loads(rocker("diff", "-f", EXAMPLE_YAML, "-o", "json", check=False).stdout)
     b = json.loads(rocker("diff", "-f", EXAMPLE_TOML, "-o", "json", check=False).stdout)
     assert a["actions"] == b["actions"] and a["summary"] == b["summary"]
-    assert a["summary"] == {"add": 6, "change": 0, "replace": 0, "remove": 0}
+    assert a["summary"] == {"add": 8, "change": 0, "replace": 0, "remove": 0}
     assert "not-a-real-token" not in json.dumps(a)
 
 
@@ -163,7 +163,7 @@ def test_member_deleted_from_the_file_is_removed(up, tmp_path):
     first = inspect(rocker, "demo-worker-1")["Id"]
     rocker("apply", "-f", f)
     names = {r["Name"] for r in json.loads(rocker("ps", "-a", "--format", "json").stdout)}
-    assert names == {"demo-web-1", "demo-worker-1", "demo-init-1"}
+    assert names == {"demo-web-1", "demo-worker-1", "demo-init-1", "demo-db-1"}
     assert inspect(rocker, "demo-worker-1")["Id"] == first
     text = open(f).read()
     start = text.index("  init:")
@@ -244,7 +244,7 @@ def test_status_and_delete(up):
     s = rocker("status", "-f", EXAMPLE_YAML).stdout
     assert "healthy" in s and "worker-2" in s
     p = rocker("delete", "-f", EXAMPLE_YAML)
-    assert "- remove demo-web-1" in p.stdout and "Stack demo deleted: 4" in p.stdout
+    assert "- remove demo-web-1" in p.stdout and "Stack demo deleted: 5" in p.stdout
     assert "- remove network demo_default" in p.stdout, p.stdout
     assert json.loads(rocker("ps", "-a", "--format", "json").stdout) == []
     p = rocker("down", "--stack", "demo")

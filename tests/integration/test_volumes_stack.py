@@ -92,3 +92,22 @@ def test_mount_changes_replace_drift_recreates_and_removal_only_when_asked(rocke
     out = rocker("delete", "-y", "--volumes", "-f", f).stdout
     assert "1 volume(s) removed" in out
     assert "vols_dbdata" not in rocker("volume", "ls", "-q").stdout
+
+
+def test_the_example_stacks_db_keeps_its_starts(rocker, tmp_path):
+    """examples/web.yaml's db member: one line per start in its volume, across replacements."""
+    from tests.integration.test_stacks import stack_file
+    f = stack_file(tmp_path)
+    rocker("apply", "-y", "-f", f)
+    db = "demo-db-1"
+    read = lambda: rocker("exec", db, "cat", "/var/lib/db/starts", check=False).stdout  # noqa: E731
+    wait_for(lambda: read() == "start\n", what="the first start")
+    for i in range(1, 4):
+        g = stack_file(tmp_path, ("echo start >>", f"echo start >> /dev/null; echo start{i} >>"),
+                       name=f"web-{i}.yaml")
+        out = rocker("apply", "-y", "-f", g).stdout
+        assert f"-/+ replace {db}  (changed: command)" in out
+        wait_for(lambda: read().count("\n") == i + 1, what=f"start {i}")
+    assert read().splitlines() == ["start", "start1", "start2", "start3"]
+    rocker("delete", "-y", "-f", g)
+    assert "demo_data" in rocker("volume", "ls", "-q").stdout   # kept: data is at stake

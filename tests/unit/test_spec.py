@@ -57,8 +57,9 @@ def test_examples_yaml_and_toml_twins_are_identical():
     assert y.images == t.images
     assert y.containers == t.containers
     assert y.networks == t.networks
+    assert y.volumes == t.volumes and [v.name for v in y.volumes] == ["demo_data"]
     assert [c.name for c in y.containers] == ["demo-web-1", "demo-worker-1", "demo-worker-2",
-                                              "demo-init-1"]
+                                              "demo-init-1", "demo-db-1"]
     py, pt = plan(y, ObservedState()), plan(t, ObservedState())
     assert py.actions == pt.actions
     assert render_text(py).split("\n", 1)[1] == render_text(pt).split("\n", 1)[1]

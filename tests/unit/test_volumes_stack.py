@@ -139,7 +139,7 @@ def test_spec_dump_of_mounts_loads_back_to_the_same_config(tmp_path):
            "config": dict(d.containers[0].config),
            "stack": {"name": "vs", "service": "db"}}
     data = stack_from_records([rec], "vs")
-    assert data["volumes"] == {"data": None, "shared": {"external": True}}
+    assert data["volumes"] == {"data": {}, "shared": {"external": True}}
     import yaml
     p = tmp_path / "dumped" / "stack.yaml"
     os.makedirs(p.parent)
