@@ -104,8 +104,18 @@ def create_cmd(ctx, args, **o):
 
 def _pull_policy(paths, cfg, o: dict) -> None:
     """--pull missing|always|never: the image is pulled before the container is made."""
+    policy = o.get("pull_policy") or "missing"
+    if policy == "never":
+        return
+    if policy == "missing":
+        from rocker.images.store import ImageStore
+        try:
+            ImageStore(paths).resolve(cfg.image)
+            return                       # the common case: no registry code loaded
+        except Exception:  # noqa: BLE001 - ensure_image decides what a miss means
+            pass
     from rocker.cli.images import ensure_image
-    ensure_image(paths, cfg.image, o.get("pull_policy") or "missing", o.get("pull_platform"))
+    ensure_image(paths, cfg.image, policy, o.get("pull_platform"))
 
 
 @click.command("start")

@@ -382,9 +382,9 @@ def _ipv4(value: Any, what: str) -> str:
 def _networks(raw: Any, values: Mapping[str, Any]) -> list[dict]:
     """[{name, aliases, ip}]; [] = the default network. From the CLI: {names, aliases, ip};
     from a stack: a list of names or a mapping name -> {aliases, ipv4_address} (or null)."""
-    from rocker.network.store import DEFAULT, check_name
     if not raw:
         return []
+    from rocker.network.store import DEFAULT, check_name
     out: list[dict] = []
     if isinstance(raw, dict) and "names" in raw:  # the command line
         names = _strings(raw.get("names"), "networks")
@@ -440,9 +440,9 @@ def parse_attachment(network: str, aliases: Iterable[str] = (), ip: str | None =
 
 def _ports(raw: Any, values: Mapping[str, Any]) -> list[dict]:
     """Port mappings as records hold them ({HostIp, HostPort, ContainerPort, Protocol})."""
-    from rocker.network import ports
     if not raw:
         return []
+    from rocker.network import ports
     if not isinstance(raw, (list, tuple)):
         raw = [raw]
     if len(raw) > MAX_LIST:
@@ -505,6 +505,8 @@ def _dnsopts(raw: Any, values: Mapping[str, Any]) -> list[str]:
 
 
 def _hosts(raw: Any, values: Mapping[str, Any]) -> list[str]:
+    if not raw:
+        return []
     from rocker.network.hostsfile import parse_add_host
     if isinstance(raw, Mapping):
         raw = [f"{k}:{v}" for k, v in raw.items()]
