@@ -108,12 +108,17 @@ def _pull_policy(paths, cfg, o: dict) -> None:
     if policy == "never":
         return
     if policy == "missing":
+        from rocker.errors import NotFound
+        from rocker.images.refs import id_hex
         from rocker.images.store import ImageStore
         try:
             ImageStore(paths).resolve(cfg.image)
             return                       # the common case: no registry code loaded
-        except Exception:  # noqa: BLE001 - ensure_image decides what a miss means
+        except NotFound:
             pass
+        hexid = id_hex(cfg.image)
+        if hexid is not None and len(hexid) >= 12 and "/" not in cfg.image:
+            return   # an id: nothing to pull; create says it is missing
     from rocker.cli.images import ensure_image
     ensure_image(paths, cfg.image, policy, o.get("pull_platform"))
 

@@ -255,7 +255,8 @@ def repair_cmd(obj) -> None:
 
 @click.group("image")
 def image_group() -> None:
-    """Manage images: ls, inspect, rm, tag, import, repair."""
+    """Manage images: ls, inspect, rm, tag, import, repair, pull, push, load, save, history,
+    prune."""
 
 
 image_group.add_command(images_cmd, "ls")
@@ -278,21 +279,11 @@ def _say(quiet: bool):
 
 
 def ensure_image(paths, image: str, policy: str, platform: str | None = None) -> None:
-    """What `run`/`create` do with --pull: `missing` pulls an image the store lacks,
-    `always` pulls every time, `never` never (the store must have it)."""
-    from rocker.images.refs import id_hex
+    """The pull of `run`/`create` --pull (rocker.cli.containers decides whether one is
+    needed: `missing` pulls an image the store lacks, `always` pulls every time, `never`
+    never)."""
     from rocker.images.store import ImageStore
     store = ImageStore(paths)
-    if policy == "never":
-        return
-    if policy == "missing":
-        try:
-            store.resolve(image)
-            return
-        except NotFound:
-            pass
-        if id_hex(image) is not None and len(id_hex(image) or "") >= 12 and "/" not in image:
-            return   # an id: nothing to pull; create says it is missing
     from rocker.images.refs import normalize_reference
     from rocker.images.registry import pull
     try:

@@ -148,7 +148,8 @@ class Created:
             line = _read_line(self._status_r)
             if line:
                 _raise_child_error(line, "the command to start")
-            return Started(self.pid, self.master_fd)
+            started, self.master_fd = Started(self.pid, self.master_fd), None  # handed on
+            return started
         except BaseException:
             self.abort()
             raise
@@ -158,12 +159,6 @@ class Created:
     def detach(self) -> None:
         """Leave the created container waiting for a later, unrelated `start` (its FIFOs,
         rocker.launcher.launch.start_detached): close the creator's ends, kill nothing."""
-        if self.master_fd is not None:
-            try:
-                os.close(self.master_fd)
-            except OSError:
-                pass
-            self.master_fd = None
         self._close()
 
     def abort(self) -> None:
@@ -172,15 +167,16 @@ class Created:
             os.waitpid(self.pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
+        self._close()
+
+    def _close(self) -> None:
+        """The creator's ends: the pty master (if not handed on), "go" and the status pipe."""
         if self.master_fd is not None:
             try:
                 os.close(self.master_fd)
             except OSError:
                 pass
             self.master_fd = None
-        self._close()
-
-    def _close(self) -> None:
         for fd in (self._go_w, self._status_r):
             try:
                 os.close(fd)

@@ -284,6 +284,20 @@ def _poststart(cid: str, st: dict) -> None:
         Warnings.warn(str(e))
 
 
+
+def _forward_signals(pid: int, *more: int) -> None:
+    """The signals a foreground runtime receives go on to process `pid` (runc's forwarding)."""
+    def forward(sig, _frame):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                signal.SIGUSR2, *more):
+        signal.signal(sig, forward)
+
+
 def run(store: Store, cid: str, bundle: str, pid_file: str | None = None,
         console_socket: str | None = None, preserve_fds: int = 0, detach: bool = False,
         keep: bool = False) -> int:
@@ -297,7 +311,7 @@ def run(store: Store, cid: str, bundle: str, pid_file: str | None = None,
     created, st, mgr = create(store, cid, bundle, pid_file, console_socket, preserve_fds,
                               detached=False)
     try:
-        created.start()
+        started = created.start()
     except BaseException:
         _cleanup(store, cid, st, mgr)
         raise
@@ -305,17 +319,8 @@ def run(store: Store, cid: str, bundle: str, pid_file: str | None = None,
     store.save(cid, st)
     _poststart(cid, st)
     pid = created.pid
-    master, created.master_fd = created.master_fd, None
-
-    def forward(sig, _frame):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-                signal.SIGUSR2, signal.SIGWINCH):
-        signal.signal(sig, forward)
+    master = started.master_fd
+    _forward_signals(pid, signal.SIGWINCH)
     if master is not None:  # a terminal and no console socket: ours is the console
         _relay(master)
     code = 255
@@ -449,16 +454,7 @@ def exec_(store: Store, cid: str, process: dict, detach: bool = False,
         return 0
     target = j.process_pid or j.pid
     master, j.master_fd = j.master_fd, None
-
-    def forward(sig, _frame):
-        try:
-            os.kill(target, sig)
-        except ProcessLookupError:
-            pass
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-                signal.SIGUSR2):
-        signal.signal(sig, forward)
+    _forward_signals(target)
     if master is not None:
         _relay(master)
     _, status_ = os.waitpid(j.pid, 0)
