@@ -29,8 +29,9 @@ from rocker.launcher.ocispec import DEFAULT_CAP_MASK
 from rocker.launcher.users import resolve_user
 from rocker.util.fds import close_fds_except
 
-# Everything the init process needs is imported above: after pivot_root the host's Python
-# library is out of reach.
+# Everything the init process needs is imported above, ctypes and libc too (syscalls loads
+# them on first use): after pivot_root the host's Python library is out of reach.
+sc.load()
 
 TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431

@@ -5,8 +5,9 @@ A is a short-lived intermediate that enters the new namespaces; B is the contain
 (PID 1 in its PID namespace) which becomes the user's command.
 
     monitor                         A (intermediate)                B (container init)
-    fork A ───────────────────────▶ wait for "cgroup"
-    write A's pid to cgroup.procs
+    fork A ───────────────────────▶ join the container's cgroups,
+    [meanwhile()]                   load the init's modules (ctypes
+                                    too), set rlimits; wait for "cgroup"
     send "cgroup" ────────────────▶ setns() the namespaces given by path,
                                     unshare() the other listed ones
                                     fork B ───────────────────────▶ mounts, overlay, /proc, /dev,
@@ -27,6 +28,13 @@ always reads the pid before B's "ready". The status pipe is close-on-exec in B, 
 execve closes it. Nothing of the user's
 command runs before the monitor has placed it in its cgroup and said "go". Any message other
 than the one expected is an error naming what was expected.
+
+A joins the cgroups itself (join_cgroups): on cgroup v1 a single-threaded process moving its
+own thread takes none of the kernel's global threadgroup lock, whose write side waits for an RCU
+grace period (6-15 ms here, a tenth of `run --rm`; writing A's pid to cgroup.procs from the
+monitor, as runc does, pays it every time). While A joins and loads its modules, the caller's
+own last set-up (the monitor: the cgroup's limits, the subreaper flag) runs as `meanwhile`; A
+goes on once both are done ("cgroup").
 
 create() and Created.start() are the OCI runtime's two steps (a created container has its
 namespaces, mounts and root, and no user process yet); launch() is both, for `rocker run`.
@@ -184,16 +192,37 @@ class Created:
                 pass
 
 
-def create(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
-           on_runtime=None, start_fds: tuple[int, int] | None = None) -> Created:
+def join_cgroups(paths: list[str]) -> None:
+    """Move the calling process, which must have a single thread (a fresh fork), into the
+    cgroup directories `paths`, one per hierarchy: on v1 by writing 0 ("this thread") to each
+    `tasks` file (see the module's text), on v2, which has no such file, to cgroup.procs."""
+    for path in paths:
+        try:
+            try:
+                fd = os.open(os.path.join(path, "tasks"), os.O_WRONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise ContainerStartError(f"joining the cgroup {path}: {e.strerror}") from None
+
+
+def create(spec: dict, cgroup_paths: list[str], stdio: tuple[int, int, int] | None,
+           on_runtime=None, start_fds: tuple[int, int] | None = None,
+           meanwhile=None) -> Created:
     """Create the container described by `spec` (rocker.launcher.ocispec.to_launch): its
     init enters the namespaces, builds the root and pivots, then waits for `start()`.
 
-    `add_to_cgroup(pid)` places a process in the container's cgroup (before anything of the
-    container exists). Raises ContainerStartError (125) with the child's own message.
+    `cgroup_paths`: the container's cgroup directories, which A joins before anything of the
+    container exists. Raises ContainerStartError (125) with the child's own message.
     `on_runtime(pid)`, when given, runs once the init's mounts are made, before pivot_root
     (the OCI createRuntime and prestart hooks), and returns the state JSON the init hands
-    to its createContainer and startContainer hooks. `start_fds`: see container_init."""
+    to its createContainer and startContainer hooks. `start_fds`: see container_init.
+    `meanwhile()`, when given, runs here while A joins the cgroups; an exception from it
+    kills A and is raised."""
     status_r, status_w = os.pipe()      # A and B -> monitor
     cg_r, cg_w = os.pipe()              # monitor -> A
     go_r, go_w = os.pipe()              # monitor -> B
@@ -211,10 +240,20 @@ def create(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
                 console[0].close()
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            # beside the caller's meanwhile(): the cgroups, the init's modules (ctypes too)
+            # and the rlimits, inherited by the init. A failure is told once the caller is
+            # ready to read it
+            early = None
+            try:
+                join_cgroups(cgroup_paths)
+                from rocker.launcher.init import set_limits
+                set_limits(spec["process"])
+            except Exception as e:  # noqa: BLE001 - reported below
+                early = e
             if _read_line(cg_r).strip() != b"cgroup":
                 os._exit(125)
-            from rocker.launcher.init import set_limits
-            set_limits(spec["process"])  # inherited by the init
+            if early is not None:
+                raise early
             _enter_user_namespace(spec["namespaces"], status_w, cg_r)
             if on_runtime is None:
                 os.close(cg_r)
@@ -251,7 +290,8 @@ def create(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
     created = False
     try:
         try:
-            add_to_cgroup(a)
+            if meanwhile is not None:
+                meanwhile()
         except BaseException:
             os.kill(a, signal.SIGKILL)
             os.waitpid(a, 0)
@@ -306,11 +346,12 @@ def create(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
             console[0].close()
 
 
-def launch(spec: dict, add_to_cgroup, stdio: tuple[int, int, int] | None,
-           before_go=None) -> Started:
+def launch(spec: dict, cgroup_paths: list[str], stdio: tuple[int, int, int] | None,
+           before_go=None, meanwhile=None) -> Started:
     """create() and start() in one: return once the command has been exec'd.
-    `before_go(pid)` runs between them (the init exists, its command does not yet run)."""
-    created = create(spec, add_to_cgroup, stdio)
+    `before_go(pid)` runs between them (the init exists, its command does not yet run);
+    `meanwhile`: see create()."""
+    created = create(spec, cgroup_paths, stdio, meanwhile=meanwhile)
     if before_go is not None:
         try:
             before_go(created.pid)

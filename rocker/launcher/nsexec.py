@@ -2,7 +2,7 @@
 
     caller                      C1 (joiner, host PID ns)              C2 (in the container)
     fork C1 ──────────────────▶ PR_SET_DUMPABLE 0 (runc CVE-2019-5736),
-                                write own pid to the cgroup.procs
+                                join the cgroups (launch.join_cgroups)
                                 open /proc/<init>/ns/*, setns each
                                 (mnt last), fork C2 ──────────────▶ [tty: pty master ──▶ caller]
                                 wait for C2, exit with its code       user, caps, no_new_privs,
@@ -82,9 +82,8 @@ def join(init_pid: int, proc: dict, cgroup_paths: list[str], stdio=None, detach:
             # stdin kept open here would keep it from ever seeing EOF
             close_fds_except({status_w} | ({console[1].fileno()} if console else set())
                              | set(range(3, 3 + preserve_fds)))
-            for p in cgroup_paths:
-                with open(os.path.join(p, "cgroup.procs"), "w") as f:
-                    f.write(str(os.getpid()))
+            from rocker.launcher.launch import join_cgroups
+            join_cgroups(cgroup_paths)
             set_limits(proc)  # still the host's root: inherited by C2
             fds = []
             for ns in NS_ORDER:

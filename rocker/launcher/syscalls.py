@@ -5,21 +5,59 @@ umount2, pivot_root, unshare, setns, sethostname, prctl, capset and the interfac
 ioctl. Python 3.11 has none of these in `os`. Everything that changes the kernel's view of
 mounts, namespaces or privileges goes through this module, so the rest of the code can be read
 (and unit-tested) without root. Each wrapper raises OSError with errno and the call's arguments.
+
+ctypes and libc are loaded on the first call, not on import (about 2-3 ms): the CLI, which
+only needs the constants, never loads them, and a process that will need them soon calls
+load() while it waits for something else (the launcher's intermediate process does, while
+the monitor moves it into the container's cgroup).
 """
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
 import socket
 import struct
 
-try:
-    _libc = ctypes.CDLL("libc.so.6", use_errno=True)
-except OSError:  # not glibc: ask the loader (slower: it runs ldconfig)
-    import ctypes.util
-    _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+ctypes = None
+"""The ctypes module, once load() has run."""
+_libc = None
+_types = None
+
+
+def load():
+    """Load ctypes and libc now (idempotent); returns libc."""
+    global ctypes, _libc, _types
+    if _libc is not None:
+        return _libc
+    import ctypes as ct
+    try:
+        lib = ct.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # not glibc: ask the loader (slower: it runs ldconfig)
+        import ctypes.util
+        lib = ct.CDLL(ct.util.find_library("c"), use_errno=True)
+    lib.mount.argtypes = [ct.c_char_p, ct.c_char_p, ct.c_char_p, ct.c_ulong, ct.c_char_p]
+    lib.umount2.argtypes = [ct.c_char_p, ct.c_int]
+    lib.prctl.argtypes = [ct.c_int, ct.c_ulong, ct.c_ulong, ct.c_ulong, ct.c_ulong]
+
+    class CapHeader(ct.Structure):
+        _fields_ = [("version", ct.c_uint32), ("pid", ct.c_int)]
+
+    class CapData(ct.Structure):
+        _fields_ = [("effective", ct.c_uint32), ("permitted", ct.c_uint32),
+                    ("inheritable", ct.c_uint32)]
+
+    class OpenHow(ct.Structure):
+        _fields_ = [("flags", ct.c_uint64), ("mode", ct.c_uint64), ("resolve", ct.c_uint64)]
+
+    class MountAttr(ct.Structure):
+        _fields_ = [("attr_set", ct.c_uint64), ("attr_clr", ct.c_uint64),
+                    ("propagation", ct.c_uint64), ("userns_fd", ct.c_uint64)]
+
+    _types = {"CapHeader": CapHeader, "CapData": CapData, "OpenHow": OpenHow,
+              "MountAttr": MountAttr}
+    ctypes, _libc = ct, lib
+    return lib
 
 # clone / unshare flags
 CLONE_NEWNS = 0x00020000
@@ -61,13 +99,6 @@ _SYS_pivot_root = 155  # x86_64
 _SYS_capset = 126
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                        ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                        ctypes.c_ulong]
-
-
 def _check(ret: int, what: str) -> int:
     if ret < 0:
         e = ctypes.get_errno()
@@ -81,47 +112,39 @@ def _b(s: str | None) -> bytes | None:
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
           data: str | None = None) -> None:
-    _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)),
+    _check(load().mount(_b(source), _b(target), _b(fstype), flags, _b(data)),
            f"mount {source or fstype} on {target}")
 
 
 def umount(target: str, flags: int = 0) -> None:
-    _check(_libc.umount2(_b(target), flags), f"umount {target}")
+    _check(load().umount2(_b(target), flags), f"umount {target}")
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    _check(_libc.syscall(_SYS_pivot_root, _b(new_root), _b(put_old)), f"pivot_root {new_root}")
+    _check(load().syscall(_SYS_pivot_root, _b(new_root), _b(put_old)), f"pivot_root {new_root}")
 
 
 def unshare(flags: int) -> None:
-    _check(_libc.unshare(ctypes.c_int(flags)), f"unshare {flags:#x}")
+    _check(load().unshare(ctypes.c_int(flags)), f"unshare {flags:#x}")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
-    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+    _check(load().setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
 
 
 def sethostname(name: str) -> None:
     raw = name.encode()
-    _check(_libc.sethostname(raw, ctypes.c_size_t(len(raw))), f"sethostname {name}")
+    _check(load().sethostname(raw, ctypes.c_size_t(len(raw))), f"sethostname {name}")
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl {option}")
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    return _check(load().prctl(option, arg2, arg3, arg4, arg5), f"prctl {option}")
 
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
-    hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
+    load()
+    hdr = _types["CapHeader"](_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_types["CapData"] * 2)()
     for i in range(2):
         shift = 32 * i
         data[i].effective = (effective >> shift) & 0xFFFFFFFF
@@ -143,6 +166,7 @@ def drop_bounding_caps(keep: int) -> None:
 
 def statfs_type(path: str) -> int:
     """f_type of the filesystem holding `path` (statfs(2); the first field on Linux)."""
+    load()
     buf = ctypes.create_string_buffer(256)
     _check(_libc.statfs(_b(path), buf), f"statfs {path}")
     return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
@@ -184,41 +208,35 @@ RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_IN_ROOT = 0x10
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
-                ("resolve", ctypes.c_uint64)]
-
-
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
-
-
 def _sys(num: int, what: str, *args) -> int:
     return _check(_libc.syscall(ctypes.c_long(num), *args), what)
 
 
 def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
     """openat2(2): `path` below `dir_fd` with the given RESOLVE_* rules; a new descriptor."""
-    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    load()
+    how = _types["OpenHow"](flags | os.O_CLOEXEC, mode, resolve)
     return _sys(_SYS_openat2, f"open {path}", ctypes.c_int(dir_fd), _b(path), ctypes.byref(how),
                 ctypes.c_size_t(ctypes.sizeof(how)))
 
 
 def open_tree(dir_fd: int, path: str, flags: int) -> int:
+    load()
     return _sys(_SYS_open_tree, f"open_tree {path or dir_fd}", ctypes.c_int(dir_fd), _b(path),
                 ctypes.c_uint(flags))
 
 
 def move_mount(from_fd: int, to_fd: int, what: str) -> None:
     """Attach the detached mount `from_fd` on the file or folder `to_fd` is open on."""
+    load()
     _sys(_SYS_move_mount, f"mount {what}", ctypes.c_int(from_fd), b"", ctypes.c_int(to_fd),
          b"", ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
 
 
 def mount_setattr(fd: int, attr_set: int = 0, propagation: int = 0, recursive: bool = True,
                   what: str = "") -> None:
-    attr = _MountAttr(attr_set, 0, propagation, 0)
+    load()
+    attr = _types["MountAttr"](attr_set, 0, propagation, 0)
     flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
     _sys(_SYS_mount_setattr, f"mount_setattr {what}", ctypes.c_int(fd), b"", ctypes.c_uint(flags),
          ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
@@ -226,6 +244,7 @@ def mount_setattr(fd: int, attr_set: int = 0, propagation: int = 0, recursive: b
 
 def fs_mount(fstype: str, options: dict[str, str], attrs: int, what: str) -> int:
     """A new detached mount of `fstype` (fsopen, fsconfig, fsmount): its descriptor."""
+    load()
     fs = _sys(_SYS_fsopen, f"fsopen {fstype}", _b(fstype), ctypes.c_uint(FSOPEN_CLOEXEC))
     try:
         for key, value in options.items():

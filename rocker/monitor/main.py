@@ -208,7 +208,7 @@ class Monitor:
         from rocker.launcher.ocispec import default_cap_mask
         return default_cap_mask(self.cg.layout.version)
 
-    def _start_once(self):
+    def _start_once(self, first: bool):
         from rocker.launcher.launch import launch
         spec = self._spec()
         stdio = None
@@ -227,8 +227,9 @@ class Monitor:
             parent_fds = {out_r: "stdout", err_r: "stderr"}
         bridged = (self.cfg.get("network_mode") or "bridge") == "bridge"
         try:
-            started = launch(spec, self.cg.add_pid, stdio,
-                             before_go=self._connect if bridged else None)
+            started = launch(spec, self.cg.paths(), stdio,
+                             before_go=self._connect if bridged else None,
+                             meanwhile=self._before_first_start if first else None)
         except BaseException:
             for fd in list(parent_fds) + ([in_w] if in_w is not None else []):
                 os.close(fd)
@@ -290,7 +291,7 @@ class Monitor:
         mark("monitor: cgroup ready")
         self.oom_base = self.cg.oom_kill_count()
         try:
-            pid = self._start_once()
+            pid = self._start_once(first)
         except Exception as e:  # noqa: BLE001
             code = getattr(e, "exit_code", 125)
             msg = str(e)
@@ -488,8 +489,8 @@ class Monitor:
         return False
 
     def _setup_process(self, resume: dict | None) -> None:
-        """Signals, the wake-up pipe and the attach listener (inherited when resuming)."""
-        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        """Signals, the wake-up pipe and the attach listener (inherited when resuming). The
+        subreaper flag is set by the first start (_before_first_start) and kept by execve."""
         r, w = os.pipe()
         os.set_blocking(w, False)
         os.set_blocking(r, False)
@@ -517,8 +518,17 @@ class Monitor:
         self.listener = listener
         self.sel.register(listener, selectors.EVENT_READ, ("listen", listener))
 
+    def _before_first_start(self) -> None:
+        """The rest of the set-up, made while the container's first process joins its cgroup
+        and loads its modules (rocker.launcher.launch): the subreaper flag (ctypes loaded now),
+        the cgroup's device rules and limits. The process goes on once this is done."""
+        from rocker.cgroups import Limits
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        self.cg.setup_devices()
+        self.cg.apply(Limits.from_dict(self.cfg.get("limits") or {}).effective())
+
     def run(self, resume: dict | None = None) -> int:
-        from rocker.cgroups import Limits, manager_for
+        from rocker.cgroups import manager_for
         self._setup_process(resume)
         self.cg = manager_for(self.cid)
         exit_info = {"exit_code": 125, "oom_killed": False}
@@ -528,9 +538,7 @@ class Monitor:
             self.restarts = self.rec["state"].get("restart_count", 0)
             self.backoff = BACKOFF_START
             try:
-                self.cg.create()
-                self.cg.setup_devices()
-                self.cg.apply(Limits.from_dict(self.cfg.get("limits") or {}).effective())
+                self.cg.create()  # its devices and limits: _before_first_start
             except Exception as e:  # noqa: BLE001
                 msg = str(e)
                 self._state(status="exited", exit_code=125, error=msg, finished_at=time.time(),

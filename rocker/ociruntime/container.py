@@ -227,7 +227,7 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None,
             null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
             fds.append(null)
             stdio = (null, null, null)
-        created = launch.create(spec, mgr.add_pid, stdio,
+        created = launch.create(spec, mgr.paths(), stdio,
                                 on_runtime=on_runtime if need_sync else None,
                                 start_fds=start_fds)
         record_pid(st, created.pid)

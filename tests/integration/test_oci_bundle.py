@@ -75,7 +75,7 @@ syscalls.prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: the init is ours to reap
 spec = ocispec.to_launch(json.load(open(sys.argv[1])))
 out_r, out_w = os.pipe()
 null = os.open("/dev/null", os.O_RDONLY)
-created = create(spec, lambda pid: None, (null, out_w, out_w))
+created = create(spec, [], (null, out_w, out_w))
 os.close(out_w)
 before = os.readlink(f"/proc/{created.pid}/ns/net")  # created: namespaces made, no command
 exe = os.readlink(f"/proc/{created.pid}/exe")  # still rocker's python, not the command
