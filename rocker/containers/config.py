@@ -478,11 +478,11 @@ def _ports(raw: Any, values: Mapping[str, Any]) -> list[dict]:
 
 
 def _iplist(raw: Any, values: Mapping[str, Any]) -> list[str]:
-    import ipaddress
+    from rocker.network.iptext import canonical
     out = []
     for v in _strings(raw, "DNS servers"):
         try:
-            out.append(str(ipaddress.ip_address(v)))
+            out.append(canonical(v))
         except ValueError:
             raise InvalidInput(f"invalid DNS server {v!r}: an IP address") from None
     return out

@@ -734,9 +734,12 @@ class Monitor:
             release_stopped(self.paths, self.cid)
         except Exception:  # noqa: BLE001 - the next stop, rm or apply finishes it
             pass
-        self._state(monitor_pid=None, restarting=False)
         if self.cfg.get("auto_remove"):
+            # no last state write for a record about to go: a removal cut short leaves one
+            # whose monitor is seen gone (pid + start time), which rm and gc finish
             remove_container(self.paths, self.cid)
+        else:
+            self._state(monitor_pid=None, restarting=False)
         self.hub.broadcast(frames.EXIT, json.dumps(exit_info).encode())
         self.hub.flush_and_close()
         mark("monitor: done")

@@ -19,9 +19,9 @@ resolvers (many sites have no internet; glibc then asks 127.0.0.1 and fails fast
 from __future__ import annotations
 
 from collections import namedtuple
-from ipaddress import IPv6Address, ip_address
 
 from rocker.errors import InvalidInput
+from rocker.network import iptext
 from rocker.network.text import quoted
 
 LOCALHOST_LINES = (
@@ -75,16 +75,16 @@ def parse_add_host(spec: str) -> tuple[str, str]:
     if not is_hostname(name):
         raise bad(f"{quoted(name)} is not a valid hostname")
     try:
-        addr = ip_address(ip)
+        addr = iptext.canonical(ip)
     except ValueError:
         raise bad(f"{quoted(ip)} is not an IP address") from None
-    return name, str(addr)
+    return name, addr
 
 
 def parse_dns(spec: str) -> str:
     """The address of `--dns IP`, normalised; InvalidInput (one line) otherwise."""
     try:
-        return str(ip_address(spec))
+        return iptext.canonical(spec)
     except ValueError:
         raise InvalidInput(f"invalid dns {quoted(spec)}: not an IP address") from None
 
@@ -184,13 +184,12 @@ def _works_in_netns(ns: str) -> bool:
     addr = _ip_or_none(ns)
     if addr is None:
         return False
-    parsed = ip_address(addr)
-    return not (parsed.is_loopback or isinstance(parsed, IPv6Address))
+    return not iptext.is_loopback_or_ipv6(addr)
 
 
 def _ip_or_none(text: str) -> str | None:
     try:
-        return str(ip_address(text))
+        return iptext.canonical(text)
     except ValueError:
         return None
 

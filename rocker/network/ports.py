@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from rocker.errors import CorruptRecord, InvalidInput
+from rocker.network.iptext import ipv4
 from rocker.network.text import quoted
 
 PROTOCOLS = ("tcp", "udp")
@@ -111,7 +112,7 @@ def from_json(d: object) -> PortMapping:
         raise bad(f"a JSON {type(d).__name__}, not an object")
     host_ip, host_port = d.get("HostIp"), d.get("HostPort")
     cont, proto = d.get("ContainerPort"), d.get("Protocol")
-    if not isinstance(host_ip, str) or (host_ip and _ipv4(host_ip) is None):
+    if not isinstance(host_ip, str) or (host_ip and ipv4(host_ip) is None):
         raise bad('"HostIp" is not an IPv4 address nor ""')
     if type(host_port) is not int or not 0 <= host_port <= 65535:
         raise bad('"HostPort" is not a port number')
@@ -146,27 +147,12 @@ def _port(text: str) -> int | None:
 def _host_ip(text: str, bad) -> str:
     if text in ("", "0.0.0.0"):
         return ""
-    ip = _ipv4(text)
+    ip = ipv4(text)
     if ip is None:
         if _looks_ipv6(text):
             raise bad("IPv6 host addresses are not supported yet")
         raise bad(f"the host address {quoted(text)} is not an IPv4 address")
     return ip
-
-
-def _ipv4(text: str) -> str | None:
-    """`text` if it is a dotted-quad IPv4 address in canonical form (no leading zeros), else
-    None. Written out rather than imported from ipaddress (4 ms): `rocker ps` reads the
-    mappings of every record."""
-    parts = text.split(".")
-    if len(parts) != 4:
-        return None
-    for p in parts:
-        if not (p.isascii() and p.isdigit() and len(p) <= 3) or (len(p) > 1 and p[0] == "0"):
-            return None
-        if int(p) > 255:
-            return None
-    return text
 
 
 def _looks_ipv6(text: str) -> bool:

@@ -12,8 +12,9 @@ import pytest
 
 from tests.conftest import REPO
 
-MODULES = ("ipam", "ports", "hostsfile", "firewall", "dns", "text", "connection")
-"""The pure ones (connection: what a running container holds); the others hold the records (store), the links (netlink), the sequence
+MODULES = ("ipam", "ports", "hostsfile", "firewall", "dns", "text", "connection", "iptext")
+"""The pure ones (connection: what a running container holds; iptext: addresses without
+ipaddress); the others hold the records (store), the links (netlink), the sequence
 (setup) and the resolver the monitor runs (resolver)."""
 OS_LEVEL = ("store", "netlink", "setup", "resolver")
 PACKAGE = os.path.join(REPO, "rocker", "network")
@@ -55,3 +56,15 @@ def test_module_docstring_and_future_import(module):
     assert (ast.get_docstring(tree) or "").strip()
     first = tree.body[1]
     assert isinstance(first, ast.ImportFrom) and first.module == "__future__"
+
+
+def test_hostsfile_and_ports_do_not_load_ipaddress_for_ipv4():
+    """A start reads the host's nameservers and --add-host entries; `ps` reads ports: the
+    common IPv4 case does not pay for importing ipaddress."""
+    code = ("import sys\nfrom rocker.network import hostsfile, ports\n"
+            "assert hostsfile.parse_add_host('db:10.0.0.2') == ('db', '10.0.0.2')\n"
+            "assert hostsfile.parse_dns('1.1.1.1') == '1.1.1.1'\n"
+            "print('ipaddress' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO).stdout.strip()
+    assert out == "False"
