@@ -25,13 +25,14 @@ def _resolve(ctx, ref: str) -> str:
 def _foreground(paths, cid: str, tty: bool, stdin: bool) -> int:
     """Start `cid` with this terminal attached; returns its exit code."""
     import socket
-    from rocker.attach.client import relay
     from rocker.runtime import lifecycle
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         lifecycle.start(paths, cid, attach_sock=theirs)
     finally:
         theirs.close()
+    # loaded once the container runs, beside its monitor (the output waits in the socket)
+    from rocker.attach.client import relay
     try:
         code = relay(mine, tty=tty, stdin=stdin)
     finally:

@@ -16,7 +16,6 @@ given twice ("duplicate mount point", Docker's words).
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -146,6 +145,7 @@ def parse_mount(text: str) -> dict:
             or "\r" in text:
         raise InvalidInput(f"invalid --mount {str(text)[:80]!r}")
     try:
+        import csv  # only for --mount's CSV
         fields = next(csv.reader([text]))
     except (csv.Error, StopIteration):
         raise InvalidInput(f"invalid --mount {text!r}: not comma-separated key=value "

@@ -16,8 +16,13 @@ import os
 from rocker.containers import records
 from rocker.errors import Conflict, InvalidInput
 from rocker.paths import Paths
-from rocker.volumes import store
 
+
+
+def _store():
+    """rocker.volumes.store, loaded only by a container that has volumes (most have none)."""
+    from rocker.volumes import store
+    return store
 
 def users(paths: Paths, name: str, but: str | None = None) -> list[str]:
     """The names of the containers (other than `but`) whose record mounts volume `name`."""
@@ -82,14 +87,14 @@ def prepare(paths: Paths, cfg, image_config: dict):
         return
     made_volumes: list[str] = []
     made_dirs: list[str] = []
-    with store.locked(paths):
+    with _store().locked(paths):
         try:
             out = _resolve(paths, cfg, image_config, made_volumes, made_dirs)
             yield out
         except BaseException:
             for name in made_volumes:
                 try:
-                    store.remove_locked(paths, name)
+                    _store().remove_locked(paths, name)
                 except Exception:  # noqa: BLE001 - collected by a later volume command
                     pass
             for d in reversed(made_dirs):
@@ -139,12 +144,12 @@ def _resolve(paths: Paths, cfg, image_config: dict, made_volumes: list[str],
     for m in [*cfg.mounts, *_image_volumes(image_config, taken)]:
         r = {"type": m["type"], "target": m["target"], "readonly": bool(m.get("readonly"))}
         if m["type"] == "volume":
-            rec, made = store.create_locked(paths, m["source"] or None, m.get("labels"),
+            rec, made = _store().create_locked(paths, m["source"] or None, m.get("labels"),
                                             anonymous=not m["source"])
             if made:
                 made_volumes.append(rec["Name"])
-            r.update(name=rec["Name"], source=os.path.realpath(store.data_path(paths, rec)),
-                     anonymous=store.is_anonymous(rec), copy_up=not m.get("nocopy"))
+            r.update(name=rec["Name"], source=os.path.realpath(_store().data_path(paths, rec)),
+                     anonymous=_store().is_anonymous(rec), copy_up=not m.get("nocopy"))
         elif m["type"] == "bind":
             src = m["source"]
             if not os.path.exists(src):
@@ -163,39 +168,39 @@ def _resolve(paths: Paths, cfg, image_config: dict, made_volumes: list[str],
         out.append({"type": "tmpfs", "target": target, "source": "", "readonly": False,
                     "options": tmpfs_options(opts), "shown": False})
     for m in shared:   # a volume of theirs is checked to be there still
-        if m["type"] == "volume" and not store.exists(paths, m["name"]):
+        if m["type"] == "volume" and not _store().exists(paths, m["name"]):
             raise InvalidInput(f"--volumes-from: the volume {m['name']} is gone")
     return out + shared
 
 
 def remove(paths: Paths, name: str) -> None:
     """`volume rm`: refused while any container, running or not, uses it."""
-    with store.locked(paths):
-        store.get(paths, name)
+    with _store().locked(paths):
+        _store().get(paths, name)
         who = users(paths, name)
         if who:
             raise Conflict(f"volume {name} is in use by container(s) {', '.join(who)}: remove "
                            "them first")
-        store.remove_locked(paths, name)
+        _store().remove_locked(paths, name)
 
 
 def prune(paths: Paths, all_: bool = False, labels: list[tuple[str, str, bool]] = ()) -> list[str]:
     """`volume prune`: the unused anonymous volumes (with `all_`: every unused volume) that
     match the label filters ((key, value or "", has "=")). -> the names removed."""
     gone = []
-    with store.locked(paths):
+    with _store().locked(paths):
         used = set()
         for _cid, rec, _err in records.iter_records(paths):
             for m in (rec or {}).get("mounts") or ():
                 if m.get("type") == "volume":
                     used.add(m.get("name"))
-        for rec in store.list_all(paths):
-            if rec["Name"] in used or not (all_ or store.is_anonymous(rec)):
+        for rec in _store().list_all(paths):
+            if rec["Name"] in used or not (all_ or _store().is_anonymous(rec)):
                 continue
             have = rec.get("Labels") or {}
             if not all(k in have and (not eq or have[k] == v) for k, v, eq in labels):
                 continue
-            store.remove_locked(paths, rec["Name"])
+            _store().remove_locked(paths, rec["Name"])
             gone.append(rec["Name"])
     return gone
 
@@ -206,7 +211,7 @@ def release_anonymous(paths: Paths, mounts: list[dict], cid: str) -> None:
     names = [m["name"] for m in mounts or () if m.get("type") == "volume" and m.get("anonymous")]
     if not names:
         return
-    with store.locked(paths):
+    with _store().locked(paths):
         for name in names:
-            if store.exists(paths, name) and not users(paths, name, but=cid):
-                store.remove_locked(paths, name)
+            if _store().exists(paths, name) and not users(paths, name, but=cid):
+                _store().remove_locked(paths, name)

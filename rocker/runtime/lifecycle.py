@@ -172,7 +172,7 @@ def _network_peer(paths: Paths, rec: dict) -> tuple[str, int] | None:
 def _write_etc(paths: Paths, rec: dict, hostname: str) -> None:
     """The container's hostname, hosts and resolv.conf (rocker.network.setup rewrites the last
     two in place once the container has its addresses; --network host gets the host's)."""
-    from rocker.network.setup import etc_files
+    from rocker.network.etcfiles import etc_files
     rundir = makedirs(paths.container_rundir(rec["id"]), 0o711)
     with open(os.path.join(rundir, "hostname"), "w") as f:
         f.write(hostname + "\n")

@@ -1,11 +1,11 @@
-"""rocker.network.setup.etc_files: which nameserver a container's resolv.conf names, from the
-host's resolv.conf (stood in for by monkeypatching setup.host_resolv, the one reader)."""
+"""rocker.network.etcfiles.etc_files: which nameserver a container's resolv.conf names, from the
+host's resolv.conf (stood in for by monkeypatching etcfiles.host_resolv, the one reader)."""
 
 from __future__ import annotations
 
 import pytest
 
-from rocker.network import setup
+from rocker.network import etcfiles
 from rocker.network.hostsfile import parse_resolv
 
 REC = {"id": "c" * 64, "config": {"hostname": "box"}}
@@ -29,15 +29,15 @@ def nameservers(resolv: str) -> list[str]:
     ("", False, [], []),
 ])
 def test_resolv_conf_nameserver(monkeypatch, host, embedded, want, upstreams):
-    monkeypatch.setattr(setup, "host_resolv", lambda: parse_resolv(host))
-    hosts, resolv, up = setup.etc_files(REC, [("10.87.0.2", ["box"])], embedded)
+    monkeypatch.setattr(etcfiles, "host_resolv", lambda: parse_resolv(host))
+    hosts, resolv, up = etcfiles.etc_files(REC, [("10.87.0.2", ["box"])], embedded)
     assert nameservers(resolv) == want
     assert up == upstreams
     assert "10.87.0.2\tbox" in hosts or "10.87.0.2 box" in hosts
 
 
 def test_dns_option_wins_on_the_default_network(monkeypatch):
-    monkeypatch.setattr(setup, "host_resolv", lambda: parse_resolv("nameserver 127.0.0.53\n"))
+    monkeypatch.setattr(etcfiles, "host_resolv", lambda: parse_resolv("nameserver 127.0.0.53\n"))
     rec = {"id": "c" * 64, "config": {"hostname": "box", "dns": ["10.1.1.1"]}}
-    _hosts, resolv, up = setup.etc_files(rec, [], False)
+    _hosts, resolv, up = etcfiles.etc_files(rec, [], False)
     assert nameservers(resolv) == ["10.1.1.1"] and up == ["10.1.1.1"]

@@ -15,8 +15,9 @@ from tests.conftest import REPO
 MODULES = ("ipam", "ports", "hostsfile", "firewall", "dns", "text", "connection", "iptext")
 """The pure ones (connection: what a running container holds; iptext: addresses without
 ipaddress); the others hold the records (store), the links (netlink), the sequence
-(setup) and the resolver the monitor runs (resolver)."""
-OS_LEVEL = ("store", "netlink", "setup", "resolver")
+(setup), the resolver the monitor runs (resolver) and the reader of the host's resolv.conf
+(etcfiles)."""
+OS_LEVEL = ("store", "netlink", "setup", "resolver", "etcfiles")
 PACKAGE = os.path.join(REPO, "rocker", "network")
 # OS-level code, rocker's other packages (errors aside), and what makes an import slow
 FORBIDDEN = ("subprocess", "socket", "ctypes", "fcntl", "shutil", "select", "threading",
