@@ -89,8 +89,8 @@ class CgroupManager:
         raise NotImplementedError
 
     def paths(self) -> list[str]:
-        """The container's cgroup directories, one per hierarchy (exec joins each of them by
-        writing its pid to <path>/cgroup.procs)."""
+        """The container's cgroup directories, one per hierarchy (the container's first process
+        and every exec join them themselves: rocker.launcher.launch.join_cgroups)."""
         return [os.path.join(b, self.parent, self.id) for b in self._bases()]
 
     def exists(self) -> bool:

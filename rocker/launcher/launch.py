@@ -25,9 +25,9 @@ A is a short-lived intermediate that enters the new namespaces; B is the contain
 
 B waits (a byte from A on a pipe of their own) until A has written "pid <B>", so the monitor
 always reads the pid before B's "ready". The status pipe is close-on-exec in B, so a successful
-execve closes it. Nothing of the user's
-command runs before the monitor has placed it in its cgroup and said "go". Any message other
-than the one expected is an error naming what was expected.
+execve closes it. Nothing of the user's command runs before it is in its cgroup (A joined
+them) and the monitor has said "go". Any message other than the one expected is an error
+naming what was expected.
 
 A joins the cgroups itself (join_cgroups): on cgroup v1 a single-threaded process moving its
 own thread takes none of the kernel's global threadgroup lock, whose write side waits for an RCU
@@ -296,7 +296,17 @@ def create(spec: dict, cgroup_paths: list[str], stdio: tuple[int, int, int] | No
             os.kill(a, signal.SIGKILL)
             os.waitpid(a, 0)
             raise
-        os.write(cg_w, b"cgroup\n")
+        try:
+            os.write(cg_w, b"cgroup\n")
+        except BrokenPipeError:  # A died before it could read it (killed through the cgroup)
+            _, status = os.waitpid(a, 0)
+            line = _read_line(status_r)
+            if line:
+                _raise_child_error(line, "the intermediate process to report the init pid")
+            raise ContainerStartError(
+                "the container's intermediate process died before it started: "
+                + (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+                   else f"exit code {os.waitstatus_to_exitcode(status)}")) from None
         line = _read_line(status_r)
         if line == b"userns\n":
             try:

@@ -8,8 +8,8 @@ mounts, namespaces or privileges goes through this module, so the rest of the co
 
 ctypes and libc are loaded on the first call, not on import (about 2-3 ms): the CLI, which
 only needs the constants, never loads them, and a process that will need them soon calls
-load() while it waits for something else (the launcher's intermediate process does, while
-the monitor moves it into the container's cgroup).
+load() ahead (the launcher's intermediate process does, through rocker.launcher.init, while
+the monitor finishes the cgroup's set-up).
 """
 
 from __future__ import annotations

@@ -521,7 +521,9 @@ class Monitor:
     def _before_first_start(self) -> None:
         """The rest of the set-up, made while the container's first process joins its cgroup
         and loads its modules (rocker.launcher.launch): the subreaper flag (ctypes loaded now),
-        the cgroup's device rules and limits. The process goes on once this is done."""
+        the cgroup's device rules and limits. The process goes on once this is done. A is
+        already in the cgroup, its memory charged to it (about 3 MB, under Docker's 6 MB
+        minimum): a v1 limit below that is refused with EBUSY, one line."""
         from rocker.cgroups import Limits
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         self.cg.setup_devices()

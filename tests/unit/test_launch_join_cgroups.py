@@ -33,3 +33,18 @@ def test_v2_writes_0_to_cgroup_procs(tmp_path):
 def test_a_missing_cgroup_is_one_line_naming_it(tmp_path):
     with pytest.raises(ContainerStartError, match=r"joining the cgroup .*/gone: No such file"):
         join_cgroups([str(tmp_path / "gone")])
+
+
+def test_an_intermediate_process_gone_before_cgroup_is_one_error(monkeypatch):
+    """A killed while the monitor finishes the cgroup's set-up (say `rm -f` through the
+    cgroup): create() reaps it and says so, instead of a bare broken pipe."""
+    import os
+    import time
+
+    from rocker.launcher import launch
+
+    monkeypatch.setattr(launch, "join_cgroups", lambda paths: os._exit(3))
+    with pytest.raises(ContainerStartError, match="intermediate process died before it "
+                                                  "started: exit code 3"):
+        launch.create({"process": {}, "namespaces": []}, [], None,
+                      meanwhile=lambda: time.sleep(0.3))
